@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from app.config import Settings, get_settings
+from app.errors import AppError
+from app.logs import configure_logging
+
+T = TypeVar("T")
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Routedesk: a support inbox that routes itself.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+mailbox_cli = typer.Typer(no_args_is_help=True, help="IMAP mailboxes to ingest.")
+messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admins).")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(mailbox_cli, name="mailbox")
+cli.add_typer(messages_cli, name="messages")
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        _fail(f"invalid settings: {exc}")
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except AppError as exc:
+        raise _fail(exc.detail) from None
+
+
+def _with_runtime(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+    from app.runtime import open_runtime
+
+    async def main() -> T:
+        async with open_runtime(settings) as runtime:
+            return await fn(runtime)
+
+    return _run(main)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create or migrate the schema."""
+    from app.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_cli.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    from app.migrate import downgrade
+
+    settings = _settings()
+    downgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@mailbox_cli.command("add")
+def mailbox_add(
+    name: str,
+    imap_url: Annotated[str, typer.Option("--imap-url", help="imap[s]://USER:PASS@HOST:PORT/FOLDER")],
+    address: Annotated[str | None, typer.Option(help="The support address customers write to")] = None,
+) -> None:
+    from app.db import unit_of_work
+    from app.inbox import service as inbox
+    from app.mail.imap import parse_imap_url
+
+    settings = _settings()
+    try:
+        endpoint = parse_imap_url(imap_url)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    async def add(runtime: Any) -> None:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            await inbox.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address)
+
+    _with_runtime(settings, add)
+    typer.echo(
+        f"mailbox {name!r} added: {endpoint.security} {endpoint.username}@{endpoint.host}:{endpoint.port}/"
+        f"{endpoint.folder} (password stored encrypted)"
+    )
+
+
+@mailbox_cli.command("list")
+def mailbox_list() -> None:
+    from app.db import unit_of_work
+    from app.inbox import repository
+
+    settings = _settings()
+
+    async def rows(runtime: Any) -> list[dict[str, Any]]:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            out = []
+            for m in await repository.mailboxes(session):
+                state = await repository.state(session, m.id)
+                out.append(
+                    {
+                        "name": m.name,
+                        "imap": f"{m.imap_security} {m.imap_username}@{m.imap_host}:{m.imap_port}/{m.folder}",
+                        "enabled": m.enabled,
+                        "uidvalidity": state.uidvalidity if state else None,
+                        "last_uid": state.last_uid if state else 0,
+                        "last_poll_at": state.last_poll_at.isoformat() if state and state.last_poll_at else None,
+                        "last_error": state.last_error if state else None,
+                    }
+                )
+            return out
+
+    for row in _with_runtime(settings, rows):
+        typer.echo(json.dumps(row))
+
+
+@mailbox_cli.command("remove")
+def mailbox_remove(name: str) -> None:
+    from app.db import unit_of_work
+    from app.inbox import service as inbox
+
+    settings = _settings()
+
+    async def remove(runtime: Any) -> None:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            await inbox.remove_mailbox(session, name)
+
+    _with_runtime(settings, remove)
+    typer.echo(f"mailbox {name!r} removed (its messages and tickets are kept)")
+
+
+@cli.command("poll")
+def poll(once: Annotated[bool, typer.Option("--once", help="Ingest what is there now, then exit")] = False) -> None:
+    """Ingest mail from every mailbox; with --once, print the counts as the last line."""
+    if not once:
+        worker()
+        return
+    from app.worker import poll_once
+
+    settings = _settings()
+
+    async def go(runtime: Any) -> tuple[Any, list[str]]:
+        return await poll_once(runtime)
+
+    counts, errors = _with_runtime(settings, go)
+    for line in errors:
+        typer.echo(f"error: {line}", err=True)
+    typer.echo(json.dumps(counts.as_dict()))
+    if errors:
+        raise typer.Exit(1)
+
+
+@cli.command("worker")
+def worker() -> None:
+    """Poll every mailbox continuously (IDLE, with polling where the server has none) until SIGTERM."""
+    from app.worker import install_signal_handlers, run_worker
+
+    settings = _settings()
+
+    async def go(runtime: Any) -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await run_worker(runtime, stop)
+
+    _with_runtime(settings, go)
+
+
+@messages_cli.command("list")
+def messages_list(
+    failed: Annotated[bool, typer.Option("--failed", help="Only messages that could not be parsed")] = False,
+    limit: int = 50,
+) -> None:
+    from app.db import unit_of_work
+    from app.inbox import repository
+
+    settings = _settings()
+
+    async def rows(runtime: Any) -> list[dict[str, Any]]:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            return [
+                {
+                    "id": m.id,
+                    "status": m.parse_status,
+                    "error": m.parse_error,
+                    "mailbox_id": m.mailbox_id,
+                    "uid": m.uid,
+                    "from": m.from_address,
+                    "subject": m.subject,
+                    "auto": m.auto,
+                    "ticket_id": m.ticket_id,
+                    "size": m.size,
+                }
+                for m in await repository.messages(session, problems_only=failed, limit=limit)
+            ]
+
+    for row in _with_runtime(settings, rows):
+        typer.echo(json.dumps(row))
+
+
+@messages_cli.command("raw")
+def messages_raw(message_id: int) -> None:
+    """Write a stored message's raw bytes to stdout, exactly as they were received."""
+    from app.db import unit_of_work
+    from app.inbox import repository
+
+    settings = _settings()
+
+    async def raw(runtime: Any) -> bytes | None:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            message = await repository.message(session, message_id)
+            return message.raw if message else None
+
+    data = _with_runtime(settings, raw)
+    if data is None:
+        raise _fail(f"no message {message_id}")
+    sys.stdout.buffer.write(data)
+
+
+@cli.command("demo")
+def demo(
+    messages: Annotated[int, typer.Option(help="How many sample emails to load")] = 60,
+    keep: Annotated[bool, typer.Option(help="Keep the demo database afterwards")] = False,
+) -> None:
+    """Run Routedesk end to end on embedded defaults: a local IMAP server with sample mail, ingested."""
+    from app.demo.run import run_demo
+
+    settings = _settings()
+    _run(lambda: run_demo(settings, messages=messages, keep=keep))
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

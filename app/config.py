@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ImapSettings(BaseModel):
+    connect_timeout: float = Field(15.0, gt=0)
+    command_timeout: float = Field(60.0, gt=0)
+    # UIDs fetched per round trip and committed per transaction.
+    fetch_batch: int = Field(200, ge=1, le=5000)
+    # RFC 2177 says servers may drop an IDLE after 30 minutes, so re-issue it before that.
+    idle_seconds: float = Field(29 * 60, gt=0, le=29 * 60)
+    poll_interval: float = Field(60.0, gt=0)
+    backoff_initial: float = Field(1.0, gt=0)
+    backoff_max: float = Field(300.0, gt=0)
+    lease_seconds: float = Field(120.0, ge=5)
+
+
+class IngestSettings(BaseModel):
+    # A message larger than this is kept raw (truncated to the limit), flagged and shown to admins.
+    max_message_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    # Attachments larger than this keep their metadata but not their content.
+    max_attachment_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    # After the commit: "none" leaves the server as it was, "seen" sets \Seen, "move:FOLDER" moves.
+    after_ingest: str = "none"
+    # Processes that parse mail beside the one that talks IMAP and SQL; 0 parses in-process.
+    parse_workers: int = Field(1, ge=0, le=32)
+    ticket_prefix: str = Field("RD", pattern=r"^[A-Z]{2,8}$")
+    # A reply by subject alone (no headers, no token) threads only into a recent open ticket.
+    subject_thread_days: int = Field(14, ge=0)
+
+    @field_validator("after_ingest")
+    @classmethod
+    def _after_ingest(cls, value: str) -> str:
+        if value in ("none", "seen") or (value.startswith("move:") and len(value) > 5):
+            return value
+        raise ValueError("after_ingest must be 'none', 'seen' or 'move:FOLDER'")
+
+
+class SmtpSettings(BaseModel):
+    timeout: float = Field(30.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./routedesk.db"
+    data_dir: Path = Path("./routedesk-data")
+    # Key that encrypts mailbox passwords at rest; when unset, one is generated in data_dir.
+    secret_key: SecretStr | None = None
+    log_level: str = "info"
+    log_json: bool = False
+    imap: ImapSettings = ImapSettings()
+    ingest: IngestSettings = IngestSettings()
+    smtp: SmtpSettings = SmtpSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        # Accept the plain forms people paste and pick the async driver we ship.
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+asyncpg://" + value.split("://", 1)[1]
+        elif value.startswith("sqlite:///"):
+            value = "sqlite+aiosqlite:///" + value[len("sqlite:///") :]
+        if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
+            raise ValueError("database_url must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,299 @@
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import unit_of_work, utcnow
+from app.inbox import repository
+from app.inbox import service as inbox
+from app.inbox.models import Mailbox
+from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoint, ImapError
+from app.routing.service import Router
+from app.secrets import SecretBox
+
+log = structlog.get_logger()
+
+
+class LeaseLost(Exception):
+    """Another worker holds this mailbox now; whatever this one was about to commit is rolled back."""
+
+
+class MailboxBusy(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxRef:
+    id: int
+    name: str
+    endpoint: ImapEndpoint
+    own_addresses: frozenset[str]
+
+    @classmethod
+    def from_row(cls, mailbox: Mailbox, secrets: SecretBox) -> MailboxRef:
+        endpoint = ImapEndpoint(
+            host=mailbox.imap_host,
+            port=mailbox.imap_port,
+            security=mailbox.imap_security,  # type: ignore[arg-type]
+            username=mailbox.imap_username,
+            password=secrets.decrypt(mailbox.imap_password_encrypted),
+            folder=mailbox.folder,
+        )
+        own = {a.lower() for a in (mailbox.address, mailbox.imap_username) if a and "@" in a}
+        return cls(id=mailbox.id, name=mailbox.name, endpoint=endpoint, own_addresses=frozenset(own))
+
+
+def parse_batch(
+    fetched: Sequence[tuple[int, bytes, int, bool]], max_attachment_bytes: int
+) -> list[inbox.Incoming]:
+    """Module level so that a process pool can run it."""
+    return [
+        inbox.prepare(raw, uid, size=size, truncated=truncated, max_attachment_bytes=max_attachment_bytes)
+        for uid, raw, size, truncated in fetched
+    ]
+
+
+class Backoff:
+    """Capped exponential backoff with jitter, so that many workers do not reconnect in step."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial, self.maximum, self.attempt = initial, maximum, 0
+
+    def next(self) -> float:
+        delay = min(self.maximum, self.initial * 2**self.attempt)
+        self.attempt += 1
+        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class MailboxPoller:
+    def __init__(
+        self,
+        mailbox: MailboxRef,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        router: Router,
+        owner: str,
+        executor: Executor | None = None,
+    ) -> None:
+        self.mailbox = mailbox
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.router = router
+        self.owner = owner
+        self.executor = executor
+        self.log = log.bind(mailbox=mailbox.id, mailbox_name=mailbox.name)
+
+    async def take_lease(self) -> bool:
+        async with unit_of_work(self.sessionmaker) as session:
+            now = utcnow()
+            return await repository.take_lease(
+                session,
+                self.mailbox.id,
+                owner=self.owner,
+                now=now,
+                until=now + timedelta(seconds=self.settings.imap.lease_seconds),
+            )
+
+    async def release_lease(self) -> None:
+        async with unit_of_work(self.sessionmaker) as session:
+            await repository.release_lease(session, self.mailbox.id, owner=self.owner)
+
+    async def record_error(self, error: str) -> None:
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                await repository.record_error(session, self.mailbox.id, error=error, now=utcnow())
+        except Exception:  # noqa: BLE001 - reporting an error must not raise another
+            self.log.exception("mailbox_error_not_recorded")
+
+    async def sync(self, client: ImapClient) -> inbox.IngestCounts:
+        """Ingest everything above the checkpoint. Fetching and parsing the next batch overlaps
+        with storing this one; server-side flags follow each commit, never precede it."""
+        async with unit_of_work(self.sessionmaker) as session:
+            state = await repository.state(session, self.mailbox.id)
+        stored_validity = state.uidvalidity if state else None
+        last_uid = state.last_uid if state and stored_validity == client.uidvalidity else 0
+        if stored_validity is not None and stored_validity != client.uidvalidity:
+            # The server renumbered the folder: read it all again; Message-ID dedupe keeps it exact.
+            self.log.warning("uidvalidity_changed", old=stored_validity, new=client.uidvalidity)
+        uids = await client.uids_after(last_uid)
+        totals = inbox.IngestCounts()
+        if not uids:
+            return totals
+        batch_size = self.settings.imap.fetch_batch
+        chunks = [uids[i : i + batch_size] for i in range(0, len(uids), batch_size)]
+        queue: asyncio.Queue[tuple[list[int], list[inbox.Incoming]] | None] = asyncio.Queue(maxsize=2)
+        committed: list[int] = []
+        source = inbox.Source(
+            mailbox_id=self.mailbox.id, uidvalidity=client.uidvalidity, own_addresses=self.mailbox.own_addresses
+        )
+
+        async def produce() -> None:
+            for chunk in chunks:
+                await self._after_commit(client, committed)
+                fetched = await self._fetch(client, chunk)
+                await queue.put((chunk, await self._parse(fetched)))
+            await queue.put(None)
+
+        producer = asyncio.create_task(produce())
+        try:
+            while (item := await queue.get()) is not None:
+                chunk, incoming = item
+                async with unit_of_work(self.sessionmaker) as session:
+                    counts = await inbox.ingest_batch(
+                        session, incoming, source=source, settings=self.settings.ingest, router=self.router
+                    )
+                    now = utcnow()
+                    still_ours = await repository.advance_checkpoint(
+                        session,
+                        self.mailbox.id,
+                        owner=self.owner,
+                        uidvalidity=client.uidvalidity,
+                        last_uid=max(chunk),
+                        now=now,
+                        lease_until=now + timedelta(seconds=self.settings.imap.lease_seconds),
+                    )
+                    if not still_ours:
+                        raise LeaseLost(f"mailbox {self.mailbox.name!r}: lease taken over by another worker")
+                totals.add(counts)
+                committed.extend(m.uid for m in incoming if m.uid is not None)
+                self.log.info("batch_ingested", last_uid=max(chunk), **counts.as_dict())
+            await producer
+        finally:
+            if not producer.done():
+                producer.cancel()
+                await asyncio.gather(producer, return_exceptions=True)
+        await self._after_commit(client, committed)
+        return totals
+
+    async def _fetch(self, client: ImapClient, chunk: list[int]) -> list[tuple[int, bytes, int, bool]]:
+        limit = self.settings.ingest.max_message_bytes
+        sizes = await client.sizes(chunk)
+        small = [uid for uid in chunk if sizes.get(uid, 0) <= limit]
+        fetched: list[tuple[int, bytes, int, bool]] = [
+            (m.uid, m.raw, m.size, False) for m in await client.fetch(small)
+        ]
+        for uid in chunk:
+            if uid in sizes and sizes[uid] > limit:
+                # Kept truncated, flagged, and shown to admins; the whole message stays on the server.
+                partial: FetchedMessage = await client.fetch_partial(uid, limit)
+                fetched.append((uid, partial.raw, sizes[uid], True))
+                self.log.warning("message_over_size_limit", uid=uid, size=sizes[uid], limit=limit)
+        return sorted(fetched, key=lambda row: row[0])
+
+    async def _parse(self, fetched: list[tuple[int, bytes, int, bool]]) -> list[inbox.Incoming]:
+        max_attachment = self.settings.ingest.max_attachment_bytes
+        if self.executor is None or len(fetched) < 8:
+            return parse_batch(fetched, max_attachment)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, parse_batch, fetched, max_attachment)
+
+    async def _after_commit(self, client: ImapClient, committed: list[int]) -> None:
+        if not committed:
+            return
+        uids, action = list(committed), self.settings.ingest.after_ingest
+        committed.clear()
+        try:
+            if action == "seen":
+                await client.mark_seen(uids)
+            elif action.startswith("move:"):
+                await client.move(uids, action[len("move:") :])
+        except ImapError as exc:
+            # The messages are stored and the checkpoint is past them: a missed flag loses nothing.
+            self.log.warning("after_ingest_action_failed", action=action, error=str(exc))
+
+    def _client(self) -> ImapClient:
+        return ImapClient(self.mailbox.endpoint, self.settings.imap)
+
+    async def poll_once(self) -> inbox.IngestCounts:
+        if not await self.take_lease():
+            raise MailboxBusy(f"mailbox {self.mailbox.name!r} is being polled by another worker")
+        try:
+            async with self._client() as client:
+                return await self.sync(client)
+        finally:
+            await self.release_lease()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until stopped: sync, then IDLE (or poll), renewing the lease between waits."""
+        imap = self.settings.imap
+        backoff = Backoff(imap.backoff_initial, imap.backoff_max)
+        wait = min(imap.idle_seconds, imap.lease_seconds / 3)
+        while not stop.is_set():
+            if not await self._lease_or_wait(stop):
+                continue
+            held = True
+            try:
+                async with self._client() as client:
+                    self.log.info("mailbox_connected", uidvalidity=client.uidvalidity, idle=client.has_idle)
+                    while not stop.is_set():
+                        await self.sync(client)
+                        backoff.reset()
+                        if not await self.take_lease():
+                            held = False
+                            raise LeaseLost(f"mailbox {self.mailbox.name!r}: lease lost")
+                        await _wait_or_stop(client.wait_for_new(wait), stop)
+            except asyncio.CancelledError:
+                raise
+            except LeaseLost as exc:
+                held = False
+                self.log.warning("lease_lost", error=str(exc))
+            except ImapAuthError as exc:
+                self.log.error("imap_login_refused", error=str(exc))
+                await self.record_error(f"login refused: {exc}")
+                await _sleep_or_stop(max(backoff.next(), imap.backoff_max / 4), stop)
+            except (ImapError, OSError, TimeoutError) as exc:
+                self.log.warning("imap_connection_failed", error=str(exc) or type(exc).__name__)
+                await self.record_error(f"connection: {exc or type(exc).__name__}")
+                await _sleep_or_stop(backoff.next(), stop)
+            except Exception as exc:
+                self.log.exception("poller_failed")
+                await self.record_error(f"{type(exc).__name__}: {exc}")
+                await _sleep_or_stop(backoff.next(), stop)
+            finally:
+                if held and stop.is_set():
+                    await asyncio.shield(self.release_lease())
+
+    async def _lease_or_wait(self, stop: asyncio.Event) -> bool:
+        try:
+            if await self.take_lease():
+                return True
+        except Exception:  # noqa: BLE001 - the database may be briefly unreachable
+            self.log.exception("lease_check_failed")
+        # Someone else polls this mailbox: look again well before their lease could run out.
+        jitter = random.uniform(0.8, 1.2)  # noqa: S311
+        await _sleep_or_stop(self.settings.imap.lease_seconds / 4 * jitter, stop)
+        return False
+
+
+async def _wait_or_stop(waiting: object, stop: asyncio.Event) -> None:
+    wait_task = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+    stop_task = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({wait_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (wait_task, stop_task):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(wait_task, stop_task, return_exceptions=True)
+    if wait_task.done() and not wait_task.cancelled() and wait_task.exception() is not None:
+        raise wait_task.exception()  # type: ignore[misc]
+
+
+async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    except TimeoutError:
+        pass

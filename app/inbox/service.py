@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import IngestSettings
+from app.db import utcnow
+from app.inbox import repository
+from app.errors import Conflict, NotFound
+from app.inbox.models import Attachment, Mailbox, MailboxState, Message
+from app.mail.imap import ImapEndpoint
+from app.mail.parse import MessageParseError, ParsedMessage, parse_message
+from app.routing import service as routing
+from app.routing.models import TRIAGE
+from app.secrets import SecretBox
+from app.tickets import service as tickets
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One fetched message, parsed (or not) before the transaction that stores it."""
+
+    raw: bytes
+    uid: int | None
+    size: int
+    sha256: str
+    parsed: ParsedMessage | None
+    error: str | None = None
+    truncated: bool = False
+
+
+def prepare(raw: bytes, uid: int | None, *, size: int | None = None, max_attachment_bytes: int,
+            truncated: bool = False) -> Incoming:
+    """Parse outside the database transaction (and, in the poller, outside the event loop's process)."""
+    sha = hashlib.sha256(raw).hexdigest()
+    try:
+        parsed: ParsedMessage | None = parse_message(raw, max_attachment_bytes=max_attachment_bytes)
+        error = None
+    except MessageParseError as exc:
+        parsed, error = None, str(exc) or "unparseable message"
+    except Exception as exc:  # noqa: BLE001 - a parser bug must park the message, not stop the mailbox
+        parsed, error = None, f"parser error: {type(exc).__name__}: {exc}"[:2000]
+    return Incoming(raw=raw, uid=uid, size=size or len(raw), sha256=sha, parsed=parsed, error=error,
+                    truncated=truncated)
+
+
+@dataclass
+class IngestCounts:
+    fetched: int = 0
+    ingested: int = 0  # stored: new ticket, threaded reply, ticketless automatic mail, or failed-and-kept
+    duplicates: int = 0
+    threaded: int = 0
+    auto_replies: int = 0  # automatic mail of every kind: auto-replies, bounces, bulk
+    failed: int = 0  # stored raw because they could not be parsed
+
+    def add(self, other: IngestCounts) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    mailbox_id: int | None
+    uidvalidity: int | None
+    own_addresses: frozenset[str] = field(default_factory=frozenset)
+
+
+async def ingest_batch(
+    session: AsyncSession,
+    batch: Sequence[Incoming],
+    *,
+    source: Source,
+    settings: IngestSettings,
+    router: routing.Router,
+) -> IngestCounts:
+    """Store a batch of messages in the caller's transaction.
+
+    The fast path threads and stores the whole batch with one flush. Should that flush break a
+    constraint (another worker stored the same Message-ID a moment ago, a customer row raced), it
+    is rolled back and the batch goes again one message per savepoint, so one message can only
+    ever cost itself."""
+    try:
+        async with session.begin_nested():
+            counts = await _store(session, batch, source=source, settings=settings, router=router)
+            await session.flush()
+        return counts
+    except IntegrityError:
+        log.info("ingest_batch_retry_one_by_one", mailbox=source.mailbox_id, size=len(batch))
+    counts = IngestCounts()
+    for item in batch:
+        try:
+            async with session.begin_nested():
+                counts.add(await _store(session, [item], source=source, settings=settings, router=router))
+                await session.flush()
+        except IntegrityError as exc:
+            if await repository.is_stored(session, sha256=item.sha256, message_id=_message_id(item)):
+                counts.add(IngestCounts(fetched=1, duplicates=1))
+                continue
+            counts.add(await _store_failed(session, item, source, f"could not be stored: {exc.orig}"))
+    return counts
+
+
+def _message_id(item: Incoming) -> str | None:
+    return item.parsed.message_id if item.parsed else None
+
+
+async def _store_failed(session: AsyncSession, item: Incoming, source: Source, error: str) -> IngestCounts:
+    async with session.begin_nested():
+        session.add(_failed_message(item, source, error))
+        await session.flush()
+    return IngestCounts(fetched=1, ingested=1, failed=1)
+
+
+def _failed_message(item: Incoming, source: Source, error: str) -> Message:
+    return Message(
+        direction="inbound",
+        mailbox_id=source.mailbox_id,
+        uidvalidity=source.uidvalidity,
+        uid=item.uid,
+        raw_sha256=item.sha256,
+        raw=item.raw,
+        size=item.size,
+        parse_status="failed",
+        parse_error=error[:4000],
+    )
+
+
+async def _store(
+    session: AsyncSession,
+    batch: Sequence[Incoming],
+    *,
+    source: Source,
+    settings: IngestSettings,
+    router: routing.Router,
+) -> IngestCounts:
+    counts = IngestCounts(fetched=len(batch))
+    now = utcnow()
+    seen_sha, seen_ids = await repository.stored_keys(
+        session,
+        shas=[item.sha256 for item in batch],
+        message_ids=[mid for item in batch if (mid := _message_id(item))],
+    )
+    parsed_items = [item.parsed for item in batch if item.parsed is not None]
+    index = await tickets.load_thread_index(
+        session,
+        parsed_items,
+        prefix=settings.ticket_prefix,
+        subject_since=now - timedelta(days=settings.subject_thread_days),
+    )
+    areas = await routing.areas_for_routing(session)
+    # Route every candidate in one call: a model predicts a batch far faster than one at a time.
+    candidates = [p for p in parsed_items if p.auto in (None, "bulk")]
+    decisions = dict(
+        zip(
+            map(id, candidates),
+            router.decide([routing.RouteRequest(text=p.subject + "\n" + p.new_text, sender=p.from_address)
+                           for p in candidates]),
+            strict=True,
+        )
+    )
+    for item in batch:
+        mid = _message_id(item)
+        if item.sha256 in seen_sha or (mid is not None and mid in seen_ids):
+            counts.duplicates += 1
+            continue
+        seen_sha.add(item.sha256)
+        if mid is not None:
+            seen_ids.add(mid)
+        counts.ingested += 1
+        parsed = item.parsed
+        if parsed is None:
+            counts.failed += 1
+            session.add(_failed_message(item, source, item.error or "unparseable message"))
+            log.warning("message_parse_failed", mailbox=source.mailbox_id, uid=item.uid)
+            continue
+        if parsed.auto is not None:
+            counts.auto_replies += 1
+        customer = tickets.customer_for(session, index, parsed)
+        ticket, how = tickets.find_ticket(index, parsed)
+        if ticket is not None and how is not None:
+            counts.threaded += 1
+            tickets.add_inbound(session, index, ticket, parsed=parsed, how=how, now=now)
+        elif parsed.auto in (None, "bulk"):
+            # Auto-replies and bounces never open a ticket: answering them is how mail loops start.
+            decision = decisions[id(parsed)]
+            area = areas.get(decision.area) or areas[TRIAGE]
+            ticket = tickets.open_ticket(
+                session,
+                index,
+                parsed=parsed,
+                customer=customer,
+                mailbox_id=source.mailbox_id,
+                area=area,
+                routed_by=decision.routed_by if area.name == decision.area else "fallback",
+                probability=decision.probability,
+                model_version=decision.model_version,
+                own_addresses=source.own_addresses,
+                now=now,
+            )
+        message = _message(item, parsed, source)
+        message.ticket = ticket
+        message.customer = customer
+        session.add(message)
+        if mid is not None and ticket is not None:
+            index.by_message_id[mid] = ticket
+    return counts
+
+
+def _message(item: Incoming, parsed: ParsedMessage, source: Source) -> Message:
+    defects = list(parsed.defects)
+    if item.truncated:
+        defects.insert(0, f"message of {item.size} bytes truncated to the size limit")
+    return Message(
+        direction="inbound",
+        mailbox_id=source.mailbox_id,
+        uidvalidity=source.uidvalidity,
+        uid=item.uid,
+        message_id=parsed.message_id,
+        raw_sha256=item.sha256,
+        raw=item.raw,
+        size=item.size,
+        parse_status="too_large" if item.truncated else "ok",
+        defects="\n".join(defects) or None,
+        subject=parsed.subject,
+        from_address=parsed.from_address,
+        from_name=parsed.from_name,
+        to_addresses=", ".join(parsed.to),
+        cc_addresses=", ".join(parsed.cc),
+        sent_at=parsed.date,
+        in_reply_to=" ".join(parsed.in_reply_to) or None,
+        references=" ".join(parsed.references) or None,
+        body_text=parsed.text,
+        body_html=parsed.html,
+        new_text=parsed.new_text,
+        headers_text=parsed.headers_text,
+        auto=parsed.auto,
+        attachments=[
+            Attachment(
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                content_id=a.content_id,
+                inline=a.inline,
+                content=a.content,
+            )
+            for a in parsed.attachments
+        ],
+    )
+
+
+
+async def add_mailbox(
+    session: AsyncSession,
+    *,
+    name: str,
+    endpoint: ImapEndpoint,
+    secrets: SecretBox,
+    address: str | None = None,
+) -> Mailbox:
+    if await repository.mailbox_by_name(session, name) is not None:
+        raise Conflict(f"a mailbox named {name!r} exists already")
+    mailbox = Mailbox(
+        name=name,
+        imap_host=endpoint.host,
+        imap_port=endpoint.port,
+        imap_security=endpoint.security,
+        imap_username=endpoint.username,
+        imap_password_encrypted=secrets.encrypt(endpoint.password),
+        folder=endpoint.folder,
+        address=(address or (endpoint.username if "@" in endpoint.username else None)),
+    )
+    session.add(mailbox)
+    await session.flush()
+    session.add(MailboxState(mailbox_id=mailbox.id))
+    await session.flush()
+    return mailbox
+
+
+async def remove_mailbox(session: AsyncSession, name: str) -> None:
+    mailbox = await repository.mailbox_by_name(session, name)
+    if mailbox is None:
+        raise NotFound(f"no mailbox named {name!r}")
+    await session.delete(mailbox)
+    await session.flush()

@@ -1,0 +1,61 @@
+"""What every process builds once at start: settings, engine, sessions, secrets and the router."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.errors import ConfigurationError
+from app.migrate import alembic_config
+from app.routing.service import Router
+from app.secrets import SecretBox, load_secret_box
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    secrets: SecretBox
+    router: Router
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def check_schema(engine: AsyncEngine, database_url: str) -> None:
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    current = await schema_revision(engine)
+    if current != head:
+        raise ConfigurationError(
+            f"the database schema is at {current or 'nothing'} but this version needs {head}: "
+            "run `routedesk db upgrade`"
+        )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterator[Runtime]:
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        if check:
+            await check_schema(engine, settings.database_url)
+        yield Runtime(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            secrets=load_secret_box(settings),
+            router=Router(),
+        )
+    finally:
+        await engine.dispose()

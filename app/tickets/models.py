@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.routing.models import Area
+
+from app.db import Base, utcnow
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(320), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        Index("ix_ticket_area_id_status", "area_id", "status"),
+        Index("ix_ticket_customer_id_subject_key", "customer_id", "subject_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The token customers see in subjects, e.g. RD-7K2M9Q4T: random so it cannot be guessed or enumerated.
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    subject_key: Mapped[str] = mapped_column(String(255), default="")  # normalised, for reply matching
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | solved
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"))
+    routed_by: Mapped[str] = mapped_column(String(16), default="fallback")  # rule | model | fallback | agent
+    model_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    route_probability: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_customer_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_response_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_responded_at: Mapped[datetime | None] = mapped_column(default=None)
+    solved_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    area: Mapped[Area] = relationship(lazy="raise")
+    customer: Mapped[Customer | None] = relationship(lazy="raise")
+
+
+class Participant(Base):
+    """Addresses that take part in a ticket: only they may thread into it by its subject token."""
+
+    __tablename__ = "participant"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
+
+
+class TicketEvent(Base):
+    __tablename__ = "ticket_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100), default="system")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(lazy="raise")

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.mail.parse import ParsedMessage, normalize_subject
+from app.routing.models import Area
+from app.tickets import repository
+from app.tickets.models import Customer, Participant, Ticket, TicketEvent
+
+# Crockford's base32 without I, L, O, U: no look-alike characters for people reading references aloud.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference(prefix: str) -> str:
+    return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def token_pattern(prefix: str) -> re.Pattern[str]:
+    return re.compile(rf"\[\s*({re.escape(prefix)}-[0-9A-Z]{{8}})\s*\]", re.IGNORECASE)
+
+
+def subject_with_token(subject: str, reference: str) -> str:
+    return subject if f"[{reference}]" in subject else f"{subject} [{reference}]".strip()
+
+
+def subject_key(subject: str, prefix: str) -> str:
+    return normalize_subject(token_pattern(prefix).sub(" ", subject))[:255]
+
+
+def is_reply_subject(subject: str) -> bool:
+    plain = " ".join(subject.split()).casefold()
+    return bool(plain) and normalize_subject(subject) != plain
+
+
+@dataclass
+class ThreadIndex:
+    """Everything one ingest batch needs to thread its messages, loaded in a few queries up front
+    and kept current as the batch opens tickets, so a reply later in the same batch finds them."""
+
+    prefix: str
+    by_message_id: dict[str, Ticket] = field(default_factory=dict)
+    by_reference: dict[str, Ticket] = field(default_factory=dict)
+    participants: dict[Ticket, set[str]] = field(default_factory=dict)
+    by_subject: dict[tuple[str, str], Ticket] = field(default_factory=dict)
+    customers: dict[str, Customer] = field(default_factory=dict)
+
+
+async def load_thread_index(
+    session: AsyncSession, messages: Sequence[ParsedMessage], *, prefix: str, subject_since: datetime
+) -> ThreadIndex:
+    pattern = token_pattern(prefix)
+    message_ids: set[str] = set()
+    references: set[str] = set()
+    senders: set[str] = set()
+    for parsed in messages:
+        message_ids.update(parsed.in_reply_to)
+        message_ids.update(parsed.references)
+        message_ids.update(parsed.bounced_message_ids)
+        references.update(match.upper() for match in pattern.findall(parsed.subject))
+        if parsed.from_address:
+            senders.add(parsed.from_address)
+    index = ThreadIndex(prefix=prefix)
+    index.by_message_id = await repository.tickets_by_message_id(session, message_ids)
+    index.by_reference = await repository.tickets_by_reference(session, references)
+    index.customers = await repository.customers_by_email(session, senders)
+    by_id = {t.id: t for t in index.by_reference.values()}
+    for ticket_id, email in await repository.participants(session, by_id):
+        index.participants.setdefault(by_id[ticket_id], set()).add(email)
+    keys = {subject_key(p.subject, prefix) for p in messages if is_reply_subject(p.subject)}
+    customers = {c.id: c.email for c in index.customers.values()}
+    for ticket in await repository.open_tickets_by_subject(session, customers, keys, since=subject_since):
+        if ticket.customer_id is not None:
+            index.by_subject[(customers[ticket.customer_id], ticket.subject_key)] = ticket
+    return index
+
+
+def find_ticket(index: ThreadIndex, parsed: ParsedMessage) -> tuple[Ticket | None, str | None]:
+    """The ticket a message belongs to, and how we know: by header, by token, or by subject."""
+    # In-Reply-To first, then References from the newest back, as mail clients order them.
+    for message_id in [*parsed.in_reply_to, *reversed(parsed.references), *parsed.bounced_message_ids]:
+        ticket = index.by_message_id.get(message_id)
+        if ticket is not None:
+            return ticket, "header"
+    sender = parsed.from_address
+    for reference in token_pattern(index.prefix).findall(parsed.subject):
+        ticket = index.by_reference.get(reference.upper())
+        # A token alone is guessable from a forwarded mail: only someone already on the ticket may use it.
+        if ticket is not None and sender and sender in index.participants.get(ticket, set()):
+            return ticket, "token"
+    if sender and is_reply_subject(parsed.subject):
+        ticket = index.by_subject.get((sender, subject_key(parsed.subject, index.prefix)))
+        if ticket is not None and ticket.status != "solved":
+            return ticket, "subject"
+    return None, None
+
+
+def customer_for(session: AsyncSession, index: ThreadIndex, parsed: ParsedMessage) -> Customer | None:
+    email = parsed.from_address
+    if not email:
+        return None
+    customer = index.customers.get(email)
+    if customer is None:
+        customer = Customer(email=email, name=parsed.from_name)
+        session.add(customer)
+        index.customers[email] = customer
+    elif not customer.name and parsed.from_name:
+        customer.name = parsed.from_name
+    return customer
+
+
+def _add_participants(
+    session: AsyncSession, index: ThreadIndex, ticket: Ticket, emails: Iterable[str | None]
+) -> None:
+    known = index.participants.setdefault(ticket, set())
+    for email in emails:
+        if email and email not in known:
+            known.add(email)
+            session.add(Participant(ticket=ticket, email=email))
+
+
+def open_ticket(
+    session: AsyncSession,
+    index: ThreadIndex,
+    *,
+    parsed: ParsedMessage,
+    customer: Customer | None,
+    mailbox_id: int | None,
+    area: Area,
+    routed_by: str,
+    probability: float | None,
+    model_version: str | None,
+    own_addresses: frozenset[str],
+    now: datetime,
+) -> Ticket:
+    key = subject_key(parsed.subject, index.prefix)
+    ticket = Ticket(
+        reference=new_reference(index.prefix),
+        subject=parsed.subject[:2000],
+        subject_key=key,
+        status="open",
+        area=area,
+        customer=customer,
+        mailbox_id=mailbox_id,
+        routed_by=routed_by,
+        route_probability=probability,
+        model_version=model_version,
+        created_at=now,
+        updated_at=now,
+        last_customer_message_at=now,
+        first_response_due_at=now + timedelta(minutes=area.first_response_minutes),
+        resolution_due_at=now + timedelta(minutes=area.resolution_minutes),
+    )
+    session.add(ticket)
+    session.add(
+        TicketEvent(
+            ticket=ticket,
+            kind="created",
+            data={
+                "area": area.name,
+                "routed_by": routed_by,
+                "probability": probability,
+                "model_version": model_version,
+            },
+            created_at=now,
+        )
+    )
+    index.by_reference[ticket.reference] = ticket
+    if parsed.from_address:
+        index.by_subject[(parsed.from_address, key)] = ticket
+    others = [a for a in [*parsed.to, *parsed.cc] if a not in own_addresses]
+    _add_participants(session, index, ticket, [parsed.from_address, *others])
+    return ticket
+
+
+def add_inbound(
+    session: AsyncSession,
+    index: ThreadIndex,
+    ticket: Ticket,
+    *,
+    parsed: ParsedMessage,
+    how: str,
+    now: datetime,
+) -> None:
+    """A further message on an existing ticket. Automatic mail is recorded but changes no status."""
+    if parsed.auto in ("auto_reply", "bounce"):
+        kind = "delivery_failed" if parsed.auto == "bounce" else "auto_reply"
+        session.add(TicketEvent(ticket=ticket, kind=kind, data={"threaded_by": how}, created_at=now))
+        return
+    event = {"threaded_by": how}
+    if ticket.status in ("pending", "solved"):
+        event["reopened_from"] = ticket.status
+        ticket.status = "open"
+        ticket.solved_at = None
+    ticket.updated_at = now
+    ticket.last_customer_message_at = now
+    session.add(TicketEvent(ticket=ticket, kind="customer_message", data=event, created_at=now))
+    _add_participants(session, index, ticket, [parsed.from_address])

@@ -1,0 +1,122 @@
+"""The worker: one poller task per mailbox, supervised, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import socket
+import uuid
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AsyncExitStack
+
+import structlog
+
+from app.db import unit_of_work
+from app.inbox import repository
+from app.inbox.poller import MailboxBusy, MailboxPoller, MailboxRef
+from app.inbox.service import IngestCounts
+from app.mail.imap import ImapAuthError, ImapError
+from app.runtime import Runtime
+
+log = structlog.get_logger()
+
+MAILBOX_REFRESH_SECONDS = 30.0
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def parse_executor(workers: int) -> Executor | None:
+    if workers <= 0:
+        return None
+    # spawn, not fork: the parent has threads (aiosqlite) that a forked child must not inherit.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+async def _mailboxes(runtime: Runtime) -> list[MailboxRef]:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        rows = await repository.mailboxes(session, enabled_only=True)
+        return [MailboxRef.from_row(row, runtime.secrets) for row in rows]
+
+
+async def poll_once(runtime: Runtime, *, owner: str | None = None) -> tuple[IngestCounts, list[str]]:
+    """Every mailbox, once. Returns the totals and one error line per mailbox that failed."""
+    owner = owner or worker_id()
+    totals, errors = IngestCounts(), []
+    executor = parse_executor(runtime.settings.ingest.parse_workers)
+    try:
+        for mailbox in await _mailboxes(runtime):
+            poller = MailboxPoller(
+                mailbox,
+                sessionmaker=runtime.sessionmaker,
+                settings=runtime.settings,
+                router=runtime.router,
+                owner=owner,
+                executor=executor,
+            )
+            try:
+                totals.add(await poller.poll_once())
+            except MailboxBusy as exc:
+                errors.append(str(exc))
+            except ImapAuthError as exc:
+                errors.append(f"mailbox {mailbox.name!r}: IMAP login refused: {exc}")
+                await poller.record_error(f"login refused: {exc}")
+            except (ImapError, OSError, TimeoutError) as exc:
+                errors.append(f"mailbox {mailbox.name!r}: {exc or type(exc).__name__}")
+                await poller.record_error(f"connection: {exc or type(exc).__name__}")
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    return totals, errors
+
+
+async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+    owner = worker_id()
+    log.info("worker_started", worker=owner)
+    async with AsyncExitStack() as stack:
+        executor = parse_executor(runtime.settings.ingest.parse_workers)
+        if executor is not None:
+            stack.callback(executor.shutdown, cancel_futures=True)
+        tasks: dict[int, asyncio.Task[None]] = {}
+        try:
+            while not stop.is_set():
+                try:
+                    wanted = {m.id: m for m in await _mailboxes(runtime)}
+                except Exception:  # noqa: BLE001 - keep running while the database is away
+                    log.exception("mailbox_list_failed")
+                    wanted = {i: None for i in tasks}  # type: ignore[misc]
+                for mailbox_id in set(tasks) - set(wanted):
+                    tasks.pop(mailbox_id).cancel()
+                for mailbox_id, mailbox in wanted.items():
+                    if mailbox is None:
+                        continue
+                    task = tasks.get(mailbox_id)
+                    if task is None or task.done():
+                        poller = MailboxPoller(
+                            mailbox,
+                            sessionmaker=runtime.sessionmaker,
+                            settings=runtime.settings,
+                            router=runtime.router,
+                            owner=owner,
+                            executor=executor,
+                        )
+                        tasks[mailbox_id] = asyncio.create_task(poller.run(stop), name=f"poll:{mailbox.name}")
+                try:
+                    async with asyncio.timeout(MAILBOX_REFRESH_SECONDS):
+                        await stop.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+    log.info("worker_stopped", worker=owner)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
