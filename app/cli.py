@@ -180,6 +180,44 @@ def worker() -> None:
     _with_runtime(settings, go)
 
 
+@cli.command("serve")
+def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """The HTTP API (stateless: run as many as needed)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+
+
+@cli.command("run")
+def run(host: str = "127.0.0.1", port: int = 8000) -> None:
+    """API and worker in one process: the single-machine default."""
+    import uvicorn
+
+    from app.main import create_app
+    from app.runtime import open_runtime
+    from app.worker import run_worker
+
+    settings = _settings()
+
+    async def go() -> None:
+        async with open_runtime(settings) as runtime:
+            stop = asyncio.Event()
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, log_config=None, access_log=False)
+            )
+            worker_task = asyncio.create_task(run_worker(runtime, stop))
+            try:
+                await server.serve()  # uvicorn handles SIGTERM/SIGINT and returns
+            finally:
+                stop.set()
+                await worker_task
+
+    _run(go)
+
+
 @messages_cli.command("list")
 def messages_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only messages that could not be parsed")] = False,
@@ -233,14 +271,13 @@ def messages_raw(message_id: int) -> None:
 
 @cli.command("demo")
 def demo(
-    messages: Annotated[int, typer.Option(help="How many sample emails to load")] = 60,
-    keep: Annotated[bool, typer.Option(help="Keep the demo database afterwards")] = False,
+    messages: Annotated[int, typer.Option(min=1, max=5000, help="How many sample emails to load")] = 60,
 ) -> None:
     """Run Routedesk end to end on embedded defaults: a local IMAP server with sample mail, ingested."""
     from app.demo.run import run_demo
 
     settings = _settings()
-    _run(lambda: run_demo(settings, messages=messages, keep=keep))
+    _run(lambda: run_demo(settings, messages=messages))
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ async def stored_keys(
     )
     seen_sha: set[str] = set()
     seen_ids: set[str] = set()
-    for sha, message_id in rows.tuples():
+    for sha, message_id in rows:
         seen_sha.add(sha)
         if message_id is not None:
             seen_ids.add(message_id)

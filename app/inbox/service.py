@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 from datetime import datetime, timedelta
 
 import structlog
@@ -14,12 +15,14 @@ from app.db import utcnow
 from app.inbox import repository
 from app.errors import Conflict, NotFound
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
-from app.mail.imap import ImapEndpoint
 from app.mail.parse import MessageParseError, ParsedMessage, parse_message
 from app.routing import service as routing
 from app.routing.models import TRIAGE
 from app.secrets import SecretBox
 from app.tickets import service as tickets
+
+if TYPE_CHECKING:
+    from app.mail.imap import ImapEndpoint
 
 log = structlog.get_logger()
 
@@ -101,8 +104,9 @@ async def ingest_batch(
     for item in batch:
         try:
             async with session.begin_nested():
-                counts.add(await _store(session, [item], source=source, settings=settings, router=router))
+                one = await _store(session, [item], source=source, settings=settings, router=router)
                 await session.flush()
+            counts.add(one)
         except IntegrityError as exc:
             if await repository.is_stored(session, sha256=item.sha256, message_id=_message_id(item)):
                 counts.add(IngestCounts(fetched=1, duplicates=1))

@@ -26,7 +26,7 @@ async def tickets_by_message_id(session: AsyncSession, message_ids: Collection[s
         .join(Ticket, Ticket.id == Message.ticket_id)
         .where(Message.message_id.in_(message_ids))
     )
-    return {message_id: ticket for message_id, ticket in rows.tuples() if message_id is not None}
+    return {message_id: ticket for message_id, ticket in rows if message_id is not None}
 
 
 async def tickets_by_reference(session: AsyncSession, references: Collection[str]) -> dict[str, Ticket]:
@@ -42,7 +42,7 @@ async def participants(session: AsyncSession, ticket_ids: Collection[int]) -> se
     rows = await session.execute(
         select(Participant.ticket_id, Participant.email).where(Participant.ticket_id.in_(ticket_ids))
     )
-    return {(ticket_id, email) for ticket_id, email in rows.tuples()}
+    return {(ticket_id, email) for ticket_id, email in rows}
 
 
 async def open_tickets_by_subject(

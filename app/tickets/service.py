@@ -69,14 +69,17 @@ async def load_thread_index(
     index.by_message_id = await repository.tickets_by_message_id(session, message_ids)
     index.by_reference = await repository.tickets_by_reference(session, references)
     index.customers = await repository.customers_by_email(session, senders)
-    by_id = {t.id: t for t in index.by_reference.values()}
-    for ticket_id, email in await repository.participants(session, by_id):
-        index.participants.setdefault(by_id[ticket_id], set()).add(email)
     keys = {subject_key(p.subject, prefix) for p in messages if is_reply_subject(p.subject)}
     customers = {c.id: c.email for c in index.customers.values()}
     for ticket in await repository.open_tickets_by_subject(session, customers, keys, since=subject_since):
         if ticket.customer_id is not None:
             index.by_subject[(customers[ticket.customer_id], ticket.subject_key)] = ticket
+    by_id = {t.id: t for t in [*index.by_message_id.values(), *index.by_reference.values(),
+                               *index.by_subject.values()]}
+    for ticket in by_id.values():
+        index.participants[ticket] = set()
+    for ticket_id, email in await repository.participants(session, by_id):
+        index.participants[by_id[ticket_id]].add(email)
     return index
 
 

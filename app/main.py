@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.config import Settings, get_settings
+from app.errors import install_error_handlers
+from app.runtime import Runtime, open_runtime
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    """The HTTP service. Everything it holds is built in the lifespan, never at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            _attach(app, runtime)
+            yield
+            return
+        async with open_runtime(settings or get_settings()) as rt:
+            _attach(app, rt)
+            yield
+
+    app = FastAPI(title="Routedesk", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        body: dict[str, Any] = {"database": "ok"}
+        try:
+            async with request.app.state.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+            body["database"] = f"unavailable: {type(exc).__name__}"
+            return JSONResponse(body, status_code=503)
+        return JSONResponse(body)
+
+    return app
+
+
+def _attach(app: FastAPI, runtime: Runtime) -> None:
+    app.state.runtime = runtime
+    app.state.sessionmaker = runtime.sessionmaker
+    app.state.settings = runtime.settings
