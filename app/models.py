@@ -1,21 +1,30 @@
 """Every ORM model, imported once so that metadata and Alembic see the whole schema."""
 
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
+from app.macros.models import Macro, MacroUse
+from app.replies.models import Outbox
+from app.reports.models import Csat
 from app.routing.models import Area, Job, Label, ModelVersion, RoutingRule
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
+from app.users.models import User
 
 __all__ = [
     "Area",
     "Attachment",
+    "Csat",
     "Customer",
     "Job",
     "Label",
+    "Macro",
+    "MacroUse",
     "Mailbox",
     "MailboxState",
     "Message",
     "ModelVersion",
+    "Outbox",
     "Participant",
     "RoutingRule",
     "Ticket",
     "TicketEvent",
+    "User",
 ]

@@ -35,6 +35,12 @@ class Mailbox(Base):
     imap_password_encrypted: Mapped[str] = mapped_column(Text)
     folder: Mapped[str] = mapped_column(String(255), default="INBOX")
     address: Mapped[str | None] = mapped_column(String(320), default=None)
+    from_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    smtp_host: Mapped[str | None] = mapped_column(String(255), default=None)
+    smtp_port: Mapped[int | None] = mapped_column(Integer, default=None)
+    smtp_security: Mapped[str] = mapped_column(String(16), default="starttls", server_default="starttls")  # tls | starttls | none
+    smtp_username: Mapped[str | None] = mapped_column(String(255), default=None)
+    smtp_password_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

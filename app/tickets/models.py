@@ -36,6 +36,9 @@ class Ticket(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), index=True)
+    # A message after the reopen window starts a new ticket that points back at the old one.
+    previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"))
     routed_by: Mapped[str] = mapped_column(String(16), default="fallback")  # rule | model | fallback | agent
     model_version: Mapped[str | None] = mapped_column(String(64), default=None)
     route_probability: Mapped[float | None] = mapped_column(Float, default=None)
@@ -46,6 +49,7 @@ class Ticket(Base):
     resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
     first_responded_at: Mapped[datetime | None] = mapped_column(default=None)
     solved_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
 
     area: Mapped[Area] = relationship(lazy="raise")
     customer: Mapped[Customer | None] = relationship(lazy="raise")
