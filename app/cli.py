@@ -18,9 +18,11 @@ cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Routedesk: a
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 mailbox_cli = typer.Typer(no_args_is_help=True, help="IMAP mailboxes to ingest.")
 messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admins).")
+users_cli = typer.Typer(no_args_is_help=True, help="Agents and admins, and their API tokens.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(mailbox_cli, name="mailbox")
 cli.add_typer(messages_cli, name="messages")
+cli.add_typer(users_cli, name="users")
 
 
 def _settings() -> Settings:
@@ -142,6 +144,59 @@ def mailbox_remove(name: str) -> None:
 
     _with_runtime(settings, remove)
     typer.echo(f"mailbox {name!r} removed (its messages and tickets are kept)")
+
+
+@users_cli.command("add")
+def users_add(
+    name: str,
+    email: Annotated[str, typer.Option("--email")],
+    role: Annotated[str, typer.Option("--role", help="agent or admin")] = "agent",
+) -> None:
+    """Create a user and print their API token (shown this once; only its hash is stored)."""
+    from app.db import unit_of_work
+    from app.users import service as users
+
+    settings = _settings()
+
+    async def add(runtime: Any) -> str:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            _user, token = await users.create_user(session, name=name, email=email, role=role)
+            return token
+
+    token = _with_runtime(settings, add)
+    typer.echo(f"user {name!r} ({role}) created; API token (shown once):", err=True)
+    typer.echo(token)
+
+
+@users_cli.command("token")
+def users_token(name: str) -> None:
+    """Replace a user's token with a new one and print it."""
+    from app.db import unit_of_work
+    from app.users import service as users
+
+    settings = _settings()
+
+    async def rotate(runtime: Any) -> str:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            return (await users.rotate_token(session, name))[1]
+
+    typer.echo(_with_runtime(settings, rotate))
+
+
+@users_cli.command("revoke")
+def users_revoke(name: str) -> None:
+    """Revoke a user's token: every request with it is refused from now on."""
+    from app.db import unit_of_work
+    from app.users import service as users
+
+    settings = _settings()
+
+    async def revoke(runtime: Any) -> None:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            await users.revoke(session, name)
+
+    _with_runtime(settings, revoke)
+    typer.echo(f"user {name!r}: token revoked")
 
 
 @cli.command("poll")
@@ -274,9 +329,9 @@ def demo(
     messages: Annotated[int, typer.Option(min=1, max=5000, help="How many sample emails to load")] = 60,
 ) -> None:
     """Run Routedesk end to end on embedded defaults: a local IMAP server with sample mail, ingested."""
-    from app.demo.run import run_demo
+    from app.demo.run import demo_settings, run_demo
 
-    settings = _settings()
+    settings = demo_settings(_settings())
     _run(lambda: run_demo(settings, messages=messages))
 
 

@@ -41,8 +41,24 @@ class IngestSettings(BaseModel):
         raise ValueError("after_ingest must be 'none', 'seen' or 'move:FOLDER'")
 
 
+class TicketSettings(BaseModel):
+    # A customer's message this long after a ticket was solved starts a new ticket linked to it.
+    reopen_days: float = Field(14.0, ge=0)
+    # Acknowledgements one address may get per hour: a guard against mail loops.
+    acknowledgements_per_hour: int = Field(3, ge=0)
+    team_name: str = Field("The support team", max_length=200)
+
+
 class SmtpSettings(BaseModel):
     timeout: float = Field(30.0, gt=0)
+    batch: int = Field(20, ge=1, le=500)
+    poll_interval: float = Field(1.0, gt=0)
+    retry_initial: float = Field(30.0, gt=0)
+    retry_max: float = Field(3600.0, gt=0)
+    max_attempts: int = Field(8, ge=1)
+    # A row claimed by a sender that then died is sent again (same bytes) after this long.
+    send_lease_seconds: float = Field(300.0, gt=0)
+
 
 
 class Settings(BaseSettings):
@@ -59,6 +75,7 @@ class Settings(BaseSettings):
     imap: ImapSettings = ImapSettings()
     ingest: IngestSettings = IngestSettings()
     smtp: SmtpSettings = SmtpSettings()
+    tickets: TicketSettings = TicketSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -26,17 +26,20 @@ from app.worker import poll_once
 DEMO_DIR = Path("routedesk-demo")
 
 
-async def run_demo(settings: Settings, *, messages: int) -> dict[str, int]:
-    # A fresh SQLite file each run, left in place afterwards for anyone who wants to look at it.
+def demo_settings(settings: Settings) -> Settings:
+    """A fresh SQLite file each run, left in place afterwards for anyone who wants to look at it."""
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir()
-    settings = settings.model_copy(
+    return settings.model_copy(
         update={
             "database_url": f"sqlite+aiosqlite:///{(DEMO_DIR / 'routedesk.db').resolve()}",
             "data_dir": DEMO_DIR / "data",
         }
     )
+
+
+async def run_demo(settings: Settings, *, messages: int) -> dict[str, int]:
     await upgrade_async(settings.database_url)
     async with LocalImapServer() as server:
         mail = demo_mailbox(messages)

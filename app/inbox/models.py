@@ -38,7 +38,9 @@ class Mailbox(Base):
     from_name: Mapped[str | None] = mapped_column(String(200), default=None)
     smtp_host: Mapped[str | None] = mapped_column(String(255), default=None)
     smtp_port: Mapped[int | None] = mapped_column(Integer, default=None)
-    smtp_security: Mapped[str] = mapped_column(String(16), default="starttls", server_default="starttls")  # tls | starttls | none
+    smtp_security: Mapped[str] = mapped_column(
+        String(16), default="starttls", server_default="starttls"
+    )  # tls | starttls | none
     smtp_username: Mapped[str | None] = mapped_column(String(255), default=None)
     smtp_password_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)

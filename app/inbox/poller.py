@@ -136,7 +136,9 @@ class MailboxPoller:
         queue: asyncio.Queue[tuple[list[int], list[inbox.Incoming]] | None] = asyncio.Queue(maxsize=2)
         committed: list[int] = []
         source = inbox.Source(
-            mailbox_id=self.mailbox.id, uidvalidity=client.uidvalidity, own_addresses=self.mailbox.own_addresses
+            mailbox_id=self.mailbox.id,
+            uidvalidity=client.uidvalidity,
+            own_addresses=self.mailbox.own_addresses,
         )
 
         async def produce() -> None:
@@ -152,7 +154,7 @@ class MailboxPoller:
                 chunk, incoming = item
                 async with unit_of_work(self.sessionmaker) as session:
                     counts = await inbox.ingest_batch(
-                        session, incoming, source=source, settings=self.settings.ingest, router=self.router
+                        session, incoming, source=source, settings=self.settings, router=self.router
                     )
                     now = utcnow()
                     still_ours = await repository.advance_checkpoint(

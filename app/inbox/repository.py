@@ -116,7 +116,9 @@ async def record_error(session: AsyncSession, mailbox_id: int, *, error: str, no
     )
 
 
-async def messages(session: AsyncSession, *, problems_only: bool = False, limit: int = 50) -> Sequence[Message]:
+async def messages(
+    session: AsyncSession, *, problems_only: bool = False, limit: int = 50
+) -> Sequence[Message]:
     query = select(Message).order_by(Message.id.desc()).limit(limit)
     if problems_only:
         query = query.where(Message.parse_status != "ok")

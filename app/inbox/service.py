@@ -3,19 +3,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
-from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import IngestSettings
+from app.config import Settings
 from app.db import utcnow
-from app.inbox import repository
 from app.errors import Conflict, NotFound
+from app.inbox import repository
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.mail.parse import MessageParseError, ParsedMessage, parse_message
+from app.replies import service as replies
 from app.routing import service as routing
 from app.routing.models import TRIAGE
 from app.secrets import SecretBox
@@ -40,8 +41,14 @@ class Incoming:
     truncated: bool = False
 
 
-def prepare(raw: bytes, uid: int | None, *, size: int | None = None, max_attachment_bytes: int,
-            truncated: bool = False) -> Incoming:
+def prepare(
+    raw: bytes,
+    uid: int | None,
+    *,
+    size: int | None = None,
+    max_attachment_bytes: int,
+    truncated: bool = False,
+) -> Incoming:
     """Parse outside the database transaction (and, in the poller, outside the event loop's process)."""
     sha = hashlib.sha256(raw).hexdigest()
     try:
@@ -51,8 +58,9 @@ def prepare(raw: bytes, uid: int | None, *, size: int | None = None, max_attachm
         parsed, error = None, str(exc) or "unparseable message"
     except Exception as exc:  # noqa: BLE001 - a parser bug must park the message, not stop the mailbox
         parsed, error = None, f"parser error: {type(exc).__name__}: {exc}"[:2000]
-    return Incoming(raw=raw, uid=uid, size=size or len(raw), sha256=sha, parsed=parsed, error=error,
-                    truncated=truncated)
+    return Incoming(
+        raw=raw, uid=uid, size=size or len(raw), sha256=sha, parsed=parsed, error=error, truncated=truncated
+    )
 
 
 @dataclass
@@ -84,7 +92,7 @@ async def ingest_batch(
     batch: Sequence[Incoming],
     *,
     source: Source,
-    settings: IngestSettings,
+    settings: Settings,
     router: routing.Router,
 ) -> IngestCounts:
     """Store a batch of messages in the caller's transaction.
@@ -145,11 +153,12 @@ async def _store(
     batch: Sequence[Incoming],
     *,
     source: Source,
-    settings: IngestSettings,
+    settings: Settings,
     router: routing.Router,
 ) -> IngestCounts:
     counts = IngestCounts(fetched=len(batch))
     now = utcnow()
+    reopen_until = now - timedelta(days=settings.tickets.reopen_days)
     seen_sha, seen_ids = await repository.stored_keys(
         session,
         shas=[item.sha256 for item in batch],
@@ -159,8 +168,15 @@ async def _store(
     index = await tickets.load_thread_index(
         session,
         parsed_items,
-        prefix=settings.ticket_prefix,
-        subject_since=now - timedelta(days=settings.subject_thread_days),
+        prefix=settings.ingest.ticket_prefix,
+        subject_since=now - timedelta(days=settings.ingest.subject_thread_days),
+    )
+    mailbox = await session.get(Mailbox, source.mailbox_id) if source.mailbox_id is not None else None
+    acks = await replies.acknowledgements_allowed(
+        session,
+        sorted({p.from_address for p in parsed_items if p.from_address and p.auto is None}),
+        per_hour=settings.tickets.acknowledgements_per_hour,
+        now=now,
     )
     areas = await routing.areas_for_routing(session)
     # Route every candidate in one call: a model predicts a batch far faster than one at a time.
@@ -168,8 +184,12 @@ async def _store(
     decisions = dict(
         zip(
             map(id, candidates),
-            router.decide([routing.RouteRequest(text=p.subject + "\n" + p.new_text, sender=p.from_address)
-                           for p in candidates]),
+            router.decide(
+                [
+                    routing.RouteRequest(text=p.subject + "\n" + p.new_text, sender=p.from_address)
+                    for p in candidates
+                ]
+            ),
             strict=True,
         )
     )
@@ -192,6 +212,19 @@ async def _store(
             counts.auto_replies += 1
         customer = tickets.customer_for(session, index, parsed)
         ticket, how = tickets.find_ticket(index, parsed)
+        previous = None
+        if (
+            ticket is not None
+            and parsed.auto is None
+            and ticket.status == "solved"
+            and ticket.solved_at is not None
+            and ticket.solved_at < reopen_until
+        ):
+            # Too long after it was solved to reopen: a new ticket that points back at the old one.
+            previous, ticket = ticket, None
+        message = _message(item, parsed, source)
+        message.customer = customer
+        session.add(message)
         if ticket is not None and how is not None:
             counts.threaded += 1
             tickets.add_inbound(session, index, ticket, parsed=parsed, how=how, now=now)
@@ -210,12 +243,34 @@ async def _store(
                 probability=decision.probability,
                 model_version=decision.model_version,
                 own_addresses=source.own_addresses,
+                previous=previous,
                 now=now,
             )
-        message = _message(item, parsed, source)
+            sender = parsed.from_address
+            if (
+                parsed.auto is None
+                and area.acknowledge
+                and mailbox is not None
+                and mailbox.address
+                and sender
+                and acks.get(sender, 0) > 0
+                and not replies.is_unattended_address(sender, source.own_addresses)
+            ):
+                acks[sender] -= 1
+                message.ticket = ticket
+                await replies.enqueue(
+                    session,
+                    ticket,
+                    kind="acknowledgement",
+                    body=replies.acknowledgement_body(
+                        name=parsed.from_name, reference=ticket.reference, team=settings.tickets.team_name
+                    ),
+                    mailbox=mailbox,
+                    to=[sender],
+                    now=now,
+                    thread=[message],
+                )
         message.ticket = ticket
-        message.customer = customer
-        session.add(message)
         if mid is not None and ticket is not None:
             index.by_message_id[mid] = ticket
     return counts
@@ -261,7 +316,6 @@ def _message(item: Incoming, parsed: ParsedMessage, source: Source) -> Message:
             for a in parsed.attachments
         ],
     )
-
 
 
 async def add_mailbox(

@@ -3,9 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
+from app.inbox.models import Message
+from app.tickets.models import Ticket
 
 
 class Outbox(Base):
@@ -30,3 +32,6 @@ class Outbox(Base):
     owner: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    ticket: Mapped[Ticket | None] = relationship(lazy="raise")
+    message: Mapped[Message | None] = relationship(lazy="raise")

@@ -6,9 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.routing.models import Area
-
 from app.db import Base, utcnow
+from app.routing.models import Area
 
 
 class Customer(Base):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.inbox.models import Message
@@ -61,3 +62,39 @@ async def open_tickets_by_subject(
         .order_by(Ticket.updated_at)
     )
     return rows.all()
+
+
+def urgency() -> Any:
+    """The ticket's next SLA deadline: first response until answered, then resolution."""
+    return case(
+        (Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at
+    )
+
+
+async def next_claimable(session: AsyncSession, area_id: int) -> int | None:
+    # FOR UPDATE SKIP LOCKED on PostgreSQL: concurrent claimers each lock a different row and never wait.
+    # SQLite ignores it; there BEGIN IMMEDIATE already serialises writers.
+    return await session.scalar(
+        select(Ticket.id)
+        .where(Ticket.area_id == area_id, Ticket.status == "open", Ticket.assignee_id.is_(None))
+        .order_by(urgency().asc().nulls_last(), Ticket.created_at, Ticket.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+async def assign_if_unassigned(session: AsyncSession, ticket_id: int, user_id: int, now: datetime) -> bool:
+    result = await session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None))
+        .values(assignee_id=user_id, claimed_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
+    query = select(Ticket).where(Ticket.id == ticket_id).execution_options(populate_existing=True)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)

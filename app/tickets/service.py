@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.mail.parse import ParsedMessage, normalize_subject
-from app.routing.models import Area
+from app.routing.models import TRIAGE, Area, Label
 from app.tickets import repository
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
+from app.users.models import User
 
 # Crockford's base32 without I, L, O, U: no look-alike characters for people reading references aloud.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -74,8 +77,10 @@ async def load_thread_index(
     for ticket in await repository.open_tickets_by_subject(session, customers, keys, since=subject_since):
         if ticket.customer_id is not None:
             index.by_subject[(customers[ticket.customer_id], ticket.subject_key)] = ticket
-    by_id = {t.id: t for t in [*index.by_message_id.values(), *index.by_reference.values(),
-                               *index.by_subject.values()]}
+    by_id = {
+        t.id: t
+        for t in [*index.by_message_id.values(), *index.by_reference.values(), *index.by_subject.values()]
+    }
     for ticket in by_id.values():
         index.participants[ticket] = set()
     for ticket_id, email in await repository.participants(session, by_id):
@@ -140,6 +145,7 @@ def open_ticket(
     model_version: str | None,
     own_addresses: frozenset[str],
     now: datetime,
+    previous: Ticket | None = None,
 ) -> Ticket:
     key = subject_key(parsed.subject, index.prefix)
     ticket = Ticket(
@@ -150,6 +156,7 @@ def open_ticket(
         area=area,
         customer=customer,
         mailbox_id=mailbox_id,
+        previous_ticket_id=previous.id if previous is not None else None,
         routed_by=routed_by,
         route_probability=probability,
         model_version=model_version,
@@ -169,6 +176,7 @@ def open_ticket(
                 "routed_by": routed_by,
                 "probability": probability,
                 "model_version": model_version,
+                "previous_ticket": previous.reference if previous is not None else None,
             },
             created_at=now,
         )
@@ -204,3 +212,105 @@ def add_inbound(
     ticket.last_customer_message_at = now
     session.add(TicketEvent(ticket=ticket, kind="customer_message", data=event, created_at=now))
     _add_participants(session, index, ticket, [parsed.from_address])
+
+
+def _actor(user: User) -> str:
+    return f"{user.role}:{user.name}"
+
+
+async def get_ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket:
+    ticket = await repository.ticket(session, ticket_id, for_update=for_update)
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    return ticket
+
+
+async def claim_next(session: AsyncSession, area: Area, *, agent: User) -> Ticket:
+    """Assign the most urgent unassigned open ticket of the area to the agent; no ticket goes to two."""
+    now = utcnow()
+    for _ in range(5):
+        ticket_id = await repository.next_claimable(session, area.id)
+        if ticket_id is None:
+            raise NotFound(f"no unassigned open ticket waits in {area.name!r}")
+        # The conditional UPDATE is the guarantee; SKIP LOCKED only keeps claimers from queueing.
+        if await repository.assign_if_unassigned(session, ticket_id, agent.id, now):
+            session.add(TicketEvent(ticket_id=ticket_id, kind="claimed", actor=_actor(agent), created_at=now))
+            return await get_ticket(session, ticket_id)
+    raise Conflict("tickets were claimed faster than this request could take one; try again")
+
+
+def _check_can_work(ticket: Ticket, user: User) -> None:
+    if user.role != "admin" and ticket.assignee_id is not None and ticket.assignee_id != user.id:
+        raise Forbidden("this ticket is claimed by another agent")
+
+
+async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Ticket:
+    _check_can_work(ticket, user)
+    ticket.assignee_id, ticket.claimed_at, ticket.updated_at = None, None, utcnow()
+    session.add(TicketEvent(ticket_id=ticket.id, kind="released", actor=_actor(user)))
+    await session.flush()
+    return ticket
+
+
+async def add_note(session: AsyncSession, ticket: Ticket, *, body: str, user: User) -> TicketEvent:
+    event = TicketEvent(ticket_id=ticket.id, kind="note", actor=_actor(user), note=body)
+    session.add(event)
+    ticket.updated_at = utcnow()
+    await session.flush()
+    return event
+
+
+async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user: User) -> Ticket:
+    _check_can_work(ticket, user)
+    if status not in ("open", "pending", "solved"):
+        raise InvalidInput("status must be open, pending or solved")
+    now = utcnow()
+    previous = ticket.status
+    ticket.status, ticket.updated_at = status, now
+    if status == "solved":
+        ticket.solved_at = now
+        # Solving without a re-route is an agent confirming the area: a training label.
+        area = await session.get(Area, ticket.area_id)
+        if area is not None and area.name != TRIAGE:
+            await _label(
+                session, ticket, area=area.name, previous=None, source="confirmed", actor=_actor(user)
+            )
+    else:
+        ticket.solved_at = None
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id, kind="status", actor=_actor(user), data={"from": previous, "to": status}
+        )
+    )
+    await session.flush()
+    return ticket
+
+
+async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: User) -> Ticket:
+    previous = await session.get(Area, ticket.area_id)
+    previous_name = previous.name if previous else None
+    if previous_name == area.name:
+        return ticket
+    ticket.area_id, ticket.routed_by, ticket.updated_at = area.id, "agent", utcnow()
+    # Whoever works the new area claims it afresh.
+    ticket.assignee_id, ticket.claimed_at = None, None
+    if area.name != TRIAGE:
+        await _label(
+            session, ticket, area=area.name, previous=previous_name, source="corrected", actor=_actor(user)
+        )
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind="rerouted",
+            actor=_actor(user),
+            data={"from": previous_name, "to": area.name},
+        )
+    )
+    await session.flush()
+    return ticket
+
+
+async def _label(
+    session: AsyncSession, ticket: Ticket, *, area: str, previous: str | None, source: str, actor: str
+) -> None:
+    session.add(Label(ticket_id=ticket.id, area=area, previous_area=previous, source=source, actor=actor))

@@ -22,7 +22,7 @@ async def ingest(runtime: Runtime, *raws: bytes, source: inbox.Source = SOURCE) 
     batch = [inbox.prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
     async with unit_of_work(runtime.sessionmaker) as session:
         return await inbox.ingest_batch(
-            session, batch, source=source, settings=runtime.settings.ingest, router=Router()
+            session, batch, source=source, settings=runtime.settings, router=Router()
         )
 
 

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.errors import InvalidInput
+from app.inbox.models import Mailbox, Message
+from app.mail.compose import compose, new_message_id
+from app.replies import repository
+from app.replies.models import Outbox
+from app.tickets.models import Customer, Ticket, TicketEvent
+
+ACK_BODY = (
+    "Hello{name},\n\n"
+    "Thank you for writing to us. Your request has the reference {reference}; keep it in the subject "
+    "when you write about this again and it reaches the same person.\n\n"
+    "We answer as soon as we can.\n\n"
+    "{team}\n"
+)
+
+
+def reply_subject(subject: str, reference: str) -> str:
+    subject = subject.strip() or "Your request"
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    return subject if f"[{reference}]" in subject else f"{subject} [{reference}]"
+
+
+def _thread_headers(thread: Sequence[Message]) -> tuple[str | None, list[str]]:
+    """In-Reply-To is the newest message the customer sent; References the whole thread in order."""
+    ids = [m.message_id for m in thread if m.message_id]
+    inbound = [m.message_id for m in thread if m.direction == "inbound" and m.message_id]
+    parent = inbound[-1] if inbound else (ids[-1] if ids else None)
+    return parent, ids
+
+
+def _from(mailbox: Mailbox) -> str:
+    if not mailbox.address:
+        raise InvalidInput(f"mailbox {mailbox.name!r} has no from address: set one before replying")
+    return mailbox.address
+
+
+async def enqueue(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    kind: str,
+    body: str,
+    mailbox: Mailbox,
+    to: Sequence[str],
+    now: datetime,
+    thread: Sequence[Message] | None = None,
+) -> Outbox:
+    """Write the outbound message and its outbox row in the caller's transaction. The bytes, and so
+    the Message-ID, are fixed now: a retry after an unknown outcome resends the very same message."""
+    from_address = _from(mailbox)
+    if thread is None:
+        thread = await repository.thread(session, ticket.id)
+    in_reply_to, references = _thread_headers(thread)
+    message_id = new_message_id(from_address)
+    subject = reply_subject(ticket.subject, ticket.reference)
+    raw = compose(
+        from_address=from_address,
+        from_name=mailbox.from_name,
+        to=to,
+        subject=subject,
+        body=body,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        date=now,
+        automatic=kind == "acknowledgement",
+    )
+    message = Message(
+        direction="outbound",
+        mailbox_id=mailbox.id,
+        message_id=message_id,
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        raw=raw,
+        size=len(raw),
+        subject=subject,
+        from_address=from_address,
+        from_name=mailbox.from_name,
+        to_addresses=", ".join(to),
+        sent_at=now,
+        in_reply_to=in_reply_to,
+        references=" ".join(references) or None,
+        body_text=body,
+        new_text=body,
+        auto="auto_reply" if kind == "acknowledgement" else None,
+        ticket=ticket,
+        created_at=now,
+    )
+    outbox = Outbox(
+        ticket=ticket,
+        message=message,
+        mailbox_id=mailbox.id,
+        kind=kind,
+        mail_from=from_address,
+        rcpt_to=", ".join(to),
+        raw=raw,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    session.add_all([message, outbox])
+    return outbox
+
+
+async def enqueue_reply(
+    session: AsyncSession, ticket: Ticket, *, body: str, actor: str, now: datetime | None = None
+) -> Outbox:
+    now = now or utcnow()
+    if ticket.mailbox_id is None:
+        raise InvalidInput("this ticket came from no mailbox, so there is nothing to reply from")
+    mailbox = await session.get(Mailbox, ticket.mailbox_id)
+    customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
+    if mailbox is None or customer is None:
+        raise InvalidInput("this ticket has no mailbox or no customer address to reply to")
+    outbox = await enqueue(
+        session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now
+    )
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+    ticket.updated_at = now
+    session.add(TicketEvent(ticket=ticket, kind="replied", actor=actor, created_at=now))
+    await session.flush()
+    return outbox
+
+
+async def acknowledgements_allowed(
+    session: AsyncSession, recipients: Sequence[str], *, per_hour: int, now: datetime
+) -> dict[str, int]:
+    """How many more acknowledgements each address may get this hour (a loop guard)."""
+    sent = await repository.acknowledgements_since(session, recipients, since=now - timedelta(hours=1))
+    return {r: max(0, per_hour - sent.get(r, 0)) for r in recipients}
+
+
+_UNATTENDED = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|bounces?)([+.-].*)?@", re.I)
+
+
+def is_unattended_address(address: str, own: frozenset[str]) -> bool:
+    """Addresses nobody reads, or our own: acknowledging them at best wastes mail, at worst loops."""
+    return address in own or bool(_UNATTENDED.match(address))
+
+
+def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:
+    first = (name or "").split()[0] if name and name.split() else ""
+    return ACK_BODY.format(name=f" {first}" if first else "", reference=reference, team=team)
