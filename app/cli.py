@@ -14,7 +14,9 @@ from app.logs import configure_logging
 
 T = TypeVar("T")
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Routedesk: a support inbox that routes itself.")
+cli = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Routedesk: a support inbox that routes itself."
+)
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 mailbox_cli = typer.Typer(no_args_is_help=True, help="IMAP mailboxes to ingest.")
 messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admins).")
@@ -93,7 +95,9 @@ def mailbox_add(
 
     async def add(runtime: Any) -> None:
         async with unit_of_work(runtime.sessionmaker) as session:
-            await inbox.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address)
+            await inbox.add_mailbox(
+                session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address
+            )
 
     _with_runtime(settings, add)
     typer.echo(
@@ -121,7 +125,9 @@ def mailbox_list() -> None:
                         "enabled": m.enabled,
                         "uidvalidity": state.uidvalidity if state else None,
                         "last_uid": state.last_uid if state else 0,
-                        "last_poll_at": state.last_poll_at.isoformat() if state and state.last_poll_at else None,
+                        "last_poll_at": state.last_poll_at.isoformat()
+                        if state and state.last_poll_at
+                        else None,
                         "last_error": state.last_error if state else None,
                     }
                 )
@@ -200,7 +206,9 @@ def users_revoke(name: str) -> None:
 
 
 @cli.command("poll")
-def poll(once: Annotated[bool, typer.Option("--once", help="Ingest what is there now, then exit")] = False) -> None:
+def poll(
+    once: Annotated[bool, typer.Option("--once", help="Ingest what is there now, then exit")] = False,
+) -> None:
     """Ingest mail from every mailbox; with --once, print the counts as the last line."""
     if not once:
         worker()
@@ -261,7 +269,9 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
             server = uvicorn.Server(
-                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, log_config=None, access_log=False)
+                uvicorn.Config(
+                    create_app(runtime=runtime), host=host, port=port, log_config=None, access_log=False
+                )
             )
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:

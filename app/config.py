@@ -60,7 +60,6 @@ class SmtpSettings(BaseModel):
     send_lease_seconds: float = Field(300.0, gt=0)
 
 
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None

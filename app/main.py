@@ -10,6 +10,11 @@ from sqlalchemy import text
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
+from app.inbox import endpoints as inbox_api
+from app.macros import endpoints as macros_api
+from app.routing import endpoints as routing_api
+from app.tickets import endpoints as tickets_api
+from app.users import endpoints as users_api
 from app.runtime import Runtime, open_runtime
 
 
@@ -26,8 +31,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             _attach(app, rt)
             yield
 
-    app = FastAPI(title="Routedesk", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Routedesk",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Agents' queues, tickets, macro suggestions and replies; admin for areas, mailboxes, "
+        "users, macros and routing models. Every route under /api/v1 needs a bearer token.",
+    )
     install_error_handlers(app)
+    for module in (tickets_api, routing_api, inbox_api, users_api, macros_api):
+        app.include_router(module.router, prefix="/api/v1")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -39,7 +52,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         try:
             async with request.app.state.sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+        except Exception as exc:
             body["database"] = f"unavailable: {type(exc).__name__}"
             return JSONResponse(body, status_code=503)
         return JSONResponse(body)

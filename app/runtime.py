@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -45,7 +48,7 @@ async def check_schema(engine: AsyncEngine, database_url: str) -> None:
 
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterator[Runtime]:
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
     try:
         if check:
@@ -59,3 +62,11 @@ async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterat
         )
     finally:
         await engine.dispose()
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -18,6 +18,7 @@ from app.inbox import repository
 from app.inbox.poller import MailboxBusy, MailboxPoller, MailboxRef
 from app.inbox.service import IngestCounts
 from app.mail.imap import ImapAuthError, ImapError
+from app.replies.sender import run_sender
 from app.runtime import Runtime
 
 log = structlog.get_logger()
@@ -81,18 +82,20 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         if executor is not None:
             stack.callback(executor.shutdown, cancel_futures=True)
         tasks: dict[int, asyncio.Task[None]] = {}
+        sender = asyncio.create_task(
+            run_sender(runtime.sessionmaker, runtime.settings, runtime.secrets, stop, owner=owner),
+            name="outbox",
+        )
         try:
             while not stop.is_set():
                 try:
                     wanted = {m.id: m for m in await _mailboxes(runtime)}
-                except Exception:  # noqa: BLE001 - keep running while the database is away
+                except Exception:
                     log.exception("mailbox_list_failed")
-                    wanted = {i: None for i in tasks}  # type: ignore[misc]
-                for mailbox_id in set(tasks) - set(wanted):
+                    wanted = None
+                for mailbox_id in set(tasks) - set(wanted if wanted is not None else tasks):
                     tasks.pop(mailbox_id).cancel()
-                for mailbox_id, mailbox in wanted.items():
-                    if mailbox is None:
-                        continue
+                for mailbox_id, mailbox in (wanted or {}).items():
                     task = tasks.get(mailbox_id)
                     if task is None or task.done():
                         poller = MailboxPoller(
@@ -110,9 +113,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                 except TimeoutError:
                     pass
         finally:
+            stop.set()
             for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            await asyncio.gather(sender, *tasks.values(), return_exceptions=True)
     log.info("worker_stopped", worker=owner)
 
 

@@ -57,9 +57,11 @@ async def run_demo(settings: Settings, *, messages: int) -> dict[str, int]:
             async with unit_of_work(runtime.sessionmaker) as session:
                 by_area = Counter(
                     dict(
-                        (await session.execute(
-                            select(Area.name, func.count(Ticket.id)).join(Ticket).group_by(Area.name)
-                        )).all()
+                        (
+                            await session.execute(
+                                select(Area.name, func.count(Ticket.id)).join(Ticket).group_by(Area.name)
+                            )
+                        ).all()
                     )
                 )
                 stored = await session.scalar(select(func.count(Message.id)))

@@ -114,7 +114,7 @@ class MailboxPoller:
         try:
             async with unit_of_work(self.sessionmaker) as session:
                 await repository.record_error(session, self.mailbox.id, error=error, now=utcnow())
-        except Exception:  # noqa: BLE001 - reporting an error must not raise another
+        except Exception:
             self.log.exception("mailbox_error_not_recorded")
 
     async def sync(self, client: ImapClient) -> inbox.IngestCounts:
@@ -271,7 +271,7 @@ class MailboxPoller:
         try:
             if await self.take_lease():
                 return True
-        except Exception:  # noqa: BLE001 - the database may be briefly unreachable
+        except Exception:
             self.log.exception("lease_check_failed")
         # Someone else polls this mailbox: look again well before their lease could run out.
         jitter = random.uniform(0.8, 1.2)  # noqa: S311

@@ -6,16 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.inbox.models import Message
 from app.replies.models import Outbox
-
-
-async def thread(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
-    return (
-        await session.scalars(
-            select(Message).where(Message.ticket_id == ticket_id).order_by(Message.created_at, Message.id)
-        )
-    ).all()
 
 
 async def acknowledgements_since(

@@ -131,7 +131,7 @@ async def run_sender(
             handled = await send_due(sessionmaker, settings, secrets, owner=owner)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the loop outlives a bad moment of the database
+        except Exception:
             log.exception("outbox_sender_failed")
             handled = 0
         if handled:

@@ -13,6 +13,7 @@ from app.inbox.models import Mailbox, Message
 from app.mail.compose import compose, new_message_id
 from app.replies import repository
 from app.replies.models import Outbox
+from app.tickets import service as tickets
 from app.tickets.models import Customer, Ticket, TicketEvent
 
 ACK_BODY = (
@@ -60,7 +61,7 @@ async def enqueue(
     the Message-ID, are fixed now: a retry after an unknown outcome resends the very same message."""
     from_address = _from(mailbox)
     if thread is None:
-        thread = await repository.thread(session, ticket.id)
+        thread = await tickets.thread(session, ticket.id)
     in_reply_to, references = _thread_headers(thread)
     message_id = new_message_id(from_address)
     subject = reply_subject(ticket.subject, ticket.reference)
@@ -151,3 +152,12 @@ def is_unattended_address(address: str, own: frozenset[str]) -> bool:
 def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:
     first = (name or "").split()[0] if name and name.split() else ""
     return ACK_BODY.format(name=f" {first}" if first else "", reference=reference, team=team)
+
+
+async def delivery_by_message(session: AsyncSession, ticket_id: int) -> dict[int, str]:
+    """Delivery state of each outbound message of a ticket, for the thread view."""
+    return {
+        row.message_id: row.status
+        for row in await repository.for_ticket(session, ticket_id)
+        if row.message_id
+    }

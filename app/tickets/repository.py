@@ -4,11 +4,13 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.inbox.models import Message
-from app.tickets.models import Customer, Participant, Ticket
+from app.inbox.models import Attachment, Message
+from app.routing.models import Area
+from app.tickets.models import Customer, Participant, Ticket, TicketEvent
+from app.users.models import User
 
 
 async def customers_by_email(session: AsyncSession, emails: Collection[str]) -> dict[str, Customer]:
@@ -98,3 +100,165 @@ async def ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = Fa
     if for_update:
         query = query.with_for_update()
     return await session.scalar(query)
+
+
+def _filtered(
+    query: Any,
+    *,
+    area_id: int | None,
+    status: str | None,
+    assignee_id: int | None,
+    unassigned: bool,
+    customer: str | None,
+    text: str | None,
+) -> Any:
+    if area_id is not None:
+        query = query.where(Ticket.area_id == area_id)
+    if status is not None:
+        query = query.where(Ticket.status == status)
+    if assignee_id is not None:
+        query = query.where(Ticket.assignee_id == assignee_id)
+    if unassigned:
+        query = query.where(Ticket.assignee_id.is_(None))
+    if customer is not None:
+        query = query.where(Customer.email == customer.strip().lower())
+    if text:
+        # Bound parameters with LIKE wildcards escaped: user text is only ever data.
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        in_messages = select(Message.ticket_id).where(
+            Message.ticket_id == Ticket.id, Message.body_text.ilike(pattern, escape="\\")
+        )
+        query = query.where(or_(Ticket.subject.ilike(pattern, escape="\\"), in_messages.exists()))
+    return query
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    area_id: int | None = None,
+    status: str | None = None,
+    assignee_id: int | None = None,
+    unassigned: bool = False,
+    customer: str | None = None,
+    text: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[Sequence[Any], int]:
+    filters = dict(
+        area_id=area_id,
+        status=status,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        customer=customer,
+        text=text,
+    )
+    base = (
+        select(Ticket, Area.name, Customer.email, User.name)
+        .join(Area, Area.id == Ticket.area_id)
+        .outerjoin(Customer, Customer.id == Ticket.customer_id)
+        .outerjoin(User, User.id == Ticket.assignee_id)
+    )
+    rows = (
+        await session.execute(
+            _filtered(base, **filters)
+            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+    ).all()
+    counted = _filtered(
+        select(func.count(Ticket.id)).outerjoin(Customer, Customer.id == Ticket.customer_id), **filters
+    )
+    return rows, int(await session.scalar(counted) or 0)
+
+
+async def summary_row(session: AsyncSession, ticket_id: int) -> Any:
+    return (
+        await session.execute(
+            select(Ticket, Area.name, Customer.email, User.name)
+            .join(Area, Area.id == Ticket.area_id)
+            .outerjoin(Customer, Customer.id == Ticket.customer_id)
+            .outerjoin(User, User.id == Ticket.assignee_id)
+            .where(Ticket.id == ticket_id)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+
+
+async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
+    waiting = (Ticket.status == "open") & Ticket.assignee_id.is_(None)
+    breaching = (Ticket.status != "solved") & (urgency() < now)
+    stats = (
+        select(
+            Ticket.area_id,
+            func.count(Ticket.id).filter(Ticket.status == "open").label("open"),
+            func.count(Ticket.id).filter(waiting).label("unassigned"),
+            func.count(Ticket.id).filter(breaching).label("breaching"),
+            func.min(Ticket.created_at).filter(waiting).label("oldest"),
+        )
+        .where(Ticket.status != "solved")
+        .group_by(Ticket.area_id)
+        .subquery()
+    )
+    return (
+        await session.execute(
+            select(Area, stats.c.open, stats.c.unassigned, stats.c.breaching, stats.c.oldest)
+            .outerjoin(stats, stats.c.area_id == Area.id)
+            .where(Area.active.is_(True))
+            .order_by(Area.name)
+        )
+    ).all()
+
+
+async def oldest_waiting(session: AsyncSession, area_id: int) -> int | None:
+    return await session.scalar(
+        select(Ticket.id)
+        .where(Ticket.area_id == area_id, Ticket.status == "open", Ticket.assignee_id.is_(None))
+        .order_by(Ticket.created_at, Ticket.id)
+        .limit(1)
+    )
+
+
+async def thread(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
+    return (
+        await session.scalars(
+            select(Message).where(Message.ticket_id == ticket_id).order_by(Message.created_at, Message.id)
+        )
+    ).all()
+
+
+async def attachments(session: AsyncSession, message_ids: Collection[int]) -> Sequence[Any]:
+    if not message_ids:
+        return []
+    return (
+        await session.execute(
+            select(
+                Attachment.id,
+                Attachment.message_id,
+                Attachment.filename,
+                Attachment.content_type,
+                Attachment.size,
+                Attachment.content.is_not(None),
+            )
+            .where(Attachment.message_id.in_(message_ids))
+            .order_by(Attachment.id)
+        )
+    ).all()
+
+
+async def events(session: AsyncSession, ticket_id: int) -> Sequence[TicketEvent]:
+    return (
+        await session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+        )
+    ).all()
+
+
+async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None:
+    return await session.scalar(
+        select(Message)
+        .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
+        .order_by(Message.created_at, Message.id)
+        .limit(1)
+    )

@@ -5,15 +5,27 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.inbox.models import Message
 from app.mail.parse import ParsedMessage, normalize_subject
 from app.routing.models import TRIAGE, Area, Label
 from app.tickets import repository
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
+from app.tickets.schemas import (
+    AttachmentRead,
+    EventRead,
+    MessageRead,
+    Page,
+    QueueRead,
+    RoutingRead,
+    TicketRead,
+    TicketSummary,
+)
 from app.users.models import User
 
 # Crockford's base32 without I, L, O, U: no look-alike characters for people reading references aloud.
@@ -214,7 +226,7 @@ def add_inbound(
     _add_participants(session, index, ticket, [parsed.from_address])
 
 
-def _actor(user: User) -> str:
+def actor(user: User) -> str:
     return f"{user.role}:{user.name}"
 
 
@@ -234,26 +246,26 @@ async def claim_next(session: AsyncSession, area: Area, *, agent: User) -> Ticke
             raise NotFound(f"no unassigned open ticket waits in {area.name!r}")
         # The conditional UPDATE is the guarantee; SKIP LOCKED only keeps claimers from queueing.
         if await repository.assign_if_unassigned(session, ticket_id, agent.id, now):
-            session.add(TicketEvent(ticket_id=ticket_id, kind="claimed", actor=_actor(agent), created_at=now))
+            session.add(TicketEvent(ticket_id=ticket_id, kind="claimed", actor=actor(agent), created_at=now))
             return await get_ticket(session, ticket_id)
     raise Conflict("tickets were claimed faster than this request could take one; try again")
 
 
-def _check_can_work(ticket: Ticket, user: User) -> None:
+def check_can_work(ticket: Ticket, user: User) -> None:
     if user.role != "admin" and ticket.assignee_id is not None and ticket.assignee_id != user.id:
         raise Forbidden("this ticket is claimed by another agent")
 
 
 async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Ticket:
-    _check_can_work(ticket, user)
+    check_can_work(ticket, user)
     ticket.assignee_id, ticket.claimed_at, ticket.updated_at = None, None, utcnow()
-    session.add(TicketEvent(ticket_id=ticket.id, kind="released", actor=_actor(user)))
+    session.add(TicketEvent(ticket_id=ticket.id, kind="released", actor=actor(user)))
     await session.flush()
     return ticket
 
 
 async def add_note(session: AsyncSession, ticket: Ticket, *, body: str, user: User) -> TicketEvent:
-    event = TicketEvent(ticket_id=ticket.id, kind="note", actor=_actor(user), note=body)
+    event = TicketEvent(ticket_id=ticket.id, kind="note", actor=actor(user), note=body)
     session.add(event)
     ticket.updated_at = utcnow()
     await session.flush()
@@ -261,7 +273,7 @@ async def add_note(session: AsyncSession, ticket: Ticket, *, body: str, user: Us
 
 
 async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user: User) -> Ticket:
-    _check_can_work(ticket, user)
+    check_can_work(ticket, user)
     if status not in ("open", "pending", "solved"):
         raise InvalidInput("status must be open, pending or solved")
     now = utcnow()
@@ -273,13 +285,13 @@ async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user
         area = await session.get(Area, ticket.area_id)
         if area is not None and area.name != TRIAGE:
             await _label(
-                session, ticket, area=area.name, previous=None, source="confirmed", actor=_actor(user)
+                session, ticket, area=area.name, previous=None, source="confirmed", actor=actor(user)
             )
     else:
         ticket.solved_at = None
     session.add(
         TicketEvent(
-            ticket_id=ticket.id, kind="status", actor=_actor(user), data={"from": previous, "to": status}
+            ticket_id=ticket.id, kind="status", actor=actor(user), data={"from": previous, "to": status}
         )
     )
     await session.flush()
@@ -296,13 +308,13 @@ async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: Us
     ticket.assignee_id, ticket.claimed_at = None, None
     if area.name != TRIAGE:
         await _label(
-            session, ticket, area=area.name, previous=previous_name, source="corrected", actor=_actor(user)
+            session, ticket, area=area.name, previous=previous_name, source="corrected", actor=actor(user)
         )
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
             kind="rerouted",
-            actor=_actor(user),
+            actor=actor(user),
             data={"from": previous_name, "to": area.name},
         )
     )
@@ -314,3 +326,133 @@ async def _label(
     session: AsyncSession, ticket: Ticket, *, area: str, previous: str | None, source: str, actor: str
 ) -> None:
     session.add(Label(ticket_id=ticket.id, area=area, previous_area=previous, source=source, actor=actor))
+
+
+def _summary(row: Any) -> TicketSummary:
+    ticket, area_name, customer_email, assignee = row
+    return TicketSummary(
+        id=ticket.id,
+        reference=ticket.reference,
+        subject=ticket.subject,
+        status=ticket.status,
+        area=area_name,
+        customer_email=customer_email,
+        assignee=assignee,
+        routed_by=ticket.routed_by,
+        route_probability=ticket.route_probability,
+        created_at=ticket.created_at,
+        updated_at=ticket.updated_at,
+        first_response_due_at=ticket.first_response_due_at,
+        resolution_due_at=ticket.resolution_due_at,
+    )
+
+
+async def summary(session: AsyncSession, ticket_id: int) -> TicketSummary:
+    row = await repository.summary_row(session, ticket_id)
+    if row is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    return _summary(row)
+
+
+async def search(session: AsyncSession, *, offset: int, limit: int, **filters: Any) -> Page[TicketSummary]:
+    rows, total = await repository.search(session, offset=offset, limit=limit, **filters)
+    return Page(items=[_summary(r) for r in rows], total=total, offset=offset, limit=limit)
+
+
+async def queues(session: AsyncSession) -> list[QueueRead]:
+    now = utcnow()
+    out = []
+    for area, n_open, unassigned, breaching, oldest in await repository.queue_stats(session, now):
+        out.append(
+            QueueRead(
+                area=area.name,
+                title=area.title or area.name,
+                open=n_open or 0,
+                unassigned=unassigned or 0,
+                breaching=breaching or 0,
+                oldest_waiting_at=oldest,
+                oldest_waiting_ticket_id=await repository.oldest_waiting(session, area.id)
+                if unassigned
+                else None,
+            )
+        )
+    return out
+
+
+async def thread(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
+    return await repository.thread(session, ticket_id)
+
+
+async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, str]) -> TicketRead:
+    row = await repository.summary_row(session, ticket_id)
+    if row is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    ticket = row[0]
+    messages = await repository.thread(session, ticket_id)
+    files: dict[int, list[AttachmentRead]] = {}
+    for att_id, message_id, filename, content_type, size, stored in await repository.attachments(
+        session, [m.id for m in messages]
+    ):
+        files.setdefault(message_id, []).append(
+            AttachmentRead(id=att_id, filename=filename, content_type=content_type, size=size, stored=stored)
+        )
+    base = _summary(row)
+    return TicketRead(
+        **base.model_dump(),
+        routing=RoutingRead(
+            area=base.area,
+            routed_by=ticket.routed_by,
+            probability=ticket.route_probability,
+            model_version=ticket.model_version,
+        ),
+        previous_ticket_id=ticket.previous_ticket_id,
+        messages=[
+            MessageRead(
+                id=m.id,
+                direction=m.direction,
+                message_id=m.message_id,
+                from_address=m.from_address,
+                from_name=m.from_name,
+                to=m.to_addresses,
+                cc=m.cc_addresses,
+                subject=m.subject,
+                sent_at=m.sent_at,
+                created_at=m.created_at,
+                text=m.body_text,
+                html=m.body_html,
+                auto=m.auto,
+                parse_status=m.parse_status,
+                attachments=files.get(m.id, []),
+                delivery=delivery.get(m.id),
+            )
+            for m in messages
+        ],
+        events=[
+            EventRead(
+                id=e.id, kind=e.kind, actor=e.actor, data=e.data or {}, note=e.note, created_at=e.created_at
+            )
+            for e in await repository.events(session, ticket_id)
+        ],
+    )
+
+
+async def ticket_text(session: AsyncSession, ticket: Ticket) -> str:
+    """What the router and the macro ranker read: the subject and the customer's own words."""
+    first = await repository.first_inbound(session, ticket.id)
+    return f"{ticket.subject}\n{first.new_text if first else ''}"
+
+
+async def placeholders(session: AsyncSession, ticket: Ticket, *, agent: User) -> dict[str, str]:
+    """The values a macro may use for this ticket. Plain strings: rendering inserts them literally."""
+    customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
+    area = await session.get(Area, ticket.area_id)
+    name = (customer.name or "") if customer else ""
+    return {
+        "customer_name": name,
+        "customer_first_name": name.split()[0] if name.split() else "",
+        "customer_email": customer.email if customer else "",
+        "ticket_reference": ticket.reference,
+        "ticket_subject": ticket.subject,
+        "agent_name": agent.name,
+        "area_title": (area.title or area.name) if area else "",
+    }

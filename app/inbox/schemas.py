@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+Security = Literal["tls", "starttls", "none"]
+
+
+class SmtpFields(BaseModel):
+    smtp_host: str | None = Field(None, max_length=255)
+    smtp_port: int | None = Field(None, ge=1, le=65535)
+    smtp_security: Security | None = None
+    smtp_username: str | None = Field(None, max_length=255)
+    # Write-only: stored encrypted, never returned.
+    smtp_password: SecretStr | None = Field(None, max_length=1024)
+
+
+class MailboxCreate(SmtpFields):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    imap_host: str = Field(min_length=1, max_length=255)
+    imap_port: int = Field(993, ge=1, le=65535)
+    imap_security: Security = "tls"
+    imap_username: str = Field(min_length=1, max_length=255)
+    imap_password: SecretStr = Field(min_length=1, max_length=1024)
+    folder: str = Field("INBOX", min_length=1, max_length=255)
+    address: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: str | None = Field(None, max_length=200)
+
+
+class MailboxUpdate(SmtpFields):
+    model_config = ConfigDict(extra="forbid")
+
+    imap_host: str | None = Field(None, min_length=1, max_length=255)
+    imap_port: int | None = Field(None, ge=1, le=65535)
+    imap_security: Security | None = None
+    imap_username: str | None = Field(None, min_length=1, max_length=255)
+    imap_password: SecretStr | None = Field(None, min_length=1, max_length=1024)
+    folder: str | None = Field(None, min_length=1, max_length=255)
+    address: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: str | None = Field(None, max_length=200)
+    enabled: bool | None = None
+
+
+class MailboxRead(BaseModel):
+    id: int
+    name: str
+    imap_host: str
+    imap_port: int
+    imap_security: str
+    imap_username: str
+    folder: str
+    address: str | None
+    from_name: str | None
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_security: str
+    smtp_username: str | None
+    smtp_password_set: bool
+    enabled: bool
+    uidvalidity: int | None
+    last_uid: int
+    last_poll_at: datetime | None
+    last_error: str | None
+
+
+class ProblemMessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    mailbox_id: int | None
+    uid: int | None
+    parse_status: str
+    parse_error: str | None
+    defects: str | None
+    size: int
+    from_address: str | None
+    subject: str
+    created_at: datetime

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AreaName = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class AreaCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = AreaName
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=2000)
+    first_response_minutes: int = Field(240, ge=1, le=60 * 24 * 90)
+    resolution_minutes: int = Field(2880, ge=1, le=60 * 24 * 365)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    acknowledge: bool = True
+
+
+class AreaUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    first_response_minutes: int | None = Field(None, ge=1, le=60 * 24 * 90)
+    resolution_minutes: int | None = Field(None, ge=1, le=60 * 24 * 365)
+    threshold: float | None = Field(None, ge=0.0, le=1.0)
+    acknowledge: bool | None = None
+    active: bool | None = None
+
+
+class AreaRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    title: str
+    description: str
+    first_response_minutes: int
+    resolution_minutes: int
+    threshold: float | None
+    acknowledge: bool
+    active: bool
+    created_at: datetime

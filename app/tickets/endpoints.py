@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.auth import CurrentUser
+from app.db import SessionDep
+from app.errors import InvalidInput
+from app.macros import service as macros
+from app.macros.schemas import SuggestionRead
+from app.replies import service as replies
+from app.routing import service as routing
+from app.routing.models import Area
+from app.tickets import service as tickets
+from app.tickets.models import Ticket
+from app.tickets.schemas import (
+    EventRead,
+    NoteCreate,
+    Page,
+    QueueRead,
+    ReplyCreate,
+    ReplyResult,
+    Reroute,
+    Status,
+    StatusUpdate,
+    TicketRead,
+    TicketSummary,
+)
+from app.users.models import User
+
+router = APIRouter(tags=["agents"])
+
+TicketId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+async def valid_area(session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64)]) -> Area:
+    return await routing.get_area(session, area)
+
+
+async def valid_ticket(session: SessionDep, ticket_id: TicketId) -> Ticket:
+    return await tickets.get_ticket(session, ticket_id, for_update=True)
+
+
+ValidArea = Annotated[Area, Depends(valid_area)]
+ValidTicket = Annotated[Ticket, Depends(valid_ticket)]
+
+
+@router.get("/queues")
+async def list_queues(user: CurrentUser, session: SessionDep) -> list[QueueRead]:
+    return await tickets.queues(session)
+
+
+@router.post("/queues/{area}/claim")
+async def claim(area: ValidArea, user: CurrentUser, session: SessionDep) -> TicketSummary:
+    ticket = await tickets.claim_next(session, area, agent=user)
+    return await tickets.summary(session, ticket.id)
+
+
+@router.get("/tickets")
+async def list_tickets(
+    user: CurrentUser,
+    session: SessionDep,
+    area: Annotated[str | None, Query(max_length=64)] = None,
+    status: Status | None = None,
+    assignee: Annotated[str | None, Query(max_length=100, description="a user name, or 'me'")] = None,
+    unassigned: bool = False,
+    customer: Annotated[str | None, Query(max_length=320)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in subject or messages")] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[TicketSummary]:
+    area_id = (await routing.get_area(session, area)).id if area else None
+    assignee_id = None
+    if assignee:
+        assignee_id = user.id if assignee == "me" else await _user_id(session, assignee)
+    return await tickets.search(
+        session,
+        offset=offset,
+        limit=limit,
+        area_id=area_id,
+        status=status,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        customer=customer,
+        text=q,
+    )
+
+
+async def _user_id(session: SessionDep, name: str) -> int:
+    from app.users import service as users
+
+    return (await users.get(session, name)).id
+
+
+@router.get("/tickets/{ticket_id}")
+async def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep) -> TicketRead:
+    delivery = await replies.delivery_by_message(session, ticket_id)
+    return await tickets.detail(session, ticket_id, delivery=delivery)
+
+
+@router.post("/tickets/{ticket_id}/reply")
+async def reply(
+    ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, session: SessionDep
+) -> ReplyResult:
+    text = await _reply_text(session, ticket, body, user)
+    tickets.check_can_work(ticket, user)
+    outbox = await replies.enqueue_reply(session, ticket, body=text, actor=tickets.actor(user))
+    if body.macro_id is not None:
+        await macros.record_use(session, macro_id=body.macro_id, ticket_id=ticket.id, user_id=user.id)
+    if body.status != ticket.status:
+        await tickets.set_status(session, ticket, status=body.status, user=user)
+    summary = await tickets.summary(session, ticket.id)
+    assert outbox.message is not None and outbox.message.message_id is not None
+    return ReplyResult(ticket=summary, outbox_id=outbox.id, message_id=outbox.message.message_id)
+
+
+async def _reply_text(session: SessionDep, ticket: Ticket, body: ReplyCreate, user: User) -> str:
+    text = (body.text or "").strip()
+    if body.macro_id is not None:
+        macro = await macros.get_macro(session, body.macro_id)
+        rendered = macros.render(macro.body, await tickets.placeholders(session, ticket, agent=user))
+        text = f"{text}\n\n{rendered}".strip() if text else rendered
+    if not text:
+        raise InvalidInput("a reply needs text or a macro_id")
+    return text
+
+
+@router.post("/tickets/{ticket_id}/notes", status_code=201)
+async def add_note(
+    ticket: ValidTicket, body: NoteCreate, user: CurrentUser, session: SessionDep
+) -> EventRead:
+    event = await tickets.add_note(session, ticket, body=body.text, user=user)
+    return EventRead(
+        id=event.id,
+        kind=event.kind,
+        actor=event.actor,
+        data=event.data or {},
+        note=event.note,
+        created_at=event.created_at,
+    )
+
+
+@router.post("/tickets/{ticket_id}/status")
+async def set_status(
+    ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep
+) -> TicketSummary:
+    await tickets.set_status(session, ticket, status=body.status, user=user)
+    return await tickets.summary(session, ticket.id)
+
+
+@router.post("/tickets/{ticket_id}/reroute")
+async def reroute(
+    ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep
+) -> TicketSummary:
+    area = await routing.get_area(session, body.area)
+    await tickets.reroute(session, ticket, area=area, user=user)
+    return await tickets.summary(session, ticket.id)
+
+
+@router.post("/tickets/{ticket_id}/release")
+async def release(ticket: ValidTicket, user: CurrentUser, session: SessionDep) -> TicketSummary:
+    await tickets.release(session, ticket, user=user)
+    return await tickets.summary(session, ticket.id)
+
+
+@router.get("/tickets/{ticket_id}/suggestions")
+async def suggestions(
+    ticket_id: TicketId,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=10)] = 3,
+) -> list[SuggestionRead]:
+    ticket = await tickets.get_ticket(session, ticket_id)
+    found = await macros.suggest(
+        session,
+        text=await tickets.ticket_text(session, ticket),
+        area_id=ticket.area_id,
+        values=await tickets.placeholders(session, ticket, agent=user),
+        limit=limit,
+    )
+    return [SuggestionRead(macro_id=s.macro_id, title=s.title, score=s.score, body=s.body) for s in found]

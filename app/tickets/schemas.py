@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+Status = Literal["open", "pending", "solved"]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class QueueRead(BaseModel):
+    area: str
+    title: str
+    open: int
+    unassigned: int
+    breaching: int
+    oldest_waiting_at: datetime | None
+    oldest_waiting_ticket_id: int | None
+
+
+class TicketSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    reference: str
+    subject: str
+    status: str
+    area: str
+    customer_email: str | None
+    assignee: str | None
+    routed_by: str
+    route_probability: float | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+
+
+class AttachmentRead(BaseModel):
+    id: int
+    filename: str | None
+    content_type: str
+    size: int
+    stored: bool
+
+
+class MessageRead(BaseModel):
+    id: int
+    direction: str
+    message_id: str | None
+    from_address: str | None
+    from_name: str | None
+    to: str
+    cc: str
+    subject: str
+    sent_at: datetime | None
+    created_at: datetime
+    text: str
+    # Sanitised at ingest (nh3): scripts, handlers and remote loads removed. Safe to show.
+    html: str | None
+    auto: str | None
+    parse_status: str
+    attachments: list[AttachmentRead]
+    delivery: str | None = None  # outbound: queued | sending | sent | failed
+
+
+class EventRead(BaseModel):
+    id: int
+    kind: str
+    actor: str
+    data: dict[str, Any]
+    note: str | None
+    created_at: datetime
+
+
+class RoutingRead(BaseModel):
+    area: str
+    routed_by: str
+    probability: float | None
+    model_version: str | None
+
+
+class TicketRead(TicketSummary):
+    routing: RoutingRead
+    previous_ticket_id: int | None
+    messages: list[MessageRead]
+    events: list[EventRead]
+
+
+class ReplyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, max_length=50_000)
+    macro_id: int | None = Field(None, ge=1)
+    status: Status = "pending"
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class StatusUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status
+
+
+class Reroute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    area: str = Field(min_length=1, max_length=64)
+
+
+class ReplyResult(BaseModel):
+    ticket: TicketSummary
+    outbox_id: int
+    message_id: str
