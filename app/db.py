@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, func, inspect, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -99,3 +99,37 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def assign_ids(session: AsyncSession) -> None:
+    """Give every pending new row its primary key before the flush.
+
+    Without keys the ORM must INSERT ... RETURNING to learn them, and on SQLite it cannot do that for
+    many rows at once in a known order, so it inserts row by row. With keys known it sends one
+    executemany per table. SQLite: the transaction began with BEGIN IMMEDIATE, so it holds the write
+    lock and max(id) cannot move under it. PostgreSQL: the column's own sequence hands them out."""
+    pending: dict[Any, list[Any]] = {}
+    for obj in session.new:
+        mapper = inspect(obj).mapper
+        pk = mapper.primary_key
+        if len(pk) == 1 and pk[0].autoincrement in (True, "auto") and getattr(obj, pk[0].key) is None:
+            pending.setdefault(mapper.local_table, []).append(obj)
+    if not pending:
+        return
+    sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
+    for table, objects in pending.items():
+        column = next(iter(table.primary_key.columns))
+        if sqlite:
+            start = int(await session.scalar(select(func.coalesce(func.max(column), 0))) or 0) + 1
+            ids = list(range(start, start + len(objects)))
+        else:
+            sequence = func.pg_get_serial_sequence(table.name, column.name)
+            ids = list(
+                (
+                    await session.scalars(
+                        select(func.nextval(sequence)).select_from(func.generate_series(1, len(objects)))
+                    )
+                ).all()
+            )
+        for obj, new_id in zip(objects, ids, strict=True):
+            setattr(obj, column.key, new_id)

@@ -10,7 +10,7 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     # Logs go to stderr so that a command's stdout stays its result (e.g. poll --once's JSON line).
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s", force=True)
-    for noisy in ("aioimaplib", "pymap", "asyncio", "mail.log"):
+    for noisy in ("aioimaplib", "pymap", "asyncio", "mail.log", "alembic", "httpx", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

@@ -75,10 +75,12 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
-    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"))
-    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
-    uid: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[str | None] = mapped_column(String(998), unique=True)
+    mailbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mailbox.id", ondelete="SET NULL"), default=None
+    )
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    uid: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    message_id: Mapped[str | None] = mapped_column(String(998), unique=True, default=None)
     raw_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
@@ -87,8 +89,8 @@ class Message(Base):
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     defects: Mapped[str | None] = mapped_column(Text, default=None)
     subject: Mapped[str] = mapped_column(Text, default="")
-    from_address: Mapped[str | None] = mapped_column(String(320), index=True)
-    from_name: Mapped[str | None] = mapped_column(String(320))
+    from_address: Mapped[str | None] = mapped_column(String(320), index=True, default=None)
+    from_name: Mapped[str | None] = mapped_column(String(320), default=None)
     to_addresses: Mapped[str] = mapped_column(Text, default="")
     cc_addresses: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -100,8 +102,12 @@ class Message(Base):
     headers_text: Mapped[str] = mapped_column(Text, default="")
     # auto_reply | bounce | bulk, or None for mail a person wrote
     auto: Mapped[str | None] = mapped_column(String(16), default=None)
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), index=True)
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket.id", ondelete="SET NULL"), index=True, default=None
+    )
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer.id", ondelete="SET NULL"), default=None
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(lazy="raise")
@@ -114,10 +120,10 @@ class Attachment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"), index=True)
-    filename: Mapped[str | None] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(255), default=None)
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int] = mapped_column(BigInteger)
-    content_id: Mapped[str | None] = mapped_column(String(255))
+    content_id: Mapped[str | None] = mapped_column(String(255), default=None)
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
     # None when the attachment was over the size limit: its metadata is kept, its bytes are not.
     content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import utcnow
+from app.db import assign_ids, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.inbox import repository
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
@@ -105,6 +105,7 @@ async def ingest_batch(
     try:
         async with session.begin_nested():
             counts = await _store(session, batch, source=source, settings=settings, router=router)
+            await assign_ids(session)
             await session.flush()
         return counts
     except IntegrityError:
@@ -114,6 +115,7 @@ async def ingest_batch(
         try:
             async with session.begin_nested():
                 one = await _store(session, [item], source=source, settings=settings, router=router)
+                await assign_ids(session)
                 await session.flush()
             counts.add(one)
         except IntegrityError as exc:
@@ -223,7 +225,7 @@ async def _store(
         ):
             # Too long after it was solved to reopen: a new ticket that points back at the old one.
             previous, ticket = ticket, None
-        message = _message(item, parsed, source)
+        message = _message(item, parsed, source, now)
         message.customer = customer
         session.add(message)
         if ticket is not None and how is not None:
@@ -277,7 +279,7 @@ async def _store(
     return counts
 
 
-def _message(item: Incoming, parsed: ParsedMessage, source: Source) -> Message:
+def _message(item: Incoming, parsed: ParsedMessage, source: Source, now: datetime) -> Message:
     defects = list(parsed.defects)
     if item.truncated:
         defects.insert(0, f"message of {item.size} bytes truncated to the size limit")
@@ -305,6 +307,7 @@ def _message(item: Incoming, parsed: ParsedMessage, source: Source) -> Message:
         new_text=parsed.new_text,
         headers_text=parsed.headers_text,
         auto=parsed.auto,
+        created_at=now,
         attachments=[
             Attachment(
                 filename=a.filename,

@@ -88,6 +88,10 @@ async def enqueue(
         from_address=from_address,
         from_name=mailbox.from_name,
         to_addresses=", ".join(to),
+        # The same columns as an inbound row sets: rows with equal column sets insert in one batch.
+        cc_addresses="",
+        parse_status="ok",
+        headers_text="",
         sent_at=now,
         in_reply_to=in_reply_to,
         references=" ".join(references) or None,
