@@ -4,6 +4,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -14,17 +15,17 @@ from app.logs import configure_logging
 
 T = TypeVar("T")
 
-cli = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Routedesk: a support inbox that routes itself."
-)
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Routedesk: a support inbox that routes itself.")
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 mailbox_cli = typer.Typer(no_args_is_help=True, help="IMAP mailboxes to ingest.")
 messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admins).")
 users_cli = typer.Typer(no_args_is_help=True, help="Agents and admins, and their API tokens.")
+models_cli = typer.Typer(no_args_is_help=True, help="Routing model versions.")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(mailbox_cli, name="mailbox")
 cli.add_typer(messages_cli, name="messages")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(models_cli, name="models")
 
 
 def _settings() -> Settings:
@@ -95,9 +96,7 @@ def mailbox_add(
 
     async def add(runtime: Any) -> None:
         async with unit_of_work(runtime.sessionmaker) as session:
-            await inbox.add_mailbox(
-                session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address
-            )
+            await inbox.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address)
 
     _with_runtime(settings, add)
     typer.echo(
@@ -125,9 +124,7 @@ def mailbox_list() -> None:
                         "enabled": m.enabled,
                         "uidvalidity": state.uidvalidity if state else None,
                         "last_uid": state.last_uid if state else 0,
-                        "last_poll_at": state.last_poll_at.isoformat()
-                        if state and state.last_poll_at
-                        else None,
+                        "last_poll_at": state.last_poll_at.isoformat() if state and state.last_poll_at else None,
                         "last_error": state.last_error if state else None,
                     }
                 )
@@ -205,6 +202,190 @@ def users_revoke(name: str) -> None:
     typer.echo(f"user {name!r}: token revoked")
 
 
+def _progress_printer() -> Callable[[str, float], None]:
+    """Progress on a terminal (one line rewritten in place); nothing when output is piped."""
+    if not sys.stderr.isatty():
+        return lambda _stage, _fraction: None
+
+    def show(stage: str, fraction: float) -> None:
+        filled = int(fraction * 30)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} {stage:<40}")
+        if fraction >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+@cli.command("train")
+def train(
+    data: Annotated[Path | None, typer.Option("--data", help="CSV, JSONL, mbox file or maildir folder")] = None,
+    text_col: Annotated[str | None, typer.Option("--text-col")] = None,
+    subject_col: Annotated[str | None, typer.Option("--subject-col")] = None,
+    body_col: Annotated[str | None, typer.Option("--body-col")] = None,
+    label_col: Annotated[str, typer.Option("--label-col")] = "label",
+    labels: Annotated[Path | None, typer.Option("--labels", help="labels for an mbox/maildir")] = None,
+    from_tickets: Annotated[bool, typer.Option("--from-tickets", help="train on agents' labels")] = False,
+    activate: Annotated[bool, typer.Option("--activate", help="route with the new version at once")] = False,
+) -> None:
+    """Train a routing model version; the last line is JSON with its cross-validated metrics."""
+    from app.db import unit_of_work
+    from app.routing import training
+
+    if (data is None) == (not from_tickets):
+        raise _fail("give either --data FILE or --from-tickets")
+    settings = _settings()
+    source = training.TrainingSource(
+        path=str(data) if data else None,
+        text_col=text_col,
+        subject_col=subject_col,
+        body_col=body_col,
+        label_col=label_col,
+        labels_file=str(labels) if labels else None,
+        from_tickets=from_tickets,
+    )
+    progress = _progress_printer()
+
+    async def go(runtime: Any) -> dict[str, Any]:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            if from_tickets:
+                examples = await training.ticket_examples(session)
+                row, comparison = await training.train_and_register(
+                    session, examples, source="tickets", progress=progress
+                )
+            else:
+                examples = await asyncio.to_thread(training.read_file_examples, source)
+                model = await asyncio.to_thread(training.fit, examples, progress=progress)
+                row = await training.register(session, model, source=source.describe())
+                comparison = None
+            out: dict[str, Any] = {
+                "version": row.version,
+                "classes": row.classes,
+                "n_examples": len(examples),
+                "train_seconds": row.meta.get("train_seconds"),
+                "metrics": {k: v for k, v in row.metrics.items() if k != "comparison"},
+            }
+            if comparison is not None:
+                out["comparison"] = comparison
+            if activate:
+                _row, created = await training.activate(session, row.version)
+                out["activated"] = True
+                if created:
+                    typer.echo(f"created areas for the model's classes: {', '.join(created)}", err=True)
+            return out
+
+    typer.echo(json.dumps(_with_runtime(settings, go)))
+
+
+@cli.command("evaluate")
+def evaluate_cmd(
+    data: Annotated[Path, typer.Option("--data", help="labelled CSV, JSONL, mbox or maildir")],
+    model: Annotated[str | None, typer.Option("--model", help="a version; the active one by default")] = None,
+    text_col: Annotated[str | None, typer.Option("--text-col")] = None,
+    subject_col: Annotated[str | None, typer.Option("--subject-col")] = None,
+    body_col: Annotated[str | None, typer.Option("--body-col")] = None,
+    label_col: Annotated[str, typer.Option("--label-col")] = "label",
+    labels: Annotated[Path | None, typer.Option("--labels")] = None,
+) -> None:
+    """Score a model version on labelled data; the last line is JSON."""
+    from app.db import unit_of_work
+    from app.routing import repository, training
+    from app.routing.service import load_version
+    from classifiers.artifacts import ArtifactError
+    from classifiers.evaluate import evaluate
+
+    settings = _settings()
+    source = training.TrainingSource(
+        path=str(data),
+        text_col=text_col,
+        subject_col=subject_col,
+        body_col=body_col,
+        label_col=label_col,
+        labels_file=str(labels) if labels else None,
+    )
+
+    async def go(runtime: Any) -> dict[str, Any]:
+        examples = await asyncio.to_thread(training.read_file_examples, source)
+        async with unit_of_work(runtime.sessionmaker) as session:
+            version = model
+            if version is None:
+                active = await repository.active_model(session)
+                if active is None:
+                    raise _fail("no active model: name one with --model VERSION")
+                version = active.version
+            try:
+                loaded = await load_version(session, version, cache_dir=None)
+            except ArtifactError as exc:
+                raise _fail(f"model {version} refused: {exc}") from None
+        texts, truth = [e.text for e in examples], [e.label for e in examples]
+        figures = await asyncio.to_thread(
+            evaluate, loaded.pipeline, texts, truth, threshold=float(loaded.metadata.threshold)
+        )
+        return {"model": version, "n": len(examples), **figures}
+
+    typer.echo(json.dumps(_with_runtime(settings, go)))
+
+
+@models_cli.command("list")
+def models_list() -> None:
+    from app.db import unit_of_work
+    from app.routing import training
+
+    settings = _settings()
+
+    async def go(runtime: Any) -> list[dict[str, Any]]:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            return [
+                {
+                    "version": v.version,
+                    "active": v.active,
+                    "created_at": v.created_at.isoformat(),
+                    "source": v.source,
+                    "n_examples": v.n_examples,
+                    "classes": len(v.classes),
+                    "threshold": v.threshold,
+                    "macro_f1": v.metrics.get("macro_f1"),
+                    "accuracy": v.metrics.get("accuracy"),
+                    "auto_routed_share": v.metrics.get("auto_routed_share"),
+                }
+                for v in await training.list_versions(session)
+            ]
+
+    for row in _with_runtime(settings, go):
+        typer.echo(json.dumps(row))
+
+
+@models_cli.command("activate")
+def models_activate(version: str) -> None:
+    from app.db import unit_of_work
+    from app.routing import training
+
+    settings = _settings()
+
+    async def go(runtime: Any) -> list[str]:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            return (await training.activate(session, version))[1]
+
+    created = _with_runtime(settings, go)
+    if created:
+        typer.echo(f"created areas for the model's classes: {', '.join(created)}")
+    typer.echo(f"model {version} is active")
+
+
+@models_cli.command("rollback")
+def models_rollback() -> None:
+    from app.db import unit_of_work
+    from app.routing import training
+
+    settings = _settings()
+
+    async def go(runtime: Any) -> str:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            return (await training.rollback(session)).version
+
+    typer.echo(f"rolled back: model {_with_runtime(settings, go)} is active")
+
+
 @cli.command("poll")
 def poll(
     once: Annotated[bool, typer.Option("--once", help="Ingest what is there now, then exit")] = False,
@@ -269,9 +450,7 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
             server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(runtime=runtime), host=host, port=port, log_config=None, access_log=False
-                )
+                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, log_config=None, access_log=False)
             )
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:
@@ -337,12 +516,15 @@ def messages_raw(message_id: int) -> None:
 @cli.command("demo")
 def demo(
     messages: Annotated[int, typer.Option(min=1, max=5000, help="How many sample emails to load")] = 60,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards until Ctrl-C")] = True,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port for the API")] = 8000,
 ) -> None:
-    """Run Routedesk end to end on embedded defaults: a local IMAP server with sample mail, ingested."""
+    """Run Routedesk end to end on embedded defaults: sample mail in a local IMAP server, a model trained
+    on the project's labelled set, routed tickets, acknowledgements over SMTP, and the agents' API."""
     from app.demo.run import demo_settings, run_demo
 
     settings = demo_settings(_settings())
-    _run(lambda: run_demo(settings, messages=messages))
+    _run(lambda: run_demo(settings, messages=messages, serve=serve, port=port))
 
 
 def main() -> None:

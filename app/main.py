@@ -13,9 +13,9 @@ from app.errors import install_error_handlers
 from app.inbox import endpoints as inbox_api
 from app.macros import endpoints as macros_api
 from app.routing import endpoints as routing_api
+from app.runtime import Runtime, open_runtime
 from app.tickets import endpoints as tickets_api
 from app.users import endpoints as users_api
-from app.runtime import Runtime, open_runtime
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:

@@ -1,27 +1,42 @@
-"""`routedesk demo`: the whole inbound path on embedded defaults, nothing to install or configure."""
+"""`routedesk demo`: the whole path on embedded defaults, nothing to install or configure.
+
+A local IMAP server (pymap, in-process) holds sample support mail written by this project; a model
+is trained on the project's labelled demo set and activated; the poller ingests and routes the
+mail; acknowledgements go out through the outbox to a local SMTP sink (aiosmtpd); then the API
+serves on loopback with a fresh agent token, until Ctrl-C."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import json
 import shutil
+import socket
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import typer
+import uvicorn
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import unit_of_work
-from app.demo.corpus import demo_mailbox
+from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
 from app.inbox import service as inbox
-from app.inbox.models import Message
-from app.mail.imap import parse_imap_url
+from app.inbox.schemas import MailboxCreate
 from app.mail.local_imap import LocalImapServer
+from app.main import create_app
 from app.migrate import upgrade_async
+from app.replies.models import Outbox
+from app.replies.sender import send_due
+from app.routing import training
 from app.routing.models import Area
-from app.runtime import open_runtime
+from app.runtime import Runtime, open_runtime
 from app.tickets.models import Ticket
-from app.worker import poll_once
+from app.users import service as users
+from app.worker import poll_once, run_worker
 
 DEMO_DIR = Path("routedesk-demo")
 
@@ -31,6 +46,11 @@ def demo_settings(settings: Settings) -> Settings:
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir()
+    rows = as_rows(labelled_examples())
+    with (DEMO_DIR / "labelled.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["subject", "body", "label"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
     return settings.model_copy(
         update={
             "database_url": f"sqlite+aiosqlite:///{(DEMO_DIR / 'routedesk.db').resolve()}",
@@ -39,35 +59,123 @@ def demo_settings(settings: Settings) -> Settings:
     )
 
 
-async def run_demo(settings: Settings, *, messages: int) -> dict[str, int]:
+class _Sink:
+    """A local SMTP server that keeps what it receives: where the demo's outbound mail goes."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _train(runtime: Runtime) -> dict[str, Any]:
+    source = training.TrainingSource(path=str(DEMO_DIR / "labelled.csv"), subject_col="subject", body_col="body")
+    examples = await asyncio.to_thread(training.read_file_examples, source)
+    typer.echo(f"training the router on {len(examples)} labelled demo emails (the project's own set)...")
+    model = await asyncio.to_thread(training.fit, examples)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        row = await training.register(session, model, source=source.describe())
+        _row, created = await training.activate(session, row.version)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        await runtime.router.refresh(session, force=True)
+    typer.echo(f"model {row.version} active; areas created for its classes: {', '.join(created)}")
+    return {"version": row.version, "threshold": row.threshold}
+
+
+async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int | None) -> dict[str, int]:
     await upgrade_async(settings.database_url)
-    async with LocalImapServer() as server:
-        mail = demo_mailbox(messages)
-        for raw in mail:
-            await server.append(raw)
-        typer.echo(f"local IMAP server on 127.0.0.1:{server.port} holds {len(mail)} sample support emails")
-        async with open_runtime(settings) as runtime:
+    sink = _Sink()
+    smtp = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    try:
+        async with LocalImapServer() as server, open_runtime(settings) as runtime:
+            await _train(runtime)
+            mail = demo_mailbox(messages)
+            for raw in mail:
+                await server.append(raw)
+            typer.echo(f"local IMAP server on 127.0.0.1:{server.port} holds {len(mail)} sample support emails")
+            endpoint = server.endpoint
             async with unit_of_work(runtime.sessionmaker) as session:
-                await inbox.add_mailbox(
-                    session, name="demo", endpoint=parse_imap_url(server.url), secrets=runtime.secrets
+                await inbox.create_mailbox(
+                    session,
+                    MailboxCreate(
+                        name="demo",
+                        imap_host=endpoint.host,
+                        imap_port=endpoint.port,
+                        imap_security="none",
+                        imap_username=endpoint.username,
+                        imap_password=endpoint.password,
+                        folder=endpoint.folder,
+                        address="support@example.com",
+                        from_name="Demo Support",
+                        smtp_host="127.0.0.1",
+                        smtp_port=smtp.port,
+                        smtp_security="none",
+                    ),
+                    secrets=runtime.secrets,
                 )
             counts, errors = await poll_once(runtime)
             for line in errors:
                 typer.echo(f"error: {line}", err=True)
-            async with unit_of_work(runtime.sessionmaker) as session:
-                by_area = Counter(
-                    dict(
-                        (
-                            await session.execute(
-                                select(Area.name, func.count(Ticket.id)).join(Ticket).group_by(Area.name)
-                            )
-                        ).all()
-                    )
-                )
-                stored = await session.scalar(select(func.count(Message.id)))
-    typer.echo(f"stored {stored} messages in {DEMO_DIR / 'routedesk.db'}; tickets by area:")
-    for area, n in sorted(by_area.items()):
-        typer.echo(f"  {area:<24} {n}")
+            while await send_due(runtime.sessionmaker, runtime.settings, runtime.secrets, owner="demo"):
+                pass
+            await _summary(runtime, len(sink.received))
+            if serve:
+                await _serve(runtime, port or 8000)
+    finally:
+        smtp.stop()
     result = counts.as_dict()
     typer.echo(json.dumps(result))
     return result
+
+
+async def _summary(runtime: Runtime, delivered: int) -> None:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        rows = (
+            await session.execute(
+                select(Area.name, Ticket.routed_by, func.count(Ticket.id))
+                .join(Ticket)
+                .group_by(Area.name, Ticket.routed_by)
+            )
+        ).all()
+        sent = await session.scalar(select(func.count(Outbox.id)).where(Outbox.status == "sent"))
+    by_area: Counter[str] = Counter()
+    by_router: Counter[str] = Counter()
+    for area, routed_by, n in rows:
+        by_area[area] += n
+        by_router[routed_by] += n
+    typer.echo(f"tickets by area ({', '.join(f'{k}: {v}' for k, v in sorted(by_router.items()))}):")
+    for area, n in sorted(by_area.items()):
+        typer.echo(f"  {area:<24} {n}")
+    typer.echo(f"acknowledgements sent through the outbox: {sent} (the local SMTP sink received {delivered})")
+
+
+async def _serve(runtime: Runtime, port: int) -> None:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        _agent, token = await users.create_user(session, name="demo-agent", email="agent@example.com", role="agent")
+        _admin, admin_token = await users.create_user(
+            session, name="demo-admin", email="admin@example.com", role="admin"
+        )
+    base = f"http://127.0.0.1:{port}"
+    typer.echo(f"\nAPI: {base}/docs   (Ctrl-C to stop)")
+    typer.echo(f"agent token: {token}")
+    typer.echo(f"admin token: {admin_token}")
+    typer.echo(f'try: curl -s -H "Authorization: Bearer {token}" {base}/api/v1/queues')
+    stop = asyncio.Event()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    worker = asyncio.create_task(run_worker(runtime, stop))
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        await worker

@@ -2,16 +2,29 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from app.auth import CurrentAdmin
 from app.db import SessionDep
 from app.routing import service as routing
-from app.routing.schemas import AreaCreate, AreaRead, AreaUpdate
+from app.routing import training
+from app.routing.models import ModelVersion
+from app.routing.schemas import (
+    ActivationRead,
+    AreaCreate,
+    AreaRead,
+    AreaUpdate,
+    JobRead,
+    ModelVersionRead,
+    RuleCreate,
+    RuleRead,
+    TrainingRequest,
+)
 
 router = APIRouter(prefix="/admin", tags=["admin: routing"])
 
 AreaName = Annotated[str, Path(min_length=1, max_length=64)]
+Version = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/areas")
@@ -28,3 +41,67 @@ async def create_area(body: AreaCreate, admin: CurrentAdmin, session: SessionDep
 async def update_area(name: AreaName, body: AreaUpdate, admin: CurrentAdmin, session: SessionDep) -> AreaRead:
     area = await routing.get_area(session, name)
     return AreaRead.model_validate(await routing.update_area(session, area, body))
+
+
+def _version(row: ModelVersion) -> ModelVersionRead:
+    return ModelVersionRead(
+        version=row.version,
+        active=row.active,
+        created_at=row.created_at,
+        activated_at=row.activated_at,
+        source=row.source,
+        classes=row.classes,
+        threshold=row.threshold,
+        n_examples=row.n_examples,
+        metrics=row.metrics,
+    )
+
+
+@router.get("/models")
+async def list_models(admin: CurrentAdmin, session: SessionDep) -> list[ModelVersionRead]:
+    """Every version with its metrics; a version trained from tickets also carries `comparison`: its
+    figures and the active version's on the same held-out tickets."""
+    return [_version(v) for v in await training.list_versions(session)]
+
+
+@router.post("/models/{version}/activate")
+async def activate_model(version: Version, admin: CurrentAdmin, session: SessionDep) -> ActivationRead:
+    row, created = await training.activate(session, version)
+    return ActivationRead(model=_version(row), created_areas=created)
+
+
+@router.post("/models/rollback")
+async def rollback_model(admin: CurrentAdmin, session: SessionDep) -> ModelVersionRead:
+    return _version(await training.rollback(session))
+
+
+@router.post("/models/train", status_code=202)
+async def start_training(body: TrainingRequest, admin: CurrentAdmin, session: SessionDep) -> JobRead:
+    """Train a new version from agents' labels in the background; poll the job for progress."""
+    job = await training.enqueue_training(
+        session, training.TrainingSource(from_tickets=True), activate=body.activate, actor=f"admin:{admin.name}"
+    )
+    return JobRead.model_validate(job)
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: Annotated[int, Path(ge=1, le=2**62)], admin: CurrentAdmin, session: SessionDep) -> JobRead:
+    return JobRead.model_validate(await training.get_job(session, job_id))
+
+
+@router.get("/rules")
+async def list_rules(admin: CurrentAdmin, session: SessionDep) -> list[RuleRead]:
+    return await routing.list_rules(session)
+
+
+@router.post("/rules", status_code=201)
+async def create_rule(body: RuleCreate, admin: CurrentAdmin, session: SessionDep) -> RuleRead:
+    return await routing.create_rule(session, body)
+
+
+@router.delete("/rules/{rule_id}", status_code=204)
+async def delete_rule(
+    rule_id: Annotated[int, Path(ge=1, le=2**62)], admin: CurrentAdmin, session: SessionDep
+) -> Response:
+    await routing.delete_rule(session, rule_id)
+    return Response(status_code=204)

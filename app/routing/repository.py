@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.routing.models import Area
+from app.db import utcnow
+from app.inbox.models import Message
+from app.routing.models import Area, Job, Label, ModelVersion, RoutingRule
+from app.tickets.models import Ticket
 
 
 async def areas_by_name(session: AsyncSession) -> dict[str, Area]:
@@ -12,3 +19,138 @@ async def areas_by_name(session: AsyncSession) -> dict[str, Area]:
 
 async def area_by_name(session: AsyncSession, name: str) -> Area | None:
     return await session.scalar(select(Area).where(Area.name == name))
+
+
+async def active_rules(session: AsyncSession) -> list[Any]:
+    from app.routing.service import Rule
+
+    rows = await session.execute(
+        select(RoutingRule.kind, RoutingRule.pattern, Area.name)
+        .join(Area, Area.id == RoutingRule.area_id)
+        .where(RoutingRule.active.is_(True), Area.active.is_(True))
+        .order_by(RoutingRule.position, RoutingRule.id)
+    )
+    return [Rule(kind=kind, pattern=pattern.lower(), area=area) for kind, pattern, area in rows]
+
+
+async def active_model_stamp(session: AsyncSession) -> tuple[str, str] | None:
+    row = (
+        await session.execute(select(ModelVersion.version, ModelVersion.sha256).where(ModelVersion.active.is_(True)))
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def model_version(session: AsyncSession, version: str) -> ModelVersion | None:
+    return await session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+
+
+async def model_versions(session: AsyncSession) -> Sequence[ModelVersion]:
+    return (await session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc()))).all()
+
+
+async def active_model(session: AsyncSession) -> ModelVersion | None:
+    return await session.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
+
+
+async def previously_active(session: AsyncSession, *, before: ModelVersion | None) -> ModelVersion | None:
+    query = select(ModelVersion).where(ModelVersion.activated_at.is_not(None), ModelVersion.active.is_(False))
+    if before is not None and before.activated_at is not None:
+        query = query.where(ModelVersion.activated_at < before.activated_at)
+    return await session.scalar(query.order_by(ModelVersion.activated_at.desc()).limit(1))
+
+
+async def deactivate_all(session: AsyncSession) -> None:
+    await session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.active.is_(True))
+        .values(active=False)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+async def areas(session: AsyncSession) -> Sequence[Area]:
+    return (await session.scalars(select(Area))).all()
+
+
+async def labelled_ticket_texts(session: AsyncSession) -> list[tuple[str, str]]:
+    """(text, area) for every labelled ticket: the latest label wins, the text is the ticket's
+    subject and the new part of its first inbound message."""
+    latest = (
+        select(Label.ticket_id, func.max(Label.id).label("label_id"))
+        .where(Label.ticket_id.is_not(None))
+        .group_by(Label.ticket_id)
+        .subquery()
+    )
+    first = (
+        select(Message.ticket_id, func.min(Message.id).label("message_id"))
+        .where(Message.direction == "inbound", Message.ticket_id.is_not(None))
+        .group_by(Message.ticket_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Ticket.subject, Message.new_text, Label.area)
+        .join(latest, latest.c.ticket_id == Ticket.id)
+        .join(Label, Label.id == latest.c.label_id)
+        .join(first, first.c.ticket_id == Ticket.id)
+        .join(Message, Message.id == first.c.message_id)
+        .order_by(Ticket.id)
+    )
+    return [(f"{subject}\n{text}", area) for subject, text, area in rows]
+
+
+async def claim_job(session: AsyncSession, *, owner: str, now: datetime, lease: timedelta) -> Job | None:
+    job_id = await session.scalar(
+        select(Job.id)
+        .where(or_(Job.status == "queued", (Job.status == "running") & (Job.lease_expires_at < now)))
+        .order_by(Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if job_id is None:
+        return None
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(status="running", owner=owner, started_at=now, lease_expires_at=now + lease, stage="starting")
+        .execution_options(synchronize_session=False)
+    )
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def job_progress(
+    session: AsyncSession, job_id: int, *, stage: str, fraction: float, lease_until: datetime
+) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(stage=stage[:100], progress=max(0.0, min(1.0, fraction)), lease_expires_at=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def finish_job(
+    session: AsyncSession, job_id: int, *, status: str, result: dict[str, Any] | None, error: str | None
+) -> None:
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            status=status,
+            result=result,
+            error=error,
+            finished_at=utcnow(),
+            progress=1.0 if status == "succeeded" else Job.progress,
+            lease_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def rules(session: AsyncSession) -> Sequence[Any]:
+    return (
+        await session.execute(
+            select(RoutingRule, Area.name)
+            .join(Area, Area.id == RoutingRule.area_id)
+            .order_by(RoutingRule.position, RoutingRule.id)
+        )
+    ).all()

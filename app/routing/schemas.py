@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,3 +45,60 @@ class AreaRead(BaseModel):
     acknowledge: bool
     active: bool
     created_at: datetime
+
+
+class ModelVersionRead(BaseModel):
+    version: str
+    active: bool
+    created_at: datetime
+    activated_at: datetime | None
+    source: str
+    classes: list[str]
+    threshold: float
+    n_examples: int
+    metrics: dict[str, Any]
+
+
+class ActivationRead(BaseModel):
+    model: ModelVersionRead
+    created_areas: list[str]
+
+
+class TrainingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    activate: bool = False
+
+
+class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    status: str
+    progress: float
+    stage: str
+    result: dict[str, Any] | None
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RuleCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["sender_domain", "keyword"]
+    pattern: str = Field(min_length=1, max_length=255)
+    area: str = AreaName
+    position: int = Field(100, ge=0, le=10_000)
+
+
+class RuleRead(BaseModel):
+    id: int
+    kind: str
+    pattern: str
+    area: str
+    position: int
+    active: bool

@@ -1,14 +1,26 @@
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+import tempfile
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.routing import repository
-from app.routing.models import TRIAGE, Area
-from app.routing.schemas import AreaCreate, AreaUpdate
+from app.routing.models import TRIAGE, Area, RoutingRule
+from app.routing.schemas import AreaCreate, AreaUpdate, RuleCreate, RuleRead
+from classifiers.artifacts import ArtifactError, load_model
+from classifiers.predict import predict
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,20 +37,133 @@ class RouteDecision:
     model_version: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Rule:
+    kind: str  # sender_domain | keyword
+    pattern: str
+    area: str
+
+    def matches(self, request: RouteRequest, pattern: re.Pattern[str] | None) -> bool:
+        if self.kind == "sender_domain":
+            domain = (request.sender or "").rpartition("@")[2].lower()
+            return domain == self.pattern or domain.endswith("." + self.pattern)
+        return pattern is not None and pattern.search(request.text) is not None
+
+
+@dataclass
+class _Snapshot:
+    rules: list[tuple[Rule, re.Pattern[str] | None]] = field(default_factory=list)
+    thresholds: dict[str, float | None] = field(default_factory=dict)
+    version: str | None = None
+    model: Any = None  # classifiers.artifacts.LoadedModel
+    default_threshold: float = 1.01
+
+
 class Router:
-    """Decides the area of new tickets. Until a model is active, every ticket waits in triage."""
+    """Decides the area of new tickets: admin rules first, then the active model; whatever the model
+    is not sure enough of (below the area's threshold) waits in triage, as does everything when
+    there is no model at all. It reloads rules and the active model from the database (every
+    `refresh_seconds`), so activating a version on one host changes routing on every worker."""
+
+    def __init__(self, *, cache_dir: Path | None = None, refresh_seconds: float = 5.0) -> None:
+        self.cache_dir = cache_dir
+        self.refresh_seconds = refresh_seconds
+        self._snapshot = _Snapshot()
+        self._refreshed_at = -1e9
+        self._refusals: dict[str, str] = {}
+
+    @property
+    def version(self) -> str | None:
+        return self._snapshot.version
+
+    @property
+    def threshold(self) -> float | None:
+        return self._snapshot.default_threshold if self._snapshot.model is not None else None
+
+    def refusal(self, version: str) -> str | None:
+        return self._refusals.get(version)
+
+    async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < self.refresh_seconds:
+            return
+        self._refreshed_at = now
+        snapshot = _Snapshot(
+            rules=[(rule, _keyword(rule)) for rule in await repository.active_rules(session)],
+            thresholds={a.name: a.threshold for a in (await repository.areas_by_name(session)).values() if a.active},
+            version=self._snapshot.version,
+            model=self._snapshot.model,
+            default_threshold=self._snapshot.default_threshold,
+        )
+        active = await repository.active_model_stamp(session)
+        if active is None:
+            snapshot.version, snapshot.model = None, None
+        elif active[0] != self._snapshot.version and active[0] not in self._refusals:
+            version = active[0]
+            try:
+                loaded = await load_version(session, version, cache_dir=self.cache_dir)
+            except ArtifactError as exc:
+                # The version that served until now keeps serving; the refusal is logged and kept.
+                self._refusals[version] = str(exc)
+                log.error("model_refused", version=version, error=str(exc))
+            else:
+                snapshot.version, snapshot.model = version, loaded
+                snapshot.default_threshold = float(loaded.metadata.threshold)
+                log.info("model_loaded", version=version, classes=len(loaded.metadata.classes))
+        self._snapshot = snapshot
 
     def decide(self, requests: Sequence[RouteRequest]) -> list[RouteDecision]:
-        return [RouteDecision(area=TRIAGE, routed_by="fallback") for _ in requests]
+        snap = self._snapshot
+        decisions: list[RouteDecision | None] = []
+        for request in requests:
+            rule = next((r for r, pattern in snap.rules if r.matches(request, pattern)), None)
+            decisions.append(RouteDecision(area=rule.area, routed_by="rule", probability=1.0) if rule else None)
+        pending = [i for i, d in enumerate(decisions) if d is None]
+        if pending and snap.model is not None:
+            texts = [requests[i].text for i in pending]
+            for i, prediction in zip(pending, predict(snap.model.pipeline, texts, top_k=1), strict=True):
+                threshold = snap.thresholds.get(prediction.label)
+                if threshold is None:
+                    threshold = snap.default_threshold
+                confident = prediction.probability >= threshold and prediction.label in snap.thresholds
+                decisions[i] = RouteDecision(
+                    area=prediction.label if confident else TRIAGE,
+                    routed_by="model" if confident else "fallback",
+                    probability=prediction.probability,
+                    model_version=snap.version,
+                )
+        return [d or RouteDecision(area=TRIAGE, routed_by="fallback") for d in decisions]
+
+
+def _keyword(rule: Rule) -> re.Pattern[str] | None:
+    if rule.kind != "keyword":
+        return None
+    return re.compile(rf"(?<!\w){re.escape(rule.pattern)}(?!\w)", re.IGNORECASE)
+
+
+async def load_version(session: AsyncSession, version: str, *, cache_dir: Path | None) -> Any:
+    """The stored artifact of a version, written to a cache folder and loaded there with every check
+    (checksum, library versions, skops type allow-list). Raises ArtifactError when it must not serve."""
+    row = await repository.model_version(session, version)
+    if row is None:
+        raise ArtifactError(f"no model version {version!r}")
+    return await asyncio.to_thread(_load_from_bytes, row.version, row.artifact, row.meta, cache_dir)
+
+
+def _load_from_bytes(version: str, artifact: bytes, meta: dict[str, Any], cache_dir: Path | None) -> Any:
+    with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
+        directory = Path(scratch) / version
+        directory.mkdir()
+        (directory / "model.skops").write_bytes(artifact)
+        (directory / "metadata.json").write_text(json.dumps(meta))
+        return load_model(directory)
 
 
 async def areas_for_routing(session: AsyncSession) -> dict[str, Area]:
     """The areas by name, with the triage queue created on first use: routing always has a place to go."""
     areas = await repository.areas_by_name(session)
     if TRIAGE not in areas:
-        triage = Area(
-            name=TRIAGE, title="Triage", description="Tickets no rule or model routed with confidence"
-        )
+        triage = Area(name=TRIAGE, title="Triage", description="Tickets no rule or model routed with confidence")
         session.add(triage)
         await session.flush()
         areas[TRIAGE] = triage
@@ -73,3 +198,35 @@ async def update_area(session: AsyncSession, area: Area, data: AreaUpdate) -> Ar
         setattr(area, key, value)
     await session.flush()
     return area
+
+
+async def list_rules(session: AsyncSession) -> list[RuleRead]:
+    return [
+        RuleRead(
+            id=rule.id, kind=rule.kind, pattern=rule.pattern, area=area, position=rule.position, active=rule.active
+        )
+        for rule, area in await repository.rules(session)
+    ]
+
+
+async def create_rule(session: AsyncSession, data: RuleCreate) -> RuleRead:
+    area = await get_area(session, data.area)
+    pattern = data.pattern.strip().lower()
+    if data.kind == "sender_domain":
+        pattern = pattern.lstrip("@")
+        if "@" in pattern or "." not in pattern or " " in pattern:
+            raise InvalidInput("a sender_domain rule takes a domain such as example.com")
+    rule = RoutingRule(kind=data.kind, pattern=pattern, area_id=area.id, position=data.position)
+    session.add(rule)
+    await session.flush()
+    return RuleRead(
+        id=rule.id, kind=rule.kind, pattern=rule.pattern, area=area.name, position=rule.position, active=rule.active
+    )
+
+
+async def delete_rule(session: AsyncSession, rule_id: int) -> None:
+    rule = await session.get(RoutingRule, rule_id)
+    if rule is None:
+        raise NotFound(f"no rule {rule_id}")
+    await session.delete(rule)
+    await session.flush()

@@ -118,8 +118,8 @@ async def reply(
 async def _reply_text(session: SessionDep, ticket: Ticket, body: ReplyCreate, user: User) -> str:
     text = (body.text or "").strip()
     if body.macro_id is not None:
-        macro = await macros.get_macro(session, body.macro_id)
-        rendered = macros.render(macro.body, await tickets.placeholders(session, ticket, agent=user))
+        values = await tickets.placeholders(session, ticket, agent=user)
+        rendered = await macros.render_macro(session, body.macro_id, values=values)
         text = f"{text}\n\n{rendered}".strip() if text else rendered
     if not text:
         raise InvalidInput("a reply needs text or a macro_id")
@@ -172,11 +172,10 @@ async def suggestions(
     limit: Annotated[int, Query(ge=1, le=10)] = 3,
 ) -> list[SuggestionRead]:
     ticket = await tickets.get_ticket(session, ticket_id)
-    found = await macros.suggest(
+    return await macros.suggest(
         session,
         text=await tickets.ticket_text(session, ticket),
         area_id=ticket.area_id,
         values=await tickets.placeholders(session, ticket, agent=user),
         limit=limit,
     )
-    return [SuggestionRead(macro_id=s.macro_id, title=s.title, score=s.score, body=s.body) for s in found]

@@ -1,0 +1,292 @@
+"""Model versions: train, register, compare, activate, roll back; and the training jobs behind the API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db import unit_of_work, utcnow
+from app.errors import Conflict, InvalidInput, NotFound
+from app.routing import repository
+from app.routing.models import TRIAGE, Area, Job, ModelVersion
+from app.routing.service import Router, load_version
+from classifiers.artifacts import ArtifactError, save_model
+from classifiers.data import DataError, Example, load_examples
+from classifiers.evaluate import evaluate
+from classifiers.train import TrainedModel, train
+
+log = structlog.get_logger()
+
+Progress = Callable[[str, float], None]
+HOLDOUT_SHARE = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSource:
+    """Where examples come from: a file (CSV, JSONL, mbox, maildir) or the labels agents produced."""
+
+    path: str | None = None
+    text_col: str | None = None
+    subject_col: str | None = None
+    body_col: str | None = None
+    label_col: str = "label"
+    labels_file: str | None = None
+    from_tickets: bool = False
+
+    def describe(self) -> str:
+        return "tickets" if self.from_tickets else f"file:{Path(self.path or '').name}"
+
+
+def read_file_examples(source: TrainingSource) -> list[Example]:
+    if source.path is None:
+        raise InvalidInput("a training file is needed")
+    try:
+        return load_examples(
+            Path(source.path),
+            text_col=source.text_col,
+            subject_col=source.subject_col,
+            body_col=source.body_col,
+            label_col=source.label_col,
+            labels_file=Path(source.labels_file) if source.labels_file else None,
+        )
+    except DataError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+async def ticket_examples(session: AsyncSession) -> list[Example]:
+    """What agents taught: each ticket's latest label (a confirmation or a correction) and its text."""
+    return [Example(text=text, label=label) for text, label in await repository.labelled_ticket_texts(session)]
+
+
+def split_holdout(examples: Sequence[Example], share: float, seed: int = 0) -> tuple[list[Example], list[Example]]:
+    """A stratified held-out slice: every area with enough examples gives some to the slice."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible split, not a secret
+    by_label: dict[str, list[Example]] = {}
+    for example in examples:
+        by_label.setdefault(example.label, []).append(example)
+    kept, held = [], []
+    for group in by_label.values():
+        group = group[:]
+        rng.shuffle(group)
+        n = int(len(group) * share) if len(group) >= 10 else 0
+        held += group[:n]
+        kept += group[n:]
+    return kept, held
+
+
+def fit(
+    examples: Sequence[Example], *, progress: Progress | None = None, params: dict[str, Any] | None = None
+) -> TrainedModel:
+    if len({e.label for e in examples}) < 2:
+        raise InvalidInput("training needs examples of at least two areas")
+    try:
+        return train(list(examples), params=params, progress=progress)
+    except (DataError, ValueError) as exc:
+        raise InvalidInput(f"training failed: {exc}") from exc
+
+
+def artifact_bytes(model: TrainedModel) -> tuple[str, bytes, dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as scratch:
+        metadata = save_model(model, Path(scratch) / "model")
+        artifact = (Path(scratch) / "model" / "model.skops").read_bytes()
+        meta = json.loads((Path(scratch) / "model" / "metadata.json").read_text())
+    return metadata.version, artifact, meta
+
+
+async def register(
+    session: AsyncSession, model: TrainedModel, *, source: str, comparison: dict[str, Any] | None = None
+) -> ModelVersion:
+    version, artifact, meta = await asyncio.to_thread(artifact_bytes, model)
+    metrics = dict(model.metrics)
+    if comparison is not None:
+        metrics["comparison"] = comparison
+    row = ModelVersion(
+        version=version,
+        source=source,
+        classes=list(model.classes),
+        metrics=metrics,
+        threshold=float(model.threshold),
+        n_examples=model.n_examples,
+        fingerprint=model.fingerprint,
+        sha256=hashlib.sha256(artifact).hexdigest(),
+        meta=meta,
+        artifact=artifact,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def train_and_register(
+    session: AsyncSession,
+    examples: Sequence[Example],
+    *,
+    source: str,
+    progress: Progress | None = None,
+    router: Router | None = None,
+) -> tuple[ModelVersion, dict[str, Any]]:
+    """Fit on most of the data and compare the new version with the active one on the held-out rest,
+    so that the admin sees both on the same tickets before activating anything."""
+    kept, held = split_holdout(examples, HOLDOUT_SHARE) if len(examples) >= 50 else (list(examples), [])
+    model = await asyncio.to_thread(fit, kept, progress=progress)
+    comparison: dict[str, Any] = {"held_out": len(held)}
+    if held:
+        texts, labels = [e.text for e in held], [e.label for e in held]
+        comparison["new"] = _summary(evaluate(model.pipeline, texts, labels, threshold=model.threshold))
+        active = await repository.active_model(session)
+        if active is not None:
+            try:
+                loaded = await load_version(session, active.version, cache_dir=None)
+            except ArtifactError as exc:
+                comparison["active"] = {"version": active.version, "error": str(exc)}
+            else:
+                figures = evaluate(loaded.pipeline, texts, labels, threshold=float(loaded.metadata.threshold))
+                comparison["active"] = {"version": active.version, **_summary(figures)}
+    row = await register(session, model, source=source, comparison=comparison)
+    return row, comparison
+
+
+def _summary(figures: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "macro_f1", "ece", "threshold", "auto_routed_share", "auto_routed_accuracy")
+    return {k: figures[k] for k in keys if k in figures}
+
+
+async def activate(session: AsyncSession, version: str) -> tuple[ModelVersion, list[str]]:
+    """Make a version the one that routes. It must load with every check first; the areas its
+    classes name but that do not exist yet are created (and returned, so the caller can say so)."""
+    row = await repository.model_version(session, version)
+    if row is None:
+        raise NotFound(f"no model version {version!r}")
+    try:
+        await load_version(session, version, cache_dir=None)
+    except ArtifactError as exc:
+        raise InvalidInput(f"model {version} refused: {exc}") from exc
+    now = utcnow()
+    await repository.deactivate_all(session)
+    row.active, row.activated_at = True, now
+    existing = {a.name for a in await repository.areas(session)}
+    created = [name for name in row.classes if name not in existing and name != TRIAGE]
+    for name in created:
+        session.add(Area(name=name, title=name.replace("_", " ").capitalize()))
+    await session.flush()
+    return row, created
+
+
+async def rollback(session: AsyncSession) -> ModelVersion:
+    """Back to the version that was active before the current one."""
+    current = await repository.active_model(session)
+    previous = await repository.previously_active(session, before=current)
+    if previous is None:
+        raise Conflict("there is no earlier active version to roll back to")
+    row, _created = await activate(session, previous.version)
+    if current is not None:
+        # Ordering by activation time must see the rolled-back-to version as the newest.
+        current.activated_at = row.activated_at - timedelta(microseconds=1) if row.activated_at else None
+    await session.flush()
+    return row
+
+
+async def list_versions(session: AsyncSession) -> list[ModelVersion]:
+    return list(await repository.model_versions(session))
+
+
+# Jobs: training requested over the API runs in a worker, with progress readable while it runs.
+
+
+async def enqueue_training(session: AsyncSession, source: TrainingSource, *, activate: bool, actor: str) -> Job:
+    if source.path is not None:
+        raise InvalidInput("the API trains from agents' labels; train from a file with `routedesk train --data`")
+    job = Job(kind="train", params={"from_tickets": True, "activate": activate}, created_by=actor)
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: int) -> Job:
+    job = await session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+async def run_one_job(sessionmaker: async_sessionmaker[AsyncSession], *, owner: str, lease_seconds: float) -> bool:
+    """Claim one queued (or abandoned) training job and run it. Returns whether there was one."""
+    async with unit_of_work(sessionmaker) as session:
+        job = await repository.claim_job(session, owner=owner, now=utcnow(), lease=timedelta(seconds=lease_seconds))
+        if job is None:
+            return False
+        job_id, params = job.id, dict(job.params)
+        examples = await ticket_examples(session)
+    progress_state = {"stage": "starting", "fraction": 0.0}
+
+    def progress(stage: str, fraction: float) -> None:
+        progress_state.update(stage=stage, fraction=fraction)
+
+    async def report_progress() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            async with unit_of_work(sessionmaker) as session:
+                await repository.job_progress(
+                    session,
+                    job_id,
+                    stage=progress_state["stage"],
+                    fraction=float(progress_state["fraction"]),
+                    lease_until=utcnow() + timedelta(seconds=lease_seconds),
+                )
+
+    reporter = asyncio.create_task(report_progress())
+    try:
+        async with unit_of_work(sessionmaker) as session:
+            row, comparison = await train_and_register(session, examples, source="tickets", progress=progress)
+            result: dict[str, Any] = {
+                "version": row.version,
+                "metrics": _summary(row.metrics),
+                "comparison": comparison,
+                "n_examples": len(examples),
+            }
+            if params.get("activate"):
+                _row, created = await activate(session, row.version)
+                result.update(activated=True, created_areas=created)
+        outcome: tuple[str, dict[str, Any] | None, str | None] = ("succeeded", result, None)
+    except InvalidInput as exc:
+        outcome = ("failed", None, exc.detail)
+    except Exception as exc:
+        log.exception("training_job_failed", job=job_id)
+        outcome = ("failed", None, f"{type(exc).__name__}: {exc}")
+    finally:
+        reporter.cancel()
+        await asyncio.gather(reporter, return_exceptions=True)
+    async with unit_of_work(sessionmaker) as session:
+        await repository.finish_job(session, job_id, status=outcome[0], result=outcome[1], error=outcome[2])
+    log.info("training_job_finished", job=job_id, status=outcome[0])
+    return True
+
+
+async def run_jobs(
+    sessionmaker: async_sessionmaker[AsyncSession], stop: asyncio.Event, *, owner: str, interval: float = 2.0
+) -> None:
+    while not stop.is_set():
+        try:
+            ran = await run_one_job(sessionmaker, owner=owner, lease_seconds=120)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job_runner_failed")
+            ran = False
+        if not ran:
+            try:
+                async with asyncio.timeout(interval):
+                    await stop.wait()
+            except TimeoutError:
+                pass
