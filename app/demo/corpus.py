@@ -179,8 +179,7 @@ _BANKS: dict[str, _Bank] = {
                 "Order {order} - charged but failed",
             ),
             _p(
-                "All {brand} payments have been failing since this morning while other cards still go "
-                "through.",
+                "All {brand} payments have been failing since this morning while other cards still go through.",
                 "{brand} payments failing",
                 "All {brand} cards declined today",
                 "Problem with {brand} cards",
@@ -421,29 +420,25 @@ _BANKS: dict[str, _Bank] = {
                 "Failed payout retry?",
             ),
             _p(
-                "Is it possible to switch from weekly to daily payouts? Our cash flow is tight at the "
-                "moment.",
+                "Is it possible to switch from weekly to daily payouts? Our cash flow is tight at the moment.",
                 "Can we get daily payouts?",
                 "Payout schedule question",
                 "Change payout frequency",
             ),
             _p(
-                "Why are our payouts {days} days behind now? We used to get paid two business days after "
-                "the sale.",
+                "Why are our payouts {days} days behind now? We used to get paid two business days after the sale.",
                 "payout delayed again",
                 "Payouts taking longer",
                 "Payout delay",
             ),
             _p(
-                "This week's payout was split into {n_small} smaller transfers and I can't match them to "
-                "our orders.",
+                "This week's payout was split into {n_small} smaller transfers and I can't match them to our orders.",
                 "Payout split into several transfers",
                 "Can't reconcile payouts",
                 "Payout reconciliation",
             ),
             _p(
-                "Our payout arrived in {currency2} instead of {currency}, and the bank charged us for "
-                "the conversion.",
+                "Our payout arrived in {currency2} instead of {currency}, and the bank charged us for the conversion.",
                 "Payout in wrong currency",
                 "Payout currency {currency2}?",
                 "Payout currency question",
@@ -517,8 +512,7 @@ _BANKS: dict[str, _Bank] = {
                 "Invoice VAT details",
             ),
             _p(
-                "We were charged the monthly {plan} plan fee twice this month, on {date} and again on "
-                "{date2}.",
+                "We were charged the monthly {plan} plan fee twice this month, on {date} and again on {date2}.",
                 "Double charged for the monthly fee",
                 "Charged twice for {plan} plan",
                 "Duplicate subscription charge",
@@ -531,8 +525,7 @@ _BANKS: dict[str, _Bank] = {
                 "Plan change question",
             ),
             _p(
-                "Where can I download all of last year's invoices? Our accountant needs them for the "
-                "annual accounts.",
+                "Where can I download all of last year's invoices? Our accountant needs them for the annual accounts.",
                 "Need our invoices for last year",
                 "Download invoices",
                 "Invoices for our accountant",
@@ -565,8 +558,7 @@ _BANKS: dict[str, _Bank] = {
                 "Fees higher than agreed",
             ),
             _p(
-                "Please cancel our {plan} subscription at the end of the month. We're closing the online "
-                "shop.",
+                "Please cancel our {plan} subscription at the end of the month. We're closing the online shop.",
                 "Cancel our subscription",
                 "Cancel {plan} plan",
                 "Ending our contract",
@@ -639,8 +631,7 @@ _BANKS: dict[str, _Bank] = {
                 "Account owner left the company",
             ),
             _p(
-                "How do I add our new accountant as a team member who can see reports but not payouts or "
-                "refunds?",
+                "How do I add our new accountant as a team member who can see reports but not payouts or refunds?",
                 "Add a team member",
                 "User roles question",
                 "Access for our accountant",
@@ -667,15 +658,13 @@ _BANKS: dict[str, _Bank] = {
                 "Invite for {colleague} expired",
             ),
             _p(
-                "My account got locked after too many attempts. How long do I have to wait, or can you "
-                "unlock it?",
+                "My account got locked after too many attempts. How long do I have to wait, or can you unlock it?",
                 "Locked out of our account",
                 "Account locked",
                 "Please unlock my login",
             ),
             _p(
-                "I'm {role} on our account but I can't see the payouts page any more. Did my permissions "
-                "change?",
+                "I'm {role} on our account but I can't see the payouts page any more. Did my permissions change?",
                 "Permissions changed?",
                 "Need admin rights",
                 "Can't see payouts page",
@@ -1000,8 +989,7 @@ _BANKS: dict[str, _Bank] = {
                 "Fraudulent orders",
             ),
             _p(
-                "Can we set our own rules, for example block all cards issued outside the EU or orders "
-                "above {amount}?",
+                "Can we set our own rules, for example block all cards issued outside the EU or orders above {amount}?",
                 "Custom risk rules",
                 "Blocking foreign cards",
                 "Fraud rules question",
@@ -1225,8 +1213,7 @@ _AGENT_ASKS: dict[str, tuple[str, ...]] = {
         "dashboard before the deadline.",
     ),
     "payouts": (
-        "Could you send us a recent bank statement showing the account holder name and the last payouts "
-        "you received?",
+        "Could you send us a recent bank statement showing the account holder name and the last payouts you received?",
         "I can see the payout left us on time. Banks can take up to 3 business days to credit it; if it "
         "hasn't arrived by then, we'll request a trace.",
     ),
@@ -1253,8 +1240,7 @@ _AGENT_ASKS: dict[str, tuple[str, ...]] = {
     "fraud": (
         "We've flagged the payments you mentioned for review. Please don't ship any orders from this "
         "customer until you hear from us.",
-        "Could you send us the order numbers and the IP addresses you're seeing so our risk team can look "
-        "into it?",
+        "Could you send us the order numbers and the IP addresses you're seeing so our risk team can look into it?",
     ),
 }
 _AGENTS = ("Maya", "Jonas", "Ines", "Theo", "Farah", "Luca", "Nadia", "Pieter")
@@ -1798,9 +1784,7 @@ def _add_typos(text: str, rng: random.Random, rate: float = 0.03) -> str:
 
 def _casual(text: str) -> str:
     """Lower case and no sentence punctuation, as typed on a phone. Ids keep their case."""
-    lowered = _TOKEN.sub(
-        lambda m: m.group(0) if re.search(r"[\d_@]", m.group(0)) else m.group(0).lower(), text
-    )
+    lowered = _TOKEN.sub(lambda m: m.group(0) if re.search(r"[\d_@]", m.group(0)) else m.group(0).lower(), text)
     return _TRAILING_PUNCT.sub("", lowered)
 
 
@@ -2067,9 +2051,7 @@ def _fold_ids(ids: Sequence[str]) -> str:
     return "\n ".join(ids)
 
 
-def _body_part(
-    content_type: str, text: str, charset: str, rng: random.Random, client: str, extra: str = ""
-) -> str:
+def _body_part(content_type: str, text: str, charset: str, rng: random.Random, client: str, extra: str = "") -> str:
     """A text part: headers + blank line + encoded body (LF line endings)."""
     if text.isascii() and max(map(len, text.split("\n"))) <= 900 and client != "outlook":
         head = f'Content-Type: {content_type}; charset="{charset}"{extra}\n'
@@ -2214,9 +2196,7 @@ def _html(d: _Draft, client: str, charset: str, lang_tag: str) -> str:
     parts = [f"<p>{_esc(b)}</p>" for b in blocks]
     parts.append("<p>" + "<br>\n".join(_esc(s) for s in sign) + "</p>")
     if sig:
-        parts.append(
-            '<pre class="moz-signature" cols="72">-- \n' + "\n".join(_esc(s) for s in sig) + "</pre>"
-        )
+        parts.append('<pre class="moz-signature" cols="72">-- \n' + "\n".join(_esc(s) for s in sig) + "</pre>")
     if d.quote_header:
         parts.append(
             f'<div class="moz-cite-prefix">{_esc(d.quote_header)}<br></div>\n'
@@ -2475,9 +2455,7 @@ class _Factory:
         if p.client == "apple":
             return f"X-Mailer: Apple Mail (2.{rng.randint(3600, 3800)}.{rng.randint(100, 600)}.1.1)"
         if p.client == "thunderbird":
-            return (
-                f"User-Agent: Mozilla Thunderbird\nContent-Language: {'de-DE' if p.lang == 'de' else 'en-US'}"
-            )
+            return f"User-Agent: Mozilla Thunderbird\nContent-Language: {'de-DE' if p.lang == 'de' else 'en-US'}"
         if p.client == "webmail":
             return f"User-Agent: Roundcube Webmail/1.6.{rng.randint(0, 9)}"
         return ""
@@ -2708,8 +2686,7 @@ class _Factory:
             'MIME-Version: 1.0\nContent-Type: text/plain; charset="utf-8"\n'
         )
         head = [
-            f"Return-Path: <>\nReceived: by {mx} (Postfix)\n"
-            f"\tid {rng.getrandbits(40):010X}; {format_datetime(when)}",
+            f"Return-Path: <>\nReceived: by {mx} (Postfix)\n\tid {rng.getrandbits(40):010X}; {format_datetime(when)}",
             "MIME-Version: 1.0",
             f"Date: {format_datetime(when.astimezone(p.tz))}",
             f"Message-ID: <{when:%Y%m%d%H%M%S}.{rng.getrandbits(40):010X}@{mx}>",
@@ -2817,9 +2794,7 @@ def demo_mailbox(n: int = 60, *, seed: int = 3) -> list[bytes]:
     out: list[bytes] = []
     for area in first[:head]:
         out.append(
-            factory.customer(
-                area, reply=False, html_mode="alt" if rng.random() < 0.4 else "none", n_attachments=0
-            )
+            factory.customer(area, reply=False, html_mode="alt" if rng.random() < 0.4 else "none", n_attachments=0)
         )
     for kind in kinds:
         area = rng.choices(list(_AREA_WEIGHTS), list(_AREA_WEIGHTS.values()))[0]
@@ -2830,15 +2805,11 @@ def demo_mailbox(n: int = 60, *, seed: int = 3) -> list[bytes]:
         elif kind == "html_only":
             out.append(factory.customer(area, reply=False, html_mode="only", n_attachments=0))
         elif kind == "attachment":
-            out.append(
-                factory.customer(area, reply=False, html_mode="none", n_attachments=1, max_attach=12_000)
-            )
+            out.append(factory.customer(area, reply=False, html_mode="none", n_attachments=1, max_attach=12_000))
         elif kind == "reply":
             out.append(factory.customer(area, reply=True, html_mode="none", n_attachments=0))
         else:
             out.append(
-                factory.customer(
-                    area, reply=False, html_mode="alt" if rng.random() < 0.4 else "none", n_attachments=0
-                )
+                factory.customer(area, reply=False, html_mode="alt" if rng.random() < 0.4 else "none", n_attachments=0)
             )
     return out

@@ -6,6 +6,7 @@ LF can reach the wire, so no header injection) and RFC 2047 encoding when it is 
 
 from __future__ import annotations
 
+import contextlib
 import quopri
 import re
 from collections.abc import Sequence
@@ -37,10 +38,8 @@ def _address(name: str | None, address: str) -> str:
     address = _clean(address)
     local, _, domain = address.rpartition("@")
     if not address.isascii() and domain and not domain.isascii():
-        try:
+        with contextlib.suppress(UnicodeError):
             address = f"{local}@{domain.encode('idna').decode('ascii')}"
-        except UnicodeError:
-            pass
     if address.isascii():
         return formataddr((_clean(name or ""), address), charset="utf-8")
     # A non-ASCII local part can only travel as RFC 6532 UTF-8; the display name is still encoded.
