@@ -10,7 +10,6 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from app.config import Settings, get_settings
-from app.errors import AppError
 from app.logs import configure_logging
 
 T = TypeVar("T")
@@ -43,6 +42,9 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
+    # Imported here, not at the top: it brings FastAPI, and a parse worker process imports this module.
+    from app.errors import AppError
+
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except AppError as exc:

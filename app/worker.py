@@ -82,6 +82,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
         if executor is not None:
             stack.callback(executor.shutdown, cancel_futures=True)
         tasks: dict[int, asyncio.Task[None]] = {}
+        # Training pulls in scikit-learn: imported when a worker starts, never by `poll --once`.
+        from app.routing.training import run_jobs
+
+        jobs = asyncio.create_task(run_jobs(runtime.sessionmaker, stop, owner=owner), name="jobs")
         sender = asyncio.create_task(
             run_sender(runtime.sessionmaker, runtime.settings, runtime.secrets, stop, owner=owner),
             name="outbox",
@@ -116,7 +120,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             stop.set()
             for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(sender, *tasks.values(), return_exceptions=True)
+            await asyncio.gather(sender, jobs, *tasks.values(), return_exceptions=True)
     log.info("worker_stopped", worker=owner)
 
 

@@ -87,7 +87,7 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
                           capture_output=True, text=True)
 
 
-def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, dict[str, int]]:
+def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, dict[str, int]]:
     start = time.perf_counter()
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     proc = subprocess.Popen([sys.executable, *prefix, "-m", "app.cli", "poll", "--once"], cwd=REPO, env=env,
@@ -101,7 +101,10 @@ def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, 
     if proc.returncode != 0:
         sys.exit(f"poll failed ({proc.returncode}): {err.decode()[-2000:]}")
     counts = json.loads(out.decode().strip().splitlines()[-1])
-    return wall, usage.ru_maxrss / 1024, counts
+    # CPU seconds (user + system) of the poll process and its children (parse workers, reaped before
+    # it exits): steadier than wall time on a machine that other processes load.
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024, cpu, counts
 
 
 async def pg_database(base_url: str, name: str, *, drop: bool = False) -> str:
@@ -136,7 +139,7 @@ def one_run(
     try:
         run_cli(["db", "upgrade"], env)
         run_cli(["mailbox", "add", "bench", "--imap-url", folder_url(imap_url, folder)], env)
-        wall, rss, counts = timed_poll(env, profile)
+        wall, rss, cpu, counts = timed_poll(env, profile)
     finally:
         asyncio.run(drop_folder(imap_url, folder))
         if pg_name:
@@ -145,7 +148,7 @@ def one_run(
     if counts["fetched"] != n or counts["ingested"] + counts["duplicates"] != n:
         sys.exit(f"incomplete run: {counts}")
     return {"db": db, "n": n, "wall_s": round(wall, 3), "msgs_per_s": round(n / wall, 1),
-            "peak_rss_mb": round(rss, 1), "mailbox_mb": round(size / 1e6, 2), **counts}
+            "cpu_s": round(cpu, 2), "peak_rss_mb": round(rss, 1), "mailbox_mb": round(size / 1e6, 2), **counts}
 
 
 def main() -> None:
@@ -182,10 +185,12 @@ def main() -> None:
                 "db": db, "n": args.n, "median_wall_s": median_wall,
                 "median_msgs_per_s": round(args.n / median_wall, 1),
                 "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),  # type: ignore[misc]
+                "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),  # type: ignore[misc]
             }
             summary.append(line)
             print(f"routedesk {db} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
-                  f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB", flush=True)
+                  f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB, "
+                  f"CPU {line['median_cpu_s']} s", flush=True)
         print(json.dumps(summary))
     finally:
         if dovecot_dir is not None:

@@ -30,6 +30,7 @@ import skops
 import skops.io
 from sklearn.pipeline import Pipeline
 
+from classifiers.errors import ArtifactError
 from classifiers.train import TrainedModel
 
 FORMAT_VERSION = 1
@@ -71,10 +72,6 @@ ALLOWED_TYPES = frozenset(
         "sklearn.svm._classes.LinearSVC",
     }
 )
-
-
-class ArtifactError(Exception):
-    """A model directory that must not be used, with the reason."""
 
 
 @dataclass(frozen=True, slots=True)

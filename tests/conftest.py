@@ -4,8 +4,8 @@ import asyncio
 import os
 import shutil
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +112,14 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         data_dir=tmp_path / "data",
         secret_key=None,
-        imap={"connect_timeout": 5, "command_timeout": 10, "backoff_initial": 0.05, "backoff_max": 0.5,
-              "poll_interval": 0.5, "lease_seconds": 5},
+        imap={
+            "connect_timeout": 5,
+            "command_timeout": 10,
+            "backoff_initial": 0.05,
+            "backoff_max": 0.5,
+            "poll_interval": 0.5,
+            "lease_seconds": 5,
+        },
         ingest={"parse_workers": 0},
     )
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +14,7 @@ from app.db import unit_of_work, utcnow
 from app.inbox import repository
 from app.inbox import service as inbox
 from app.inbox.models import Mailbox
+from app.inbox.parsing import parse_batch, parse_many
 from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoint, ImapError
 from app.routing.service import Router
 from app.secrets import SecretBox
@@ -49,16 +49,6 @@ class MailboxRef:
         )
         own = {a.lower() for a in (mailbox.address, mailbox.imap_username) if a and "@" in a}
         return cls(id=mailbox.id, name=mailbox.name, endpoint=endpoint, own_addresses=frozenset(own))
-
-
-def parse_batch(
-    fetched: Sequence[tuple[int, bytes, int, bool]], max_attachment_bytes: int
-) -> list[inbox.Incoming]:
-    """Module level so that a process pool can run it."""
-    return [
-        inbox.prepare(raw, uid, size=size, truncated=truncated, max_attachment_bytes=max_attachment_bytes)
-        for uid, raw, size, truncated in fetched
-    ]
 
 
 class Backoff:
@@ -199,7 +189,9 @@ class MailboxPoller:
         if self.executor is None or len(fetched) < 8:
             return parse_batch(fetched, max_attachment)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, parse_batch, fetched, max_attachment)
+        raws = [raw for _uid, raw, _size, _truncated in fetched]
+        results = await loop.run_in_executor(self.executor, parse_many, raws, max_attachment)
+        return parse_batch(fetched, max_attachment, results)
 
     async def _after_commit(self, client: ImapClient, committed: list[int]) -> None:
         if not committed:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -11,13 +10,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.db import assign_ids, utcnow
+from app.db import Row, RowWriter, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.inbox import repository
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
+
+# Re-exported: the poller and tests call them as inbox.prepare and inbox.Incoming.
+from app.inbox.parsing import Incoming as Incoming
+from app.inbox.parsing import prepare as prepare
 from app.inbox.schemas import MailboxCreate, MailboxRead, MailboxUpdate
-from app.mail.parse import MessageParseError, ParsedMessage, parse_message
+from app.mail.parse import ParsedMessage
 from app.replies import service as replies
+from app.replies.models import Outbox
 from app.routing import service as routing
 from app.routing.models import TRIAGE
 from app.secrets import SecretBox
@@ -27,41 +31,6 @@ if TYPE_CHECKING:
     from app.mail.imap import ImapEndpoint
 
 log = structlog.get_logger()
-
-
-@dataclass(slots=True)
-class Incoming:
-    """One fetched message, parsed (or not) before the transaction that stores it."""
-
-    raw: bytes
-    uid: int | None
-    size: int
-    sha256: str
-    parsed: ParsedMessage | None
-    error: str | None = None
-    truncated: bool = False
-
-
-def prepare(
-    raw: bytes,
-    uid: int | None,
-    *,
-    size: int | None = None,
-    max_attachment_bytes: int,
-    truncated: bool = False,
-) -> Incoming:
-    """Parse outside the database transaction (and, in the poller, outside the event loop's process)."""
-    sha = hashlib.sha256(raw).hexdigest()
-    try:
-        parsed: ParsedMessage | None = parse_message(raw, max_attachment_bytes=max_attachment_bytes)
-        error = None
-    except MessageParseError as exc:
-        parsed, error = None, str(exc) or "unparseable message"
-    except Exception as exc:
-        parsed, error = None, f"parser error: {type(exc).__name__}: {exc}"[:2000]
-    return Incoming(
-        raw=raw, uid=uid, size=size or len(raw), sha256=sha, parsed=parsed, error=error, truncated=truncated
-    )
 
 
 @dataclass
@@ -98,26 +67,20 @@ async def ingest_batch(
 ) -> IngestCounts:
     """Store a batch of messages in the caller's transaction.
 
-    The fast path threads and stores the whole batch with one flush. Should that flush break a
-    constraint (another worker stored the same Message-ID a moment ago, a customer row raced), it
-    is rolled back and the batch goes again one message per savepoint, so one message can only
-    ever cost itself."""
+    The fast path threads the whole batch and writes it with one statement per table. Should that
+    break a constraint (another worker stored the same Message-ID a moment ago, a customer row
+    raced), it is rolled back and the batch goes again one message per savepoint, so one message can
+    only ever cost itself."""
     try:
         async with session.begin_nested():
-            counts = await _store(session, batch, source=source, settings=settings, router=router)
-            await assign_ids(session)
-            await session.flush()
-        return counts
+            return await _store(session, batch, source=source, settings=settings, router=router)
     except IntegrityError:
         log.info("ingest_batch_retry_one_by_one", mailbox=source.mailbox_id, size=len(batch))
     counts = IngestCounts()
     for item in batch:
         try:
             async with session.begin_nested():
-                one = await _store(session, [item], source=source, settings=settings, router=router)
-                await assign_ids(session)
-                await session.flush()
-            counts.add(one)
+                counts.add(await _store(session, [item], source=source, settings=settings, router=router))
         except IntegrityError as exc:
             if await repository.is_stored(session, sha256=item.sha256, message_id=_message_id(item)):
                 counts.add(IngestCounts(fetched=1, duplicates=1))
@@ -132,23 +95,30 @@ def _message_id(item: Incoming) -> str | None:
 
 async def _store_failed(session: AsyncSession, item: Incoming, source: Source, error: str) -> IngestCounts:
     async with session.begin_nested():
-        session.add(_failed_message(item, source, error))
-        await session.flush()
+        writer = RowWriter()
+        writer.add(MESSAGE, _failed_row(item, source, error))
+        await writer.write(session)
     return IngestCounts(fetched=1, ingested=1, failed=1)
 
 
-def _failed_message(item: Incoming, source: Source, error: str) -> Message:
-    return Message(
-        direction="inbound",
-        mailbox_id=source.mailbox_id,
-        uidvalidity=source.uidvalidity,
-        uid=item.uid,
-        raw_sha256=item.sha256,
-        raw=item.raw,
-        size=item.size,
-        parse_status="failed",
-        parse_error=error[:4000],
-    )
+MESSAGE = Message.__table__
+ATTACHMENT = Attachment.__table__
+OUTBOX = Outbox.__table__
+
+
+def _failed_row(item: Incoming, source: Source, error: str) -> Row:
+    return {
+        "direction": "inbound",
+        "mailbox_id": source.mailbox_id,
+        "uidvalidity": source.uidvalidity,
+        "uid": item.uid,
+        "raw_sha256": item.sha256,
+        "raw": item.raw,
+        "size": item.size,
+        "parse_status": "failed",
+        "parse_error": error[:4000],
+        "created_at": utcnow(),
+    }
 
 
 async def _store(
@@ -174,6 +144,7 @@ async def _store(
         prefix=settings.ingest.ticket_prefix,
         subject_since=now - timedelta(days=settings.ingest.subject_thread_days),
     )
+    writer = index.writer
     mailbox = await session.get(Mailbox, source.mailbox_id) if source.mailbox_id is not None else None
     acks = await replies.acknowledgements_allowed(
         session,
@@ -182,6 +153,8 @@ async def _store(
         now=now,
     )
     areas = await routing.areas_for_routing(session)
+    # Cheap unless its interval has passed: picks up rules, thresholds and a newly activated model.
+    await router.refresh(session)
     # Route every candidate in one call: a model predicts a batch far faster than one at a time.
     candidates = [p for p in parsed_items if p.auto in (None, "bulk")]
     decisions = dict(
@@ -208,35 +181,45 @@ async def _store(
         parsed = item.parsed
         if parsed is None:
             counts.failed += 1
-            session.add(_failed_message(item, source, item.error or "unparseable message"))
+            writer.add(MESSAGE, _failed_row(item, source, item.error or "unparseable message"))
             log.warning("message_parse_failed", mailbox=source.mailbox_id, uid=item.uid)
             continue
         if parsed.auto is not None:
             counts.auto_replies += 1
-        customer = tickets.customer_for(session, index, parsed)
+        customer = tickets.customer_for(index, parsed, now=now)
         ticket, how = tickets.find_ticket(index, parsed)
         previous = None
         if (
             ticket is not None
             and parsed.auto is None
-            and ticket.status == "solved"
-            and ticket.solved_at is not None
-            and ticket.solved_at < reopen_until
+            and ticket["status"] == "solved"
+            and ticket["solved_at"] is not None
+            and ticket["solved_at"] < reopen_until
         ):
             # Too long after it was solved to reopen: a new ticket that points back at the old one.
             previous, ticket = ticket, None
-        message = _message(item, parsed, source, now)
-        message.customer = customer
-        session.add(message)
+        message = writer.add(MESSAGE, _message_row(item, parsed, source, now, customer=customer))
+        for attachment in parsed.attachments:
+            writer.add(
+                ATTACHMENT,
+                {
+                    "message_id": message,
+                    "filename": attachment.filename,
+                    "content_type": attachment.content_type,
+                    "size": attachment.size,
+                    "content_id": attachment.content_id,
+                    "inline": attachment.inline,
+                    "content": attachment.content,
+                },
+            )
         if ticket is not None and how is not None:
             counts.threaded += 1
-            tickets.add_inbound(session, index, ticket, parsed=parsed, how=how, now=now)
+            tickets.add_inbound(index, ticket, parsed=parsed, how=how, now=now)
         elif parsed.auto in (None, "bulk"):
             # Auto-replies and bounces never open a ticket: answering them is how mail loops start.
             decision = decisions[id(parsed)]
             area = areas.get(decision.area) or areas[TRIAGE]
             ticket = tickets.open_ticket(
-                session,
                 index,
                 parsed=parsed,
                 customer=customer,
@@ -260,66 +243,61 @@ async def _store(
                 and not replies.is_unattended_address(sender, source.own_addresses)
             ):
                 acks[sender] -= 1
-                message.ticket = ticket
-                await replies.enqueue(
-                    session,
-                    ticket,
+                ack, outbox = replies.outbound_rows(
+                    subject=ticket["subject"],
+                    reference=ticket["reference"],
                     kind="acknowledgement",
                     body=replies.acknowledgement_body(
-                        name=parsed.from_name, reference=ticket.reference, team=settings.tickets.team_name
+                        name=parsed.from_name, reference=ticket["reference"], team=settings.tickets.team_name
                     ),
                     mailbox=mailbox,
                     to=[sender],
                     now=now,
-                    thread=[message],
+                    # The thread so far is this one message: the acknowledgement answers it.
+                    in_reply_to=mid,
+                    references=[mid] if mid else [],
                 )
-        message.ticket = ticket
+                ack = writer.add(MESSAGE, {**ack, "ticket_id": ticket})
+                writer.add(OUTBOX, {**outbox, "ticket_id": ticket, "message_id": ack})
+        message["ticket_id"] = ticket
         if mid is not None and ticket is not None:
             index.by_message_id[mid] = ticket
+    await writer.write(session)
     return counts
 
 
-def _message(item: Incoming, parsed: ParsedMessage, source: Source, now: datetime) -> Message:
+def _message_row(item: Incoming, parsed: ParsedMessage, source: Source, now: datetime, *, customer: Row | None) -> Row:
     defects = list(parsed.defects)
     if item.truncated:
         defects.insert(0, f"message of {item.size} bytes truncated to the size limit")
-    return Message(
-        direction="inbound",
-        mailbox_id=source.mailbox_id,
-        uidvalidity=source.uidvalidity,
-        uid=item.uid,
-        message_id=parsed.message_id,
-        raw_sha256=item.sha256,
-        raw=item.raw,
-        size=item.size,
-        parse_status="too_large" if item.truncated else "ok",
-        defects="\n".join(defects) or None,
-        subject=parsed.subject,
-        from_address=parsed.from_address,
-        from_name=parsed.from_name,
-        to_addresses=", ".join(parsed.to),
-        cc_addresses=", ".join(parsed.cc),
-        sent_at=parsed.date,
-        in_reply_to=" ".join(parsed.in_reply_to) or None,
-        references=" ".join(parsed.references) or None,
-        body_text=parsed.text,
-        body_html=parsed.html,
-        new_text=parsed.new_text,
-        headers_text=parsed.headers_text,
-        auto=parsed.auto,
-        created_at=now,
-        attachments=[
-            Attachment(
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                content_id=a.content_id,
-                inline=a.inline,
-                content=a.content,
-            )
-            for a in parsed.attachments
-        ],
-    )
+    return {
+        "direction": "inbound",
+        "mailbox_id": source.mailbox_id,
+        "uidvalidity": source.uidvalidity,
+        "uid": item.uid,
+        "message_id": parsed.message_id,
+        "raw_sha256": item.sha256,
+        "raw": item.raw,
+        "size": item.size,
+        "parse_status": "too_large" if item.truncated else "ok",
+        "defects": "\n".join(defects) or None,
+        "subject": parsed.subject,
+        "from_address": parsed.from_address,
+        "from_name": parsed.from_name,
+        "to_addresses": ", ".join(parsed.to),
+        "cc_addresses": ", ".join(parsed.cc),
+        "sent_at": parsed.date,
+        "in_reply_to": " ".join(parsed.in_reply_to) or None,
+        "references": " ".join(parsed.references) or None,
+        "body_text": parsed.text,
+        "body_html": parsed.html,
+        "new_text": parsed.new_text,
+        "headers_text": parsed.headers_text,
+        "auto": parsed.auto,
+        "created_at": now,
+        "customer_id": customer,
+        "ticket_id": None,
+    }
 
 
 async def add_mailbox(

@@ -4,6 +4,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +47,69 @@ def _from(mailbox: Mailbox) -> str:
     return mailbox.address
 
 
+def outbound_rows(
+    *,
+    subject: str,
+    reference: str,
+    kind: str,
+    body: str,
+    mailbox: Mailbox,
+    to: Sequence[str],
+    now: datetime,
+    in_reply_to: str | None,
+    references: Sequence[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The column values of an outbound message and of its outbox row, bytes composed; the caller
+    links them to the ticket and to each other, and stores them in its transaction."""
+    from_address = _from(mailbox)
+    message_id = new_message_id(from_address)
+    subject = reply_subject(subject, reference)
+    raw = compose(
+        from_address=from_address,
+        from_name=mailbox.from_name,
+        to=to,
+        subject=subject,
+        body=body,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        date=now,
+        automatic=kind == "acknowledgement",
+    )
+    message = {
+        "direction": "outbound",
+        "mailbox_id": mailbox.id,
+        "message_id": message_id,
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
+        "raw": raw,
+        "size": len(raw),
+        "subject": subject,
+        "from_address": from_address,
+        "from_name": mailbox.from_name,
+        "to_addresses": ", ".join(to),
+        "cc_addresses": "",
+        "parse_status": "ok",
+        "headers_text": "",
+        "sent_at": now,
+        "in_reply_to": in_reply_to,
+        "references": " ".join(references) or None,
+        "body_text": body,
+        "new_text": body,
+        "auto": "auto_reply" if kind == "acknowledgement" else None,
+        "created_at": now,
+    }
+    outbox = {
+        "mailbox_id": mailbox.id,
+        "kind": kind,
+        "mail_from": from_address,
+        "rcpt_to": ", ".join(to),
+        "raw": raw,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return message, outbox
+
+
 async def enqueue(
     session: AsyncSession,
     ticket: Ticket,
@@ -59,59 +123,22 @@ async def enqueue(
 ) -> Outbox:
     """Write the outbound message and its outbox row in the caller's transaction. The bytes, and so
     the Message-ID, are fixed now: a retry after an unknown outcome resends the very same message."""
-    from_address = _from(mailbox)
     if thread is None:
         thread = await tickets.thread(session, ticket.id)
     in_reply_to, references = _thread_headers(thread)
-    message_id = new_message_id(from_address)
-    subject = reply_subject(ticket.subject, ticket.reference)
-    raw = compose(
-        from_address=from_address,
-        from_name=mailbox.from_name,
-        to=to,
-        subject=subject,
+    message_values, outbox_values = outbound_rows(
+        subject=ticket.subject,
+        reference=ticket.reference,
+        kind=kind,
         body=body,
-        message_id=message_id,
+        mailbox=mailbox,
+        to=to,
+        now=now,
         in_reply_to=in_reply_to,
         references=references,
-        date=now,
-        automatic=kind == "acknowledgement",
     )
-    message = Message(
-        direction="outbound",
-        mailbox_id=mailbox.id,
-        message_id=message_id,
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
-        raw=raw,
-        size=len(raw),
-        subject=subject,
-        from_address=from_address,
-        from_name=mailbox.from_name,
-        to_addresses=", ".join(to),
-        # The same columns as an inbound row sets: rows with equal column sets insert in one batch.
-        cc_addresses="",
-        parse_status="ok",
-        headers_text="",
-        sent_at=now,
-        in_reply_to=in_reply_to,
-        references=" ".join(references) or None,
-        body_text=body,
-        new_text=body,
-        auto="auto_reply" if kind == "acknowledgement" else None,
-        ticket=ticket,
-        created_at=now,
-    )
-    outbox = Outbox(
-        ticket=ticket,
-        message=message,
-        mailbox_id=mailbox.id,
-        kind=kind,
-        mail_from=from_address,
-        rcpt_to=", ".join(to),
-        raw=raw,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    message = Message(**message_values, ticket=ticket)
+    outbox = Outbox(**outbox_values, ticket=ticket, message=message)
     session.add_all([message, outbox])
     return outbox
 

@@ -17,8 +17,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, RoutingRule
 from app.routing.schemas import AreaCreate, AreaUpdate, RuleCreate, RuleRead
-from classifiers.artifacts import ArtifactError, load_model
-from classifiers.predict import predict
+from classifiers.errors import ArtifactError
 
 log = structlog.get_logger()
 
@@ -120,6 +119,8 @@ class Router:
             decisions.append(RouteDecision(area=rule.area, routed_by="rule", probability=1.0) if rule else None)
         pending = [i for i, d in enumerate(decisions) if d is None]
         if pending and snap.model is not None:
+            from classifiers.predict import predict  # scikit-learn loads only once a model serves
+
             texts = [requests[i].text for i in pending]
             for i, prediction in zip(pending, predict(snap.model.pipeline, texts, top_k=1), strict=True):
                 threshold = snap.thresholds.get(prediction.label)
@@ -151,6 +152,10 @@ async def load_version(session: AsyncSession, version: str, *, cache_dir: Path |
 
 
 def _load_from_bytes(version: str, artifact: bytes, meta: dict[str, Any], cache_dir: Path | None) -> Any:
+    # Imported here: scikit-learn, SciPy and skops cost seconds and ~100 MB, and a worker without a
+    # model (or a `poll --once` before one is active) never needs them.
+    from classifiers.artifacts import load_model
+
     with tempfile.TemporaryDirectory(dir=cache_dir) as scratch:
         directory = Path(scratch) / version
         directory.mkdir()

@@ -7,36 +7,47 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import Row
 from app.inbox.models import Attachment, Message
 from app.routing.models import Area
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
 from app.users.models import User
 
+# The ingest path reads tickets and customers as plain rows (dicts): it writes with Core, not the ORM,
+# and a few thousand ORM objects per batch cost more than the queries that load them.
 
-async def customers_by_email(session: AsyncSession, emails: Collection[str]) -> dict[str, Customer]:
+
+async def customers_by_email(session: AsyncSession, emails: Collection[str]) -> dict[str, Row]:
     if not emails:
         return {}
-    rows = await session.scalars(select(Customer).where(Customer.email.in_(emails)))
-    return {customer.email: customer for customer in rows}
+    table = Customer.__table__
+    rows = await session.execute(select(table.c.id, table.c.email, table.c.name).where(table.c.email.in_(emails)))
+    return {row["email"]: dict(row) for row in rows.mappings()}
 
 
-async def tickets_by_message_id(session: AsyncSession, message_ids: Collection[str]) -> dict[str, Ticket]:
+async def tickets_by_message_id(session: AsyncSession, message_ids: Collection[str]) -> dict[str, Row]:
     """Stored messages (inbound or outbound) with these Message-IDs, mapped to their ticket."""
     if not message_ids:
         return {}
     rows = await session.execute(
-        select(Message.message_id, Ticket)
+        select(Message.message_id.label("_message_id"), Ticket.__table__)
         .join(Ticket, Ticket.id == Message.ticket_id)
         .where(Message.message_id.in_(message_ids))
     )
-    return {message_id: ticket for message_id, ticket in rows if message_id is not None}
+    found: dict[str, Row] = {}
+    for row in rows.mappings():
+        ticket = dict(row)
+        message_id = ticket.pop("_message_id")
+        if message_id is not None:
+            found[message_id] = ticket
+    return found
 
 
-async def tickets_by_reference(session: AsyncSession, references: Collection[str]) -> dict[str, Ticket]:
+async def tickets_by_reference(session: AsyncSession, references: Collection[str]) -> dict[str, Row]:
     if not references:
         return {}
-    rows = await session.scalars(select(Ticket).where(Ticket.reference.in_(references)))
-    return {ticket.reference: ticket for ticket in rows}
+    rows = await session.execute(select(Ticket.__table__).where(Ticket.reference.in_(references)))
+    return {row["reference"]: dict(row) for row in rows.mappings()}
 
 
 async def participants(session: AsyncSession, ticket_ids: Collection[int]) -> set[tuple[int, str]]:
@@ -50,11 +61,11 @@ async def participants(session: AsyncSession, ticket_ids: Collection[int]) -> se
 
 async def open_tickets_by_subject(
     session: AsyncSession, customer_ids: Collection[int], subject_keys: Collection[str], *, since: datetime
-) -> Sequence[Ticket]:
+) -> list[Row]:
     if not customer_ids or not subject_keys:
         return []
-    rows = await session.scalars(
-        select(Ticket)
+    rows = await session.execute(
+        select(Ticket.__table__)
         .where(
             Ticket.customer_id.in_(customer_ids),
             Ticket.subject_key.in_(subject_keys),
@@ -63,7 +74,7 @@ async def open_tickets_by_subject(
         )
         .order_by(Ticket.updated_at)
     )
-    return rows.all()
+    return [dict(row) for row in rows.mappings()]
 
 
 def urgency() -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import Row, RowWriter, utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.inbox.models import Message
 from app.mail.parse import ParsedMessage, normalize_subject
@@ -33,7 +33,9 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_reference(prefix: str) -> str:
-    return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    # 40 random bits as 8 base-32 characters (one token_bytes call: this runs once per new ticket).
+    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    return f"{prefix}-" + "".join(_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
 
 
 def token_pattern(prefix: str) -> re.Pattern[str]:
@@ -56,14 +58,18 @@ def is_reply_subject(subject: str) -> bool:
 @dataclass
 class ThreadIndex:
     """Everything one ingest batch needs to thread its messages, loaded in a few queries up front
-    and kept current as the batch opens tickets, so a reply later in the same batch finds them."""
+    and kept current as the batch opens tickets, so a reply later in the same batch finds them.
+
+    Tickets and customers are rows (column name to value), existing ones and those this batch
+    creates alike; `writer` stores the new rows and the changes in the batch's transaction."""
 
     prefix: str
-    by_message_id: dict[str, Ticket] = field(default_factory=dict)
-    by_reference: dict[str, Ticket] = field(default_factory=dict)
-    participants: dict[Ticket, set[str]] = field(default_factory=dict)
-    by_subject: dict[tuple[str, str], Ticket] = field(default_factory=dict)
-    customers: dict[str, Customer] = field(default_factory=dict)
+    writer: RowWriter = field(default_factory=RowWriter)
+    by_message_id: dict[str, Row] = field(default_factory=dict)
+    by_reference: dict[str, Row] = field(default_factory=dict)
+    participants: dict[str, set[str]] = field(default_factory=dict)  # by ticket reference
+    by_subject: dict[tuple[str, str], Row] = field(default_factory=dict)
+    customers: dict[str, Row] = field(default_factory=dict)
 
 
 async def load_thread_index(
@@ -81,26 +87,32 @@ async def load_thread_index(
         if parsed.from_address:
             senders.add(parsed.from_address)
     index = ThreadIndex(prefix=prefix)
-    index.by_message_id = await repository.tickets_by_message_id(session, message_ids)
-    index.by_reference = await repository.tickets_by_reference(session, references)
+    by_id: dict[int, Row] = {}
+
+    def one(ticket: Row) -> Row:
+        # The same ticket reached two ways is one row, so a change made through one is seen through both.
+        return by_id.setdefault(ticket["id"], ticket)
+
+    index.by_message_id = {
+        mid: one(t) for mid, t in (await repository.tickets_by_message_id(session, message_ids)).items()
+    }
+    index.by_reference = {
+        ref: one(t) for ref, t in (await repository.tickets_by_reference(session, references)).items()
+    }
     index.customers = await repository.customers_by_email(session, senders)
     keys = {subject_key(p.subject, prefix) for p in messages if is_reply_subject(p.subject)}
-    customers = {c.id: c.email for c in index.customers.values()}
+    customers = {c["id"]: c["email"] for c in index.customers.values()}
     for ticket in await repository.open_tickets_by_subject(session, customers, keys, since=subject_since):
-        if ticket.customer_id is not None:
-            index.by_subject[(customers[ticket.customer_id], ticket.subject_key)] = ticket
-    by_id = {
-        t.id: t
-        for t in [*index.by_message_id.values(), *index.by_reference.values(), *index.by_subject.values()]
-    }
+        if ticket["customer_id"] is not None:
+            index.by_subject[(customers[ticket["customer_id"]], ticket["subject_key"])] = one(ticket)
     for ticket in by_id.values():
-        index.participants[ticket] = set()
+        index.participants[ticket["reference"]] = set()
     for ticket_id, email in await repository.participants(session, by_id):
-        index.participants[by_id[ticket_id]].add(email)
+        index.participants[by_id[ticket_id]["reference"]].add(email)
     return index
 
 
-def find_ticket(index: ThreadIndex, parsed: ParsedMessage) -> tuple[Ticket | None, str | None]:
+def find_ticket(index: ThreadIndex, parsed: ParsedMessage) -> tuple[Row | None, str | None]:
     """The ticket a message belongs to, and how we know: by header, by token, or by subject."""
     # In-Reply-To first, then References from the newest back, as mail clients order them.
     for message_id in [*parsed.in_reply_to, *reversed(parsed.references), *parsed.bounced_message_ids]:
@@ -111,45 +123,46 @@ def find_ticket(index: ThreadIndex, parsed: ParsedMessage) -> tuple[Ticket | Non
     for reference in token_pattern(index.prefix).findall(parsed.subject):
         ticket = index.by_reference.get(reference.upper())
         # A token alone is guessable from a forwarded mail: only someone already on the ticket may use it.
-        if ticket is not None and sender and sender in index.participants.get(ticket, set()):
+        if ticket is not None and sender and sender in index.participants.get(ticket["reference"], set()):
             return ticket, "token"
     if sender and is_reply_subject(parsed.subject):
         ticket = index.by_subject.get((sender, subject_key(parsed.subject, index.prefix)))
-        if ticket is not None and ticket.status != "solved":
+        if ticket is not None and ticket["status"] != "solved":
             return ticket, "subject"
     return None, None
 
 
-def customer_for(session: AsyncSession, index: ThreadIndex, parsed: ParsedMessage) -> Customer | None:
+def customer_for(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime) -> Row | None:
     email = parsed.from_address
     if not email:
         return None
     customer = index.customers.get(email)
     if customer is None:
-        customer = Customer(email=email, name=parsed.from_name)
-        session.add(customer)
+        customer = index.writer.add(
+            Customer.__table__, {"email": email, "name": parsed.from_name, "created_at": now}
+        )
         index.customers[email] = customer
-    elif not customer.name and parsed.from_name:
-        customer.name = parsed.from_name
+    elif not customer["name"] and parsed.from_name:
+        if "id" in customer:
+            index.writer.update(Customer.__table__, customer, name=parsed.from_name)
+        else:
+            customer["name"] = parsed.from_name  # created by this batch: not written yet
     return customer
 
 
-def _add_participants(
-    session: AsyncSession, index: ThreadIndex, ticket: Ticket, emails: Iterable[str | None]
-) -> None:
-    known = index.participants.setdefault(ticket, set())
+def _add_participants(index: ThreadIndex, ticket: Row, emails: Iterable[str | None]) -> None:
+    known = index.participants.setdefault(ticket["reference"], set())
     for email in emails:
         if email and email not in known:
             known.add(email)
-            session.add(Participant(ticket=ticket, email=email))
+            index.writer.add(Participant.__table__, {"ticket_id": ticket, "email": email})
 
 
 def open_ticket(
-    session: AsyncSession,
     index: ThreadIndex,
     *,
     parsed: ParsedMessage,
-    customer: Customer | None,
+    customer: Row | None,
     mailbox_id: int | None,
     area: Area,
     routed_by: str,
@@ -157,73 +170,72 @@ def open_ticket(
     model_version: str | None,
     own_addresses: frozenset[str],
     now: datetime,
-    previous: Ticket | None = None,
-) -> Ticket:
+    previous: Row | None = None,
+) -> Row:
     key = subject_key(parsed.subject, index.prefix)
-    ticket = Ticket(
-        reference=new_reference(index.prefix),
-        subject=parsed.subject[:2000],
-        subject_key=key,
-        status="open",
-        area=area,
-        customer=customer,
-        mailbox_id=mailbox_id,
-        previous_ticket_id=previous.id if previous is not None else None,
-        routed_by=routed_by,
-        route_probability=probability,
-        model_version=model_version,
-        created_at=now,
-        updated_at=now,
-        last_customer_message_at=now,
-        first_response_due_at=now + timedelta(minutes=area.first_response_minutes),
-        resolution_due_at=now + timedelta(minutes=area.resolution_minutes),
+    ticket = index.writer.add(
+        Ticket.__table__,
+        {
+            "reference": new_reference(index.prefix),
+            "subject": parsed.subject[:2000],
+            "subject_key": key,
+            "status": "open",
+            "area_id": area.id,
+            "customer_id": customer,
+            "mailbox_id": mailbox_id,
+            "previous_ticket_id": previous["id"] if previous is not None else None,
+            "routed_by": routed_by,
+            "route_probability": probability,
+            "model_version": model_version,
+            "created_at": now,
+            "updated_at": now,
+            "last_customer_message_at": now,
+            "first_response_due_at": now + timedelta(minutes=area.first_response_minutes),
+            "resolution_due_at": now + timedelta(minutes=area.resolution_minutes),
+            "solved_at": None,
+        },
     )
-    session.add(ticket)
-    session.add(
-        TicketEvent(
-            ticket=ticket,
-            kind="created",
-            data={
+    index.writer.add(
+        TicketEvent.__table__,
+        {
+            "ticket_id": ticket,
+            "kind": "created",
+            "data": {
                 "area": area.name,
                 "routed_by": routed_by,
                 "probability": probability,
                 "model_version": model_version,
-                "previous_ticket": previous.reference if previous is not None else None,
+                "previous_ticket": previous["reference"] if previous is not None else None,
             },
-            created_at=now,
-        )
+            "created_at": now,
+        },
     )
-    index.by_reference[ticket.reference] = ticket
+    index.by_reference[ticket["reference"]] = ticket
     if parsed.from_address:
         index.by_subject[(parsed.from_address, key)] = ticket
     others = [a for a in [*parsed.to, *parsed.cc] if a not in own_addresses]
-    _add_participants(session, index, ticket, [parsed.from_address, *others])
+    _add_participants(index, ticket, [parsed.from_address, *others])
     return ticket
 
 
-def add_inbound(
-    session: AsyncSession,
-    index: ThreadIndex,
-    ticket: Ticket,
-    *,
-    parsed: ParsedMessage,
-    how: str,
-    now: datetime,
-) -> None:
+def add_inbound(index: ThreadIndex, ticket: Row, *, parsed: ParsedMessage, how: str, now: datetime) -> None:
     """A further message on an existing ticket. Automatic mail is recorded but changes no status."""
+    events = TicketEvent.__table__
     if parsed.auto in ("auto_reply", "bounce"):
         kind = "delivery_failed" if parsed.auto == "bounce" else "auto_reply"
-        session.add(TicketEvent(ticket=ticket, kind=kind, data={"threaded_by": how}, created_at=now))
+        index.writer.add(events, {"ticket_id": ticket, "kind": kind, "data": {"threaded_by": how}, "created_at": now})
         return
     event = {"threaded_by": how}
-    if ticket.status in ("pending", "solved"):
-        event["reopened_from"] = ticket.status
-        ticket.status = "open"
-        ticket.solved_at = None
-    ticket.updated_at = now
-    ticket.last_customer_message_at = now
-    session.add(TicketEvent(ticket=ticket, kind="customer_message", data=event, created_at=now))
-    _add_participants(session, index, ticket, [parsed.from_address])
+    changes: dict[str, Any] = {"updated_at": now, "last_customer_message_at": now}
+    if ticket["status"] in ("pending", "solved"):
+        event["reopened_from"] = ticket["status"]
+        changes.update(status="open", solved_at=None)
+    if "id" in ticket:
+        index.writer.update(Ticket.__table__, ticket, **changes)
+    else:
+        ticket.update(changes)  # opened by this batch: written with these values
+    index.writer.add(events, {"ticket_id": ticket, "kind": "customer_message", "data": event, "created_at": now})
+    _add_participants(index, ticket, [parsed.from_address])
 
 
 def actor(user: User) -> str:

@@ -21,9 +21,7 @@ SOURCE = inbox.Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset
 async def ingest(runtime: Runtime, *raws: bytes, source: inbox.Source = SOURCE) -> inbox.IngestCounts:
     batch = [inbox.prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
     async with unit_of_work(runtime.sessionmaker) as session:
-        return await inbox.ingest_batch(
-            session, batch, source=source, settings=runtime.settings, router=Router()
-        )
+        return await inbox.ingest_batch(session, batch, source=source, settings=runtime.settings, router=Router())
 
 
 async def tickets(session: AsyncSession) -> Sequence[Ticket]:
@@ -42,8 +40,14 @@ async def count(runtime: Runtime, model: type) -> int:
 
 async def test_new_message_opens_ticket_in_triage_with_sla_due_times(runtime: Runtime) -> None:
     counts = await ingest(runtime, mail(message_id="<first@merchant.example>"))
-    assert counts.as_dict() == {"fetched": 1, "ingested": 1, "duplicates": 0, "threaded": 0, "auto_replies": 0,
-                                "failed": 0}
+    assert counts.as_dict() == {
+        "fetched": 1,
+        "ingested": 1,
+        "duplicates": 0,
+        "threaded": 0,
+        "auto_replies": 0,
+        "failed": 0,
+    }
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
         area_name = (await session.execute(select(Ticket.area_id))).scalar_one()
@@ -57,7 +61,8 @@ async def test_new_message_opens_ticket_in_triage_with_sla_due_times(runtime: Ru
 async def test_reply_by_in_reply_to_joins_the_ticket(runtime: Runtime) -> None:
     await ingest(runtime, mail(message_id="<a1@merchant.example>"))
     counts = await ingest(
-        runtime, mail(subject="Re: Payout missing", message_id="<a2@merchant.example>", in_reply_to="<a1@merchant.example>")
+        runtime,
+        mail(subject="Re: Payout missing", message_id="<a2@merchant.example>", in_reply_to="<a1@merchant.example>"),
     )
     assert counts.threaded == 1
     assert await count(runtime, Ticket) == 1
@@ -83,8 +88,14 @@ async def test_reply_to_an_outbound_message_joins_its_ticket(runtime: Runtime) -
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
         session.add(
-            Message(direction="outbound", message_id="our-reply-1@routedesk.example", raw_sha256="x" * 64, raw=b"",
-                    size=0, ticket_id=ticket.id)
+            Message(
+                direction="outbound",
+                message_id="our-reply-1@routedesk.example",
+                raw_sha256="x" * 64,
+                raw=b"",
+                size=0,
+                ticket_id=ticket.id,
+            )
         )
     await ingest(
         runtime,
@@ -185,8 +196,12 @@ async def test_auto_reply_to_a_ticket_is_recorded_without_reopening_it(runtime: 
         ticket.status = "pending"
     await ingest(
         runtime,
-        mail(subject="Automatic reply: Payout missing", in_reply_to="<m1@merchant.example>",
-             headers={"X-Autoreply": "yes"}, message_id="<m2@merchant.example>"),
+        mail(
+            subject="Automatic reply: Payout missing",
+            in_reply_to="<m1@merchant.example>",
+            headers={"X-Autoreply": "yes"},
+            message_id="<m2@merchant.example>",
+        ),
     )
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
@@ -199,8 +214,16 @@ async def test_bounce_of_our_own_mail_joins_its_ticket_and_opens_none(runtime: R
     await ingest(runtime, mail(message_id="<n1@merchant.example>"))
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
-        session.add(Message(direction="outbound", message_id="out-7@routedesk.example", raw_sha256="y" * 64,
-                            raw=b"", size=0, ticket_id=ticket.id))
+        session.add(
+            Message(
+                direction="outbound",
+                message_id="out-7@routedesk.example",
+                raw_sha256="y" * 64,
+                raw=b"",
+                size=0,
+                ticket_id=ticket.id,
+            )
+        )
     counts = await ingest(runtime, bounce("<out-7@routedesk.example>"))
     assert counts.auto_replies == 1
     assert await count(runtime, Ticket) == 1
@@ -235,8 +258,10 @@ async def test_customer_reply_reopens_a_solved_ticket(runtime: Runtime) -> None:
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
         ticket.status = "solved"
-    await ingest(runtime, mail(subject="Re: Payout missing", in_reply_to="<o1@merchant.example>",
-                               message_id="<o2@merchant.example>"))
+    await ingest(
+        runtime,
+        mail(subject="Re: Payout missing", in_reply_to="<o1@merchant.example>", message_id="<o2@merchant.example>"),
+    )
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
     assert ticket.status == "open"

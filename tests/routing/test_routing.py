@@ -16,7 +16,7 @@ from app.routing import service as routing
 from app.routing import training
 from app.routing.models import TRIAGE, Area, Job, Label, ModelVersion
 from app.routing.schemas import AreaCreate, AreaUpdate, RuleCreate
-from app.routing.service import RouteRequest, Router
+from app.routing.service import Router, RouteRequest
 from app.runtime import Runtime
 from app.tickets import service as tickets
 from app.tickets.models import Ticket
@@ -28,12 +28,27 @@ from tests.mailgen import mail
 REPO = Path(__file__).resolve().parents[2]
 
 PHRASES = {
-    "payouts": ["my payout has not arrived", "payout to my bank account is late", "where is the weekly payout",
-                "the payout amount is short", "change the bank account for payouts"],
-    "refunds": ["I want a refund for order", "refund the customer please", "the refund never reached the buyer",
-                "how long does a refund take", "cancel and refund this payment"],
-    "login": ["I cannot log in to the dashboard", "two factor code never arrives", "reset my password please",
-              "locked out of my account after login attempts", "login page says wrong password"],
+    "payouts": [
+        "my payout has not arrived",
+        "payout to my bank account is late",
+        "where is the weekly payout",
+        "the payout amount is short",
+        "change the bank account for payouts",
+    ],
+    "refunds": [
+        "I want a refund for order",
+        "refund the customer please",
+        "the refund never reached the buyer",
+        "how long does a refund take",
+        "cancel and refund this payment",
+    ],
+    "login": [
+        "I cannot log in to the dashboard",
+        "two factor code never arrives",
+        "reset my password please",
+        "locked out of my account after login attempts",
+        "login page says wrong password",
+    ],
 }
 
 
@@ -116,10 +131,12 @@ async def test_sender_domain_rule_wins_over_the_model(runtime: Runtime, trained:
     async with unit_of_work(runtime.sessionmaker) as session:
         await routing.create_rule(session, RuleCreate(kind="sender_domain", pattern="bigshop.example", area="login"))
     router = await refreshed(runtime)
-    by_rule, by_model = router.decide([
-        RouteRequest(text="my payout has not arrived", sender="ops@eu.bigshop.example"),
-        RouteRequest(text="my payout has not arrived", sender="ops@other.example"),
-    ])
+    by_rule, by_model = router.decide(
+        [
+            RouteRequest(text="my payout has not arrived", sender="ops@eu.bigshop.example"),
+            RouteRequest(text="my payout has not arrived", sender="ops@other.example"),
+        ]
+    )
     assert (by_rule.area, by_rule.routed_by) == ("login", "rule")
     assert by_model.routed_by == "model"
 
@@ -129,10 +146,12 @@ async def test_keyword_rule_matches_whole_words_only(runtime: Runtime) -> None:
         await routing.create_area(session, AreaCreate(name="fraud"))
         await routing.create_rule(session, RuleCreate(kind="keyword", pattern="chargeback", area="fraud"))
     router = await refreshed(runtime)
-    hit, miss = router.decide([
-        RouteRequest(text="We got a Chargeback on order 7", sender=None),
-        RouteRequest(text="the chargebacks page", sender=None),
-    ])
+    hit, miss = router.decide(
+        [
+            RouteRequest(text="We got a Chargeback on order 7", sender=None),
+            RouteRequest(text="the chargebacks page", sender=None),
+        ]
+    )
     assert hit.area == "fraud" and miss.area == TRIAGE
 
 
@@ -179,8 +198,11 @@ async def ingest_one(runtime: Runtime, router: Router, raw: bytes) -> Ticket:
     async with unit_of_work(runtime.sessionmaker) as session:
         await routing.areas_for_routing(session)
         await inbox.ingest_batch(
-            session, [inbox.prepare(raw, None, max_attachment_bytes=10**6)],
-            source=inbox.Source(mailbox_id=None, uidvalidity=None), settings=runtime.settings, router=router,
+            session,
+            [inbox.prepare(raw, None, max_attachment_bytes=10**6)],
+            source=inbox.Source(mailbox_id=None, uidvalidity=None),
+            settings=runtime.settings,
+            router=router,
         )
     async with unit_of_work(runtime.sessionmaker) as session:
         return (await session.scalars(select(Ticket).order_by(Ticket.id.desc()))).first()  # type: ignore[return-value]
@@ -205,16 +227,19 @@ async def test_reroute_records_a_correction_and_solving_confirms_the_area(
     await register_and_activate(runtime, trained)
     router = await refreshed(runtime)
     first = await ingest_one(runtime, router, mail(subject="Refund", body="Please refund order 9"))
-    second = await ingest_one(runtime, router, mail(subject="Payout", body="my payout has not arrived",
-                                                    sender="bo@shop.example"))
+    second = await ingest_one(
+        runtime, router, mail(subject="Payout", body="my payout has not arrived", sender="bo@shop.example")
+    )
     async with unit_of_work(runtime.sessionmaker) as session:
         agent, _token = await users.create_user(session, name="ann", email="ann@support.example", role="agent")
         ticket = await tickets.get_ticket(session, first.id)
         await tickets.reroute(session, ticket, area=await routing.get_area(session, "login"), user=agent)
         await tickets.set_status(session, await tickets.get_ticket(session, second.id), status="solved", user=agent)
     async with unit_of_work(runtime.sessionmaker) as session:
-        labels = {(lab.ticket_id, lab.area, lab.source, lab.previous_area)
-                  for lab in (await session.scalars(select(Label))).all()}
+        labels = {
+            (lab.ticket_id, lab.area, lab.source, lab.previous_area)
+            for lab in (await session.scalars(select(Label))).all()
+        }
         examples_from_tickets = await training.ticket_examples(session)
     assert labels == {(first.id, "login", "corrected", "refunds"), (second.id, "payouts", "confirmed", None)}
     assert sorted(e.label for e in examples_from_tickets) == ["login", "payouts"]
@@ -226,8 +251,11 @@ async def test_training_job_from_tickets_runs_in_the_worker_and_reports_its_resu
         admin, _ = await users.create_user(session, name="root", email="root@support.example", role="admin")
     router = Router()
     for example in examples(copies=4):
-        ticket = await ingest_one(runtime, router, mail(subject="Question", body=example.text,
-                                                        sender=f"c{abs(hash(example.text)) % 10**6}@m.example"))
+        ticket = await ingest_one(
+            runtime,
+            router,
+            mail(subject="Question", body=example.text, sender=f"c{abs(hash(example.text)) % 10**6}@m.example"),
+        )
         async with unit_of_work(runtime.sessionmaker) as session:
             await routing.areas_for_routing(session)
             area = await session.scalar(select(Area).where(Area.name == example.label))
@@ -235,8 +263,9 @@ async def test_training_job_from_tickets_runs_in_the_worker_and_reports_its_resu
                 area = await routing.create_area(session, AreaCreate(name=example.label))
             await tickets.reroute(session, await tickets.get_ticket(session, ticket.id), area=area, user=admin)
     async with unit_of_work(runtime.sessionmaker) as session:
-        job = await training.enqueue_training(session, training.TrainingSource(from_tickets=True), activate=True,
-                                              actor="admin:root")
+        job = await training.enqueue_training(
+            session, training.TrainingSource(from_tickets=True), activate=True, actor="admin:root"
+        )
     assert await training.run_one_job(runtime.sessionmaker, owner="test", lease_seconds=60)
     async with unit_of_work(runtime.sessionmaker) as session:
         done = await session.get(Job, job.id)
@@ -252,10 +281,14 @@ async def test_training_job_from_tickets_runs_in_the_worker_and_reports_its_resu
 
 def _cli(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(ROUTEDESK_DATABASE_URL=runtime.settings.database_url, ROUTEDESK_DATA_DIR=str(runtime.settings.data_dir),
-               ROUTEDESK_LOG_LEVEL="warning")
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    env.update(
+        ROUTEDESK_DATABASE_URL=runtime.settings.database_url,
+        ROUTEDESK_DATA_DIR=str(runtime.settings.data_dir),
+        ROUTEDESK_LOG_LEVEL="warning",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 async def test_train_and_evaluate_commands_print_json_with_the_named_figures(runtime: Runtime, tmp_path: Path) -> None:
@@ -270,8 +303,16 @@ async def test_train_and_evaluate_commands_print_json_with_the_named_figures(run
     evaluated = _cli(runtime, "evaluate", "--data", str(data))
     assert evaluated.returncode == 0, evaluated.stderr
     figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
-    assert set(figures) >= {"accuracy", "macro_f1", "per_class", "confusion", "ece", "threshold",
-                            "auto_routed_share", "auto_routed_accuracy"}
+    assert set(figures) >= {
+        "accuracy",
+        "macro_f1",
+        "per_class",
+        "confusion",
+        "ece",
+        "threshold",
+        "auto_routed_share",
+        "auto_routed_accuracy",
+    }
     listed = _cli(runtime, "models", "list")
     assert json.loads(listed.stdout.strip().splitlines()[-1])["version"] == result["version"]
 

@@ -1,0 +1,81 @@
+"""Parsing fetched mail before the transaction that stores it.
+
+Its own small module because the poller's parse worker process imports it: it must not pull in the
+database, the web framework or the classifier, which would cost that process seconds to start."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.mail.parse import MessageParseError, ParsedMessage, parse_message
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One fetched message, parsed (or not) before the transaction that stores it."""
+
+    raw: bytes
+    uid: int | None
+    size: int
+    sha256: str
+    parsed: ParsedMessage | None
+    error: str | None = None
+    truncated: bool = False
+
+
+def prepare(
+    raw: bytes,
+    uid: int | None,
+    *,
+    size: int | None = None,
+    max_attachment_bytes: int,
+    truncated: bool = False,
+) -> Incoming:
+    """Parse outside the database transaction (and, in the poller, outside the event loop's process)."""
+    return _incoming(raw, uid, size, truncated, parse(raw, max_attachment_bytes))
+
+
+def parse(raw: bytes, max_attachment_bytes: int) -> tuple[ParsedMessage | None, str | None]:
+    """The parsed message, or why there is none: a message that cannot be parsed is kept, not dropped."""
+    try:
+        return parse_message(raw, max_attachment_bytes=max_attachment_bytes), None
+    except MessageParseError as exc:
+        return None, str(exc) or "unparseable message"
+    except Exception as exc:
+        return None, f"parser error: {type(exc).__name__}: {exc}"[:2000]
+
+
+def parse_many(raws: Sequence[bytes], max_attachment_bytes: int) -> list[tuple[ParsedMessage | None, str | None]]:
+    """What a parse worker process runs: only the results travel back, not the raw bytes again."""
+    return [parse(raw, max_attachment_bytes) for raw in raws]
+
+
+def parse_batch(
+    fetched: Sequence[tuple[int, bytes, int, bool]],
+    max_attachment_bytes: int,
+    results: Sequence[tuple[ParsedMessage | None, str | None]] | None = None,
+) -> list[Incoming]:
+    """Fetched messages as Incoming, parsed here unless `results` (from `parse_many`) are given."""
+    if results is None:
+        results = [parse(raw, max_attachment_bytes) for _uid, raw, _size, _truncated in fetched]
+    return [
+        _incoming(raw, uid, size, truncated, result)
+        for (uid, raw, size, truncated), result in zip(fetched, results, strict=True)
+    ]
+
+
+def _incoming(
+    raw: bytes, uid: int | None, size: int | None, truncated: bool, result: tuple[ParsedMessage | None, str | None]
+) -> Incoming:
+    parsed, error = result
+    return Incoming(
+        raw=raw,
+        uid=uid,
+        size=size or len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        parsed=parsed,
+        error=error,
+        truncated=truncated,
+    )
