@@ -61,9 +61,7 @@ class SmtpSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None
-    )
+    model_config = SettingsConfigDict(env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None)
 
     database_url: str = "sqlite+aiosqlite:///./routedesk.db"
     data_dir: Path = Path("./routedesk-data")

@@ -22,6 +22,11 @@ NAMING_CONVENTION = {
 }
 
 
+# Primary keys are 32-bit integers on PostgreSQL: ids from outside are bounded by this, so a huge one
+# is a 422 and never reaches the driver as an overflow.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -115,9 +120,7 @@ async def allocate_ids(session: AsyncSession, table: Table, count: int) -> list[
         return list(range(start, start + count))
     sequence = func.pg_get_serial_sequence(table.name, column.name)
     return list(
-        (
-            await session.scalars(select(func.nextval(sequence)).select_from(func.generate_series(1, count)))
-        ).all()
+        (await session.scalars(select(func.nextval(sequence)).select_from(func.generate_series(1, count)))).all()
     )
 
 

@@ -1,9 +1,33 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorRead(BaseModel):
+    """Every 4xx and 5xx answer of the API has this body."""
+
+    error: str
+    detail: str
+    fields: list[dict[str, Any]] | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorRead, "description": text}
+    for status, text in (
+        (400, "Bad request"),
+        (401, "Missing or invalid token"),
+        (403, "The token's role may not do this"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (422, "Invalid input"),
+    )
+}
 
 
 class AppError(Exception):
@@ -66,9 +90,7 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     name = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}.get(
         exc.status_code, "HTTPError"
     )
-    return JSONResponse(
-        {"error": name, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-    )
+    return JSONResponse({"error": name, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.config import Settings, get_settings
-from app.errors import install_error_handlers
+from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.inbox import endpoints as inbox_api
 from app.macros import endpoints as macros_api
 from app.routing import endpoints as routing_api
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     install_error_handlers(app)
     for module in (tickets_api, routing_api, inbox_api, users_api, macros_api):
-        app.include_router(module.router, prefix="/api/v1")
+        app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -28,8 +28,7 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ConfigurationError(
-                "a stored mailbox password cannot be decrypted: "
-                "ROUTEDESK_SECRET_KEY is not the key it was saved with"
+                "a stored mailbox password cannot be decrypted: ROUTEDESK_SECRET_KEY is not the key it was saved with"
             ) from exc
 
 

@@ -5,14 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from app.auth import CurrentAdmin
-from app.db import SessionDep
+from app.db import MAX_ID, SessionDep
 from app.inbox import service as inbox
 from app.inbox.schemas import MailboxCreate, MailboxRead, MailboxUpdate, ProblemMessageRead
 from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/admin", tags=["admin: mailboxes"])
 
-Id = Annotated[int, Path(ge=1, le=2**62)]
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/mailboxes")
@@ -53,8 +53,7 @@ async def problem_messages(
 ) -> list[ProblemMessageRead]:
     """Messages that could not be parsed (kept raw) or were over the size limit (kept truncated)."""
     return [
-        ProblemMessageRead.model_validate(m)
-        for m in await inbox.problem_messages(session, offset=offset, limit=limit)
+        ProblemMessageRead.model_validate(m) for m in await inbox.problem_messages(session, offset=offset, limit=limit)
     ]
 
 

@@ -46,7 +46,11 @@ class Mailbox(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    state: Mapped[MailboxState] = relationship(lazy="raise", uselist=False)
+    # The database deletes the state row with its mailbox (ON DELETE CASCADE); the ORM must not try to
+    # blank its primary key first.
+    state: Mapped[MailboxState] = relationship(
+        lazy="raise", uselist=False, cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class MailboxState(Base):
@@ -75,9 +79,7 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
-    mailbox_id: Mapped[int | None] = mapped_column(
-        ForeignKey("mailbox.id", ondelete="SET NULL"), default=None
-    )
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"), default=None)
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
     uid: Mapped[int | None] = mapped_column(BigInteger, default=None)
     message_id: Mapped[str | None] = mapped_column(String(998), unique=True, default=None)
@@ -105,9 +107,7 @@ class Message(Base):
     ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("ticket.id", ondelete="SET NULL"), index=True, default=None
     )
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customer.id", ondelete="SET NULL"), default=None
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket | None] = relationship(lazy="raise")

@@ -173,9 +173,7 @@ class MailboxPoller:
         limit = self.settings.ingest.max_message_bytes
         sizes = await client.sizes(chunk)
         small = [uid for uid in chunk if sizes.get(uid, 0) <= limit]
-        fetched: list[tuple[int, bytes, int, bool]] = [
-            (m.uid, m.raw, m.size, False) for m in await client.fetch(small)
-        ]
+        fetched: list[tuple[int, bytes, int, bool]] = [(m.uid, m.raw, m.size, False) for m in await client.fetch(small)]
         for uid in chunk:
             if uid in sizes and sizes[uid] > limit:
                 # Kept truncated, flagged, and shown to admins; the whole message stays on the server.

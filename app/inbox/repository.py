@@ -51,9 +51,7 @@ async def state(session: AsyncSession, mailbox_id: int) -> MailboxState | None:
     return await session.get(MailboxState, mailbox_id, populate_existing=True)
 
 
-async def take_lease(
-    session: AsyncSession, mailbox_id: int, *, owner: str, now: datetime, until: datetime
-) -> bool:
+async def take_lease(session: AsyncSession, mailbox_id: int, *, owner: str, now: datetime, until: datetime) -> bool:
     """One atomic UPDATE: succeeds for the holder, or for anyone once the lease has run out."""
     result = await session.execute(
         update(MailboxState)
@@ -117,9 +115,9 @@ async def record_error(session: AsyncSession, mailbox_id: int, *, error: str, no
 
 
 async def messages(
-    session: AsyncSession, *, problems_only: bool = False, limit: int = 50
+    session: AsyncSession, *, problems_only: bool = False, limit: int = 50, offset: int = 0
 ) -> Sequence[Message]:
-    query = select(Message).order_by(Message.id.desc()).limit(limit)
+    query = select(Message).order_by(Message.id.desc()).offset(offset).limit(limit)
     if problems_only:
         query = query.where(Message.parse_status != "ok")
     return (await session.scalars(query)).all()

@@ -161,10 +161,7 @@ async def _store(
         zip(
             map(id, candidates),
             router.decide(
-                [
-                    routing.RouteRequest(text=p.subject + "\n" + p.new_text, sender=p.from_address)
-                    for p in candidates
-                ]
+                [routing.RouteRequest(text=p.subject + "\n" + p.new_text, sender=p.from_address) for p in candidates]
             ),
             strict=True,
         )

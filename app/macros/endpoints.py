@@ -5,20 +5,20 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from app.auth import CurrentAdmin, CurrentUser
-from app.db import SessionDep
+from app.db import MAX_ID, SessionDep
 from app.macros import service as macros
 from app.macros.schemas import MacroCreate, MacroRead, MacroUpdate
 
 router = APIRouter(tags=["macros"])
 
-MacroId = Annotated[int, Path(ge=1, le=2**62)]
+MacroId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get("/macros")
 async def list_macros(
     user: CurrentUser,
     session: SessionDep,
-    area_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    area_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     include_inactive: bool = False,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -39,9 +39,7 @@ async def create_macro(body: MacroCreate, admin: CurrentAdmin, session: SessionD
 
 
 @router.patch("/admin/macros/{macro_id}")
-async def update_macro(
-    macro_id: MacroId, body: MacroUpdate, admin: CurrentAdmin, session: SessionDep
-) -> MacroRead:
+async def update_macro(macro_id: MacroId, body: MacroUpdate, admin: CurrentAdmin, session: SessionDep) -> MacroRead:
     return await macros.update_macro(session, macro_id, changes=body)
 
 

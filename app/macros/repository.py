@@ -76,9 +76,7 @@ async def active_macro_texts(session: AsyncSession) -> list[tuple[int, datetime,
         .where(Macro.active.is_(True))
         .order_by(Macro.id)
     )
-    return [
-        (macro_id, updated_at, area_id, title, body) for macro_id, updated_at, area_id, title, body in rows
-    ]
+    return [(macro_id, updated_at, area_id, title, body) for macro_id, updated_at, area_id, title, body in rows]
 
 
 def _use_window_stamp(limit: int) -> Subquery:
@@ -103,9 +101,7 @@ async def recent_uses(session: AsyncSession, *, limit: int) -> list[tuple[int, i
     return [(use_id, macro_id, ticket_id) for use_id, macro_id, ticket_id in rows]
 
 
-async def first_inbound_texts(
-    session: AsyncSession, ticket_ids: Collection[int]
-) -> dict[int, tuple[str, str]]:
+async def first_inbound_texts(session: AsyncSession, ticket_ids: Collection[int]) -> dict[int, tuple[str, str]]:
     """(subject, new_text) of each ticket's first inbound message; the ticket's subject when it has none."""
     ids = sorted(ticket_ids)
     texts: dict[int, tuple[str, str]] = {}

@@ -25,7 +25,7 @@ class MacroCreate(BaseModel):
 
     title: Title
     body: Body
-    area_id: int | None = None
+    area_id: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
 class MacroUpdate(BaseModel):
@@ -35,14 +35,12 @@ class MacroUpdate(BaseModel):
 
     title: Title | None = None
     body: Body | None = None
-    area_id: int | None = None
+    area_id: int | None = Field(None, ge=1, le=2**31 - 1)
     active: bool | None = None
 
     @model_validator(mode="after")
     def _no_null_for_required(self) -> Self:
-        nulled = [
-            f for f in ("active", "body", "title") if f in self.model_fields_set and getattr(self, f) is None
-        ]
+        nulled = [f for f in ("active", "body", "title") if f in self.model_fields_set and getattr(self, f) is None]
         if nulled:
             raise ValueError(f"{', '.join(nulled)} cannot be null")
         return self

@@ -115,9 +115,7 @@ async def create_macro(session: AsyncSession, *, data: MacroCreate) -> MacroRead
     _check_template(data.body)
     area_name = await _area_name(session, data.area_id)
     now = utcnow()
-    macro = Macro(
-        title=data.title, body=data.body, area_id=data.area_id, active=True, created_at=now, updated_at=now
-    )
+    macro = Macro(title=data.title, body=data.body, area_id=data.area_id, active=True, created_at=now, updated_at=now)
     session.add(macro)
     await session.flush()
     return _read(macro, area_name)
@@ -174,9 +172,7 @@ async def render_macro(session: AsyncSession, macro_id: int, *, values: Mapping[
     return render(macro.body, values)
 
 
-async def record_use(
-    session: AsyncSession, *, macro_id: int, ticket_id: int, user_id: int | None
-) -> MacroUse:
+async def record_use(session: AsyncSession, *, macro_id: int, ticket_id: int, user_id: int | None) -> MacroUse:
     if await repository.macro(session, macro_id) is None:
         raise NotFound(f"no macro {macro_id}")
     await tickets.get_ticket(session, ticket_id)
@@ -268,17 +264,14 @@ async def suggest(
     # area-less without touching updated_at.
     current_area = {macro_id: macro_area for macro_id, _, macro_area in versions}
     area_fit = np.array(
-        [
-            _area_fit(current_area.get(macro_id, index.area_ids[i]), area_id)
-            for i, macro_id in enumerate(index.ids)
-        ]
+        [_area_fit(current_area.get(macro_id, index.area_ids[i]), area_id) for i, macro_id in enumerate(index.ids)]
     )
     text_fit = index.terms.similarity(query)
     history_fit = history.scores(query, index.position)
     scores = W_TEXT * text_fit + W_HISTORY * history_fit + W_AREA * area_fit
-    ranked = sorted(
-        (i for i in range(len(index.ids)) if scores[i] > 0), key=lambda i: (-scores[i], index.ids[i])
-    )[:limit]
+    ranked = sorted((i for i in range(len(index.ids)) if scores[i] > 0), key=lambda i: (-scores[i], index.ids[i]))[
+        :limit
+    ]
     return [
         SuggestionRead(
             macro_id=index.ids[i],

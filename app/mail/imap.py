@@ -743,9 +743,7 @@ class ImapClient:
             raise ImapTimeoutError(f"{what} timed out on {self._where}") from None
         except OSError as exc:
             self._broken = True
-            raise ImapConnectionError(
-                f"{what} failed on {self._where}: {exc.strerror or type(exc).__name__}"
-            ) from None
+            raise ImapConnectionError(f"{what} failed on {self._where}: {exc.strerror or type(exc).__name__}") from None
 
     async def _command(self, awaitable: Awaitable[Any], what: str, *, check: bool = True) -> Any:
         """Run one command under command_timeout (pushed back while data keeps arriving)."""
@@ -808,8 +806,7 @@ class ImapClient:
             raise ImapAuthError("user name or password contains CR, LF or NUL") from None
         if response.result != "OK":
             raise ImapAuthError(
-                f"login as {self.endpoint.username!r} refused by {self._where}: "
-                f"{self._scrub(_text(response.lines))}"
+                f"login as {self.endpoint.username!r} refused by {self._where}: {self._scrub(_text(response.lines))}"
             )
         # Asked for explicitly: the list in LOGIN's response code is misparsed by aioimaplib.
         await self._command(protocol.capability(), "CAPABILITY", check=False)

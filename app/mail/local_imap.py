@@ -111,9 +111,7 @@ class LocalImapServer:
             ssl_context=self._ssl_context,
         )
         login = Login(config)
-        user = UserMetadata(
-            config, self.username, password=await Passwords(config).hash_password(self.password)
-        )
+        user = UserMetadata(config, self.username, password=await Passwords(config).hash_password(self.password))
         identity = login.demo_user_identity
         await identity.set(user)
         async with identity.new_session() as session:

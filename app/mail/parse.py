@@ -407,9 +407,7 @@ def _split_multipart(body: bytes, boundary: bytes) -> tuple[list[bytes] | None, 
     return parts, marks[-1][2]
 
 
-def _leaf(
-    walk: _Walk, first: dict[str, str], body: bytes, ctype: str, params: dict[str, str], depth: int
-) -> None:
+def _leaf(walk: _Walk, first: dict[str, str], body: bytes, ctype: str, params: dict[str, str], depth: int) -> None:
     maintype, _, subtype = ctype.partition("/")
     if maintype == "message" and subtype in ("rfc822", "global"):
         _nested_message(walk, first, body, ctype, params, depth)
@@ -965,10 +963,7 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
 
 def _headers_text(headers: list[tuple[str, str, str]], defects: list[str]) -> str:
     return "\n".join(
-        [
-            f"{name}: {decode_header_words(value, defects) if '=?' in value else value}"
-            for name, _, value in headers
-        ]
+        [f"{name}: {decode_header_words(value, defects) if '=?' in value else value}" for name, _, value in headers]
     )
 
 

@@ -57,9 +57,7 @@ async def send(
         errors, _reply = await client.sendmail(mail_from, list(rcpt_to), raw)
         refused = {rcpt: err for rcpt, err in errors.items()}
         if refused and len(refused) == len(rcpt_to):
-            raise _classify_codes(
-                [err.code for err in refused.values()], f"every recipient refused: {refused}"
-            )
+            raise _classify_codes([err.code for err in refused.values()], f"every recipient refused: {refused}")
     except aiosmtplib.SMTPRecipientsRefused as exc:
         raise _classify_codes([r.code for r in exc.recipients], f"recipients refused: {exc}") from exc
     except aiosmtplib.SMTPAuthenticationError as exc:

@@ -21,12 +21,8 @@ class Outbox(Base):
     ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("ticket.id", ondelete="SET NULL"), index=True, default=None
     )
-    message_id: Mapped[int | None] = mapped_column(
-        ForeignKey("message.id", ondelete="SET NULL"), default=None
-    )
-    mailbox_id: Mapped[int | None] = mapped_column(
-        ForeignKey("mailbox.id", ondelete="SET NULL"), default=None
-    )
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), default=None)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"), default=None)
     kind: Mapped[str] = mapped_column(String(16))  # reply | acknowledgement
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[str] = mapped_column(Text)  # comma-separated envelope recipients

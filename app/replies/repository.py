@@ -45,9 +45,7 @@ async def claim_due(
     )
     return (
         await session.scalars(
-            select(Outbox)
-            .where(Outbox.id.in_(ids), Outbox.owner == owner)
-            .execution_options(populate_existing=True)
+            select(Outbox).where(Outbox.id.in_(ids), Outbox.owner == owner).execution_options(populate_existing=True)
         )
     ).all()
 
@@ -57,6 +55,4 @@ async def outbox_row(session: AsyncSession, outbox_id: int) -> Outbox | None:
 
 
 async def for_ticket(session: AsyncSession, ticket_id: int) -> Sequence[Outbox]:
-    return (
-        await session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id).order_by(Outbox.id))
-    ).all()
+    return (await session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id).order_by(Outbox.id))).all()

@@ -51,9 +51,7 @@ async def send_due(
             lease_until=now + timedelta(seconds=settings.smtp.send_lease_seconds),
             limit=settings.smtp.batch,
         )
-        claimed = [
-            (row.id, row.mailbox_id, row.mail_from, row.rcpt_to, row.raw, row.attempts) for row in rows
-        ]
+        claimed = [(row.id, row.mailbox_id, row.mail_from, row.rcpt_to, row.raw, row.attempts) for row in rows]
         endpoints = {}
         for mailbox_id in {row[1] for row in claimed}:
             mailbox = await session.get(Mailbox, mailbox_id) if mailbox_id is not None else None

@@ -153,9 +153,7 @@ async def enqueue_reply(
     customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     if mailbox is None or customer is None:
         raise InvalidInput("this ticket has no mailbox or no customer address to reply to")
-    outbox = await enqueue(
-        session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now
-    )
+    outbox = await enqueue(session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = now
     ticket.updated_at = now
@@ -187,8 +185,4 @@ def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:
 
 async def delivery_by_message(session: AsyncSession, ticket_id: int) -> dict[int, str]:
     """Delivery state of each outbound message of a ticket, for the thread view."""
-    return {
-        row.message_id: row.status
-        for row in await repository.for_ticket(session, ticket_id)
-        if row.message_id
-    }
+    return {row.message_id: row.status for row in await repository.for_ticket(session, ticket_id) if row.message_id}

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from app.auth import CurrentAdmin
-from app.db import SessionDep
+from app.db import MAX_ID, SessionDep
 from app.routing import service as routing
 from app.routing import training
 from app.routing.models import ModelVersion
@@ -85,7 +85,7 @@ async def start_training(body: TrainingRequest, admin: CurrentAdmin, session: Se
 
 
 @router.get("/jobs/{job_id}")
-async def get_job(job_id: Annotated[int, Path(ge=1, le=2**62)], admin: CurrentAdmin, session: SessionDep) -> JobRead:
+async def get_job(job_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: CurrentAdmin, session: SessionDep) -> JobRead:
     return JobRead.model_validate(await training.get_job(session, job_id))
 
 
@@ -101,7 +101,7 @@ async def create_rule(body: RuleCreate, admin: CurrentAdmin, session: SessionDep
 
 @router.delete("/rules/{rule_id}", status_code=204)
 async def delete_rule(
-    rule_id: Annotated[int, Path(ge=1, le=2**62)], admin: CurrentAdmin, session: SessionDep
+    rule_id: Annotated[int, Path(ge=1, le=MAX_ID)], admin: CurrentAdmin, session: SessionDep
 ) -> Response:
     await routing.delete_rule(session, rule_id)
     return Response(status_code=204)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import CurrentUser
-from app.db import SessionDep
+from app.db import MAX_ID, SessionDep
 from app.errors import InvalidInput
 from app.macros import service as macros
 from app.macros.schemas import SuggestionRead
@@ -31,14 +31,17 @@ from app.users.models import User
 
 router = APIRouter(tags=["agents"])
 
-TicketId = Annotated[int, Path(ge=1, le=2**62)]
+TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-async def valid_area(session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64)]) -> Area:
+# Both check the token first: an unauthenticated caller must not learn which areas or tickets exist.
+async def valid_area(
+    user: CurrentUser, session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64)]
+) -> Area:
     return await routing.get_area(session, area)
 
 
-async def valid_ticket(session: SessionDep, ticket_id: TicketId) -> Ticket:
+async def valid_ticket(user: CurrentUser, session: SessionDep, ticket_id: TicketId) -> Ticket:
     return await tickets.get_ticket(session, ticket_id, for_update=True)
 
 
@@ -100,9 +103,7 @@ async def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep
 
 
 @router.post("/tickets/{ticket_id}/reply")
-async def reply(
-    ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, session: SessionDep
-) -> ReplyResult:
+async def reply(ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, session: SessionDep) -> ReplyResult:
     text = await _reply_text(session, ticket, body, user)
     tickets.check_can_work(ticket, user)
     outbox = await replies.enqueue_reply(session, ticket, body=text, actor=tickets.actor(user))
@@ -127,9 +128,7 @@ async def _reply_text(session: SessionDep, ticket: Ticket, body: ReplyCreate, us
 
 
 @router.post("/tickets/{ticket_id}/notes", status_code=201)
-async def add_note(
-    ticket: ValidTicket, body: NoteCreate, user: CurrentUser, session: SessionDep
-) -> EventRead:
+async def add_note(ticket: ValidTicket, body: NoteCreate, user: CurrentUser, session: SessionDep) -> EventRead:
     event = await tickets.add_note(session, ticket, body=body.text, user=user)
     return EventRead(
         id=event.id,
@@ -142,17 +141,13 @@ async def add_note(
 
 
 @router.post("/tickets/{ticket_id}/status")
-async def set_status(
-    ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep
-) -> TicketSummary:
+async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep) -> TicketSummary:
     await tickets.set_status(session, ticket, status=body.status, user=user)
     return await tickets.summary(session, ticket.id)
 
 
 @router.post("/tickets/{ticket_id}/reroute")
-async def reroute(
-    ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep
-) -> TicketSummary:
+async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> TicketSummary:
     area = await routing.get_area(session, body.area)
     await tickets.reroute(session, ticket, area=area, user=user)
     return await tickets.summary(session, ticket.id)

@@ -33,19 +33,13 @@ class Ticket(Base):
     subject_key: Mapped[str] = mapped_column(String(255), default="")  # normalised, for reply matching
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | solved
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
-    customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customer.id", ondelete="SET NULL"), default=None
-    )
-    mailbox_id: Mapped[int | None] = mapped_column(
-        ForeignKey("mailbox.id", ondelete="SET NULL"), default=None
-    )
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), default=None)
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"), default=None)
     assignee_id: Mapped[int | None] = mapped_column(
         ForeignKey("user.id", ondelete="SET NULL"), index=True, default=None
     )
     # A message after the reopen window starts a new ticket that points back at the old one.
-    previous_ticket_id: Mapped[int | None] = mapped_column(
-        ForeignKey("ticket.id", ondelete="SET NULL"), default=None
-    )
+    previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), default=None)
     routed_by: Mapped[str] = mapped_column(String(16), default="fallback")  # rule | model | fallback | agent
     model_version: Mapped[str | None] = mapped_column(String(64), default=None)
     route_probability: Mapped[float | None] = mapped_column(Float, default=None)

@@ -79,9 +79,7 @@ async def open_tickets_by_subject(
 
 def urgency() -> Any:
     """The ticket's next SLA deadline: first response until answered, then resolution."""
-    return case(
-        (Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at
-    )
+    return case((Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at)
 
 
 async def next_claimable(session: AsyncSession, area_id: int) -> int | None:
@@ -172,15 +170,10 @@ async def search(
     )
     rows = (
         await session.execute(
-            _filtered(base, **filters)
-            .order_by(Ticket.updated_at.desc(), Ticket.id.desc())
-            .offset(offset)
-            .limit(limit)
+            _filtered(base, **filters).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
         )
     ).all()
-    counted = _filtered(
-        select(func.count(Ticket.id)).outerjoin(Customer, Customer.id == Ticket.customer_id), **filters
-    )
+    counted = _filtered(select(func.count(Ticket.id)).outerjoin(Customer, Customer.id == Ticket.customer_id), **filters)
     return rows, int(await session.scalar(counted) or 0)
 
 
@@ -260,9 +253,7 @@ async def attachments(session: AsyncSession, message_ids: Collection[int]) -> Se
 
 async def events(session: AsyncSession, ticket_id: int) -> Sequence[TicketEvent]:
     return (
-        await session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-        )
+        await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id))
     ).all()
 
 

@@ -100,7 +100,7 @@ class ReplyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = Field(None, max_length=50_000)
-    macro_id: int | None = Field(None, ge=1)
+    macro_id: int | None = Field(None, ge=1, le=2**31 - 1)
     status: Status = "pending"
 
 

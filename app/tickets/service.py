@@ -138,9 +138,7 @@ def customer_for(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime) ->
         return None
     customer = index.customers.get(email)
     if customer is None:
-        customer = index.writer.add(
-            Customer.__table__, {"email": email, "name": parsed.from_name, "created_at": now}
-        )
+        customer = index.writer.add(Customer.__table__, {"email": email, "name": parsed.from_name, "created_at": now})
         index.customers[email] = customer
     elif not customer["name"] and parsed.from_name:
         if "id" in customer:
@@ -296,21 +294,18 @@ async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user
         # Solving without a re-route is an agent confirming the area: a training label.
         area = await session.get(Area, ticket.area_id)
         if area is not None and area.name != TRIAGE:
-            await _label(
-                session, ticket, area=area.name, previous=None, source="confirmed", actor=actor(user)
-            )
+            await _label(session, ticket, area=area.name, previous=None, source="confirmed", actor=actor(user))
     else:
         ticket.solved_at = None
     session.add(
-        TicketEvent(
-            ticket_id=ticket.id, kind="status", actor=actor(user), data={"from": previous, "to": status}
-        )
+        TicketEvent(ticket_id=ticket.id, kind="status", actor=actor(user), data={"from": previous, "to": status})
     )
     await session.flush()
     return ticket
 
 
 async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: User) -> Ticket:
+    check_can_work(ticket, user)
     previous = await session.get(Area, ticket.area_id)
     previous_name = previous.name if previous else None
     if previous_name == area.name:
@@ -319,9 +314,7 @@ async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: Us
     # Whoever works the new area claims it afresh.
     ticket.assignee_id, ticket.claimed_at = None, None
     if area.name != TRIAGE:
-        await _label(
-            session, ticket, area=area.name, previous=previous_name, source="corrected", actor=actor(user)
-        )
+        await _label(session, ticket, area=area.name, previous=previous_name, source="corrected", actor=actor(user))
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -383,9 +376,7 @@ async def queues(session: AsyncSession) -> list[QueueRead]:
                 unassigned=unassigned or 0,
                 breaching=breaching or 0,
                 oldest_waiting_at=oldest,
-                oldest_waiting_ticket_id=await repository.oldest_waiting(session, area.id)
-                if unassigned
-                else None,
+                oldest_waiting_ticket_id=await repository.oldest_waiting(session, area.id) if unassigned else None,
             )
         )
     return out
@@ -440,9 +431,7 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
             for m in messages
         ],
         events=[
-            EventRead(
-                id=e.id, kind=e.kind, actor=e.actor, data=e.data or {}, note=e.note, created_at=e.created_at
-            )
+            EventRead(id=e.id, kind=e.kind, actor=e.actor, data=e.data or {}, note=e.note, created_at=e.created_at)
             for e in await repository.events(session, ticket_id)
         ],
     )
