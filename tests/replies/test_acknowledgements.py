@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from app.db import utcnow
+from app.replies.models import Outbox
+from app.tickets.models import Ticket
+from tests.api.desk import Desk
+from tests.mailgen import mail
+
+
+async def _acknowledgements(desk: Desk) -> list[Outbox]:
+    return await desk.all(select(Outbox).where(Outbox.kind == "acknowledgement").order_by(Outbox.id))
+
+
+async def test_first_message_is_acknowledged_with_the_ticket_reference(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(mail(sender="Ana Silva <ana@merchant.example>",
+                                           message_id="<ack1@merchant.example>"))
+    await desk.send_due()
+    [received] = desk.smtp.messages
+    sent = received.message
+    reference = await desk.scalar(select(Ticket.reference).where(Ticket.id == ticket_id))
+    assert received.rcpt_tos == ("ana@merchant.example",)
+    assert f"[{reference}]" in sent["Subject"]
+    assert reference in sent.get_content() and sent.get_content().startswith("Hello Ana,")
+    assert sent["In-Reply-To"] == "<ack1@merchant.example>"
+    assert sent["Auto-Submitted"] == "auto-replied"
+
+
+async def test_acknowledgement_is_on_the_ticket_thread(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(mail())
+    [ack] = await _acknowledgements(desk)
+    thread = (await desk.agent.get(f"/tickets/{ticket_id}")).json()["messages"]
+    assert ack.ticket_id == ticket_id
+    assert [(m["direction"], m["auto"]) for m in thread] == [("inbound", None), ("outbound", "auto_reply")]
+
+
+async def test_follow_up_message_is_not_acknowledged_again(desk: Desk) -> None:
+    await desk.ingest(mail(message_id="<f1@merchant.example>"))
+    await desk.ingest(mail(subject="Re: Payout missing", message_id="<f2@merchant.example>",
+                           in_reply_to="<f1@merchant.example>"))
+    assert len(await _acknowledgements(desk)) == 1
+
+
+async def test_area_that_wants_no_acknowledgement_gets_none(desk: Desk) -> None:
+    await desk.new_ticket(mail(message_id="<n1@merchant.example>"))
+    response = await desk.admin.patch("/admin/areas/triage", json={"acknowledge": False})
+    assert response.status_code == 200
+    await desk.new_ticket(mail(subject="Another question", message_id="<n2@merchant.example>",
+                               sender="bo@shop.example"))
+    assert [a.rcpt_to for a in await _acknowledgements(desk)] == ["ana@merchant.example"]
+
+
+async def test_automatic_mail_is_never_acknowledged(desk: Desk) -> None:
+    await desk.ingest(
+        mail(subject="Out of office", headers={"Auto-Submitted": "auto-replied"}),
+        mail(subject="Weekly digest", sender="news@shop.example", headers={"Precedence": "bulk"}),
+        mail(subject="Your order", sender="noreply@shop.example"),
+        mail(subject="Loop", sender="support@routedesk.example"),
+    )
+    assert await _acknowledgements(desk) == []
+
+
+async def test_acknowledgements_per_sender_are_capped_per_hour(desk: Desk) -> None:
+    cap = desk.settings.tickets.acknowledgements_per_hour
+    await desk.ingest(*(mail(subject=f"Question {i}") for i in range(cap + 1)))
+    await desk.ingest(mail(subject="One more question"))
+    await desk.ingest(mail(subject="Someone else's question", sender="bo@shop.example"))
+    recipients = [a.rcpt_to for a in await _acknowledgements(desk)]
+    assert recipients.count("ana@merchant.example") == cap
+    assert recipients.count("bo@shop.example") == 1
+
+
+async def test_acknowledgement_cap_frees_up_after_an_hour(desk: Desk) -> None:
+    cap = desk.settings.tickets.acknowledgements_per_hour
+    await desk.ingest(*(mail(subject=f"Question {i}") for i in range(cap)))
+    await desk.execute(update(Outbox).values(created_at=utcnow() - timedelta(minutes=61)))
+    await desk.ingest(mail(subject="A new day"))
+    assert len(await _acknowledgements(desk)) == cap + 1
