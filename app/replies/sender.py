@@ -75,7 +75,7 @@ async def send_due(
                 error = exc
             except TimeoutError as exc:
                 error = SmtpError(f"timed out: {exc}")
-        await _record(sessionmaker, settings, outbox_id, attempts, error)
+        await _record(sessionmaker, settings, outbox_id, attempts, error, owner=owner)
     return len(claimed)
 
 
@@ -85,11 +85,14 @@ async def _record(
     outbox_id: int,
     attempts: int,
     error: SmtpError | None,
+    *,
+    owner: str,
 ) -> None:
     now = utcnow()
     async with unit_of_work(sessionmaker) as session:
         row = await repository.outbox_row(session, outbox_id)
-        if row is None:
+        # A sender that overran its lease lost the row to another one: that one's outcome stands.
+        if row is None or row.owner != owner or row.status != "sending":
             return
         if error is None:
             row.status, row.sent_at, row.last_error = "sent", now, None
