@@ -24,13 +24,17 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import unit_of_work
 from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
+from app.demo.macros import DEMO_MACROS
 from app.inbox import service as inbox
 from app.inbox.schemas import MailboxCreate
+from app.macros import service as macros
+from app.macros.schemas import MacroCreate
 from app.mail.local_imap import LocalImapServer
 from app.main import create_app
 from app.migrate import upgrade_async
 from app.replies.models import Outbox
 from app.replies.sender import send_due
+from app.routing import service as routing
 from app.routing import training
 from app.routing.models import Area
 from app.runtime import Runtime, open_runtime
@@ -87,6 +91,11 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
     async with unit_of_work(runtime.sessionmaker) as session:
         await runtime.router.refresh(session, force=True)
     typer.echo(f"model {row.version} active; areas created for its classes: {', '.join(created)}")
+    async with unit_of_work(runtime.sessionmaker) as session:
+        for area_name, title, body in DEMO_MACROS:
+            area = await routing.get_area(session, area_name)
+            await macros.create_macro(session, data=MacroCreate(title=title, body=body, area_id=area.id))
+    typer.echo(f"{len(DEMO_MACROS)} demo macros added")
     return {"version": row.version, "threshold": row.threshold}
 
 

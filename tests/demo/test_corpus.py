@@ -257,9 +257,7 @@ def test_sizes_average_4_to_9_kb_with_a_spread() -> None:
 
 def test_html_and_attachment_shares_follow_the_parameters() -> None:
     messages = parsed()
-    alternative = sum(
-        any(p.get_content_type() == "multipart/alternative" for p in m.walk()) for m, _, _ in messages
-    )
+    alternative = sum(any(p.get_content_type() == "multipart/alternative" for p in m.walk()) for m, _, _ in messages)
     with_attachments = [m for m, _, _ in messages if any(True for _ in m.iter_attachments())]
     assert 0.35 <= alternative / len(messages) <= 0.6
     assert 0.08 <= len(with_attachments) / len(messages) <= 0.22
