@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -305,23 +306,23 @@ async def add_mailbox(
     secrets: SecretBox,
     address: str | None = None,
 ) -> Mailbox:
-    if await repository.mailbox_by_name(session, name) is not None:
-        raise Conflict(f"a mailbox named {name!r} exists already")
-    mailbox = Mailbox(
-        name=name,
-        imap_host=endpoint.host,
-        imap_port=endpoint.port,
-        imap_security=endpoint.security,
-        imap_username=endpoint.username,
-        imap_password_encrypted=secrets.encrypt(endpoint.password),
-        folder=endpoint.folder,
-        address=(address or (endpoint.username if "@" in endpoint.username else None)),
-    )
-    session.add(mailbox)
-    await session.flush()
-    session.add(MailboxState(mailbox_id=mailbox.id))
-    await session.flush()
-    return mailbox
+    """A mailbox from an IMAP URL (the CLI's form): the same checks and storage as the API's."""
+    try:
+        data = MailboxCreate(
+            name=name,
+            imap_host=endpoint.host,
+            imap_port=endpoint.port,
+            imap_security=endpoint.security,
+            imap_username=endpoint.username,
+            imap_password=endpoint.password,
+            folder=endpoint.folder,
+            address=address or (endpoint.username if "@" in endpoint.username else None),
+        )
+    except ValidationError as exc:
+        # Never echo the input: it holds the password.
+        fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
+        raise InvalidInput(f"invalid mailbox settings: {fields}") from None
+    return await create_mailbox(session, data, secrets=secrets)
 
 
 async def remove_mailbox(session: AsyncSession, name: str) -> None:

@@ -21,16 +21,15 @@ async def area_by_name(session: AsyncSession, name: str) -> Area | None:
     return await session.scalar(select(Area).where(Area.name == name))
 
 
-async def active_rules(session: AsyncSession) -> list[Any]:
-    from app.routing.service import Rule
-
+async def active_rules(session: AsyncSession) -> list[tuple[str, str, str]]:
+    """(kind, pattern, area name) of the rules in force, in the order they apply."""
     rows = await session.execute(
         select(RoutingRule.kind, RoutingRule.pattern, Area.name)
         .join(Area, Area.id == RoutingRule.area_id)
         .where(RoutingRule.active.is_(True), Area.active.is_(True))
         .order_by(RoutingRule.position, RoutingRule.id)
     )
-    return [Rule(kind=kind, pattern=pattern.lower(), area=area) for kind, pattern, area in rows]
+    return [(kind, pattern.lower(), area) for kind, pattern, area in rows]
 
 
 async def active_model_stamp(session: AsyncSession) -> tuple[str, str] | None:

@@ -88,7 +88,10 @@ class Router:
             return
         self._refreshed_at = now
         snapshot = _Snapshot(
-            rules=[(rule, _keyword(rule)) for rule in await repository.active_rules(session)],
+            rules=[
+                (rule, _keyword(rule))
+                for rule in (Rule(kind=k, pattern=p, area=a) for k, p, a in await repository.active_rules(session))
+            ],
             thresholds={a.name: a.threshold for a in (await repository.areas_by_name(session)).values() if a.active},
             version=self._snapshot.version,
             model=self._snapshot.model,
