@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None)
 
     database_url: str = "sqlite+aiosqlite:///./routedesk.db"
+    # PostgreSQL connections each process keeps open. Requests beyond it wait for one instead of opening
+    # and closing connections of their own: under load that churn costs more than the wait.
+    database_pool_size: int = Field(20, ge=1, le=1000)
     data_dir: Path = Path("./routedesk-data")
     # Key that encrypts mailbox passwords at rest; when unset, one is generated in data_dir.
     secret_key: SecretStr | None = None

@@ -60,7 +60,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
     if is_sqlite(url):
         # A writer waits for the lock instead of failing at once; WAL lets readers run beside it.
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
@@ -82,7 +82,9 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per checkout, and a connection the server dropped fails its
+    # statement, is discarded by the pool, and the request gets a 503-class error rather than a hang.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, **kwargs)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

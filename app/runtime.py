@@ -49,7 +49,7 @@ async def check_schema(engine: AsyncEngine, database_url: str) -> None:
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterator[Runtime]:
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     try:
         if check:
             await check_schema(engine, settings.database_url)

@@ -144,6 +144,25 @@ async def audit(settings: Settings, told: list[tuple[int, str]]) -> dict[str, in
     return {"claimed_twice_in_db": claimed_twice, "answered_twice": told_twice, "assignee_mismatch": mismatched}
 
 
+def cpu_seconds(pids: list[int] | None = None, command: str | None = None) -> float:
+    """CPU time (user + system) used so far by these processes, or by every process named `command`
+    (Linux /proc; 0 elsewhere). Sampled around the measured window, it tells where the CPU went."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    proc = Path("/proc")
+    if pids is None:
+        pids = []
+        for entry in proc.iterdir() if proc.is_dir() else ():
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() and (entry / "comm").read_text().strip() == command:
+                    pids.append(int(entry.name))
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = (proc / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def start_server(env: dict[str, str], port: int, log: Path, profile: str | None) -> subprocess.Popen[bytes]:
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     with log.open("ab") as out:
@@ -184,6 +203,7 @@ class Connection:
     def __init__(self, host: str, port: int, token: str) -> None:
         self.host, self.port = host, port
         self.auth = f"Authorization: Bearer {token}\r\n"
+        self.method = "POST"
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -191,7 +211,7 @@ class Connection:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.auth}"
+        head = (f"{self.method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.auth}"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
@@ -243,16 +263,30 @@ async def agent_loop(connection: Connection, name: str, area: str, tally: Tally,
 
 
 async def load(ports: list[int], team: list[tuple[str, str, str]], *, warmup: float,
-               duration: float) -> tuple[Tally, float]:
+               duration: float, server_pids: list[int]) -> tuple[Tally, float, dict[str, float]]:
+    """Run the agents; returns the tally, the measured seconds and the CPU seconds each party used in them."""
     tally = Tally()
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + duration
+    cpu: dict[str, float] = {}
+
+    async def sample_cpu() -> None:
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        before = (cpu_seconds(server_pids), cpu_seconds(command="postgres"), time.process_time())
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        after = (cpu_seconds(server_pids), cpu_seconds(command="postgres"), time.process_time())
+        cpu.update(zip(("server", "postgres", "client"), (b - a for a, b in zip(before, after, strict=True)),
+                       strict=True))
+
+    sampler = asyncio.create_task(sample_cpu())
     await asyncio.gather(*(
         agent_loop(Connection("127.0.0.1", ports[i % len(ports)], token), name, area, tally, measure_from, stop_at)
         for i, (name, token, area) in enumerate(team)
     ))
     ended = time.perf_counter()
-    return tally, max(1e-9, min(ended, stop_at) - measure_from)
+    if not sampler.done():  # the queues ran dry before the end: no CPU figures for a partial window
+        sampler.cancel()
+    return tally, max(1e-9, min(ended, stop_at) - measure_from), cpu
 
 
 def main() -> None:
@@ -289,11 +323,12 @@ def main() -> None:
                    for i, port in enumerate(ports)]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
 
-        async def run() -> tuple[Tally, float]:
+        async def run() -> tuple[Tally, float, dict[str, float]]:
             await asyncio.gather(*(wait_ready(base, process) for base, process in zip(bases, servers, strict=True)))
-            return await load(ports, team, warmup=args.warmup, duration=args.duration)
+            return await load(ports, team, warmup=args.warmup, duration=args.duration,
+                              server_pids=[p.pid for p in servers])
 
-        tally, elapsed = asyncio.run(run())
+        tally, elapsed, cpu = asyncio.run(run())
         for process in servers:
             process.send_signal(signal.SIGINT)
         for process in servers:
@@ -322,6 +357,8 @@ def main() -> None:
         "claim_p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "solve_p50_ms": round(percentile(solves, 0.50) * 1000, 1),
         "solve_p99_ms": round(percentile(solves, 0.99) * 1000, 1),
+        # CPU milliseconds per claim (a claim and a solve: two requests), by who spent them
+        **{f"cpu_ms_per_claim_{who}": round(1000 * seconds / max(1, tally.claims), 2) for who, seconds in cpu.items()},
         "double_assignments": doubles,
         **checks,
         "queues_emptied": tally.empty,
@@ -334,6 +371,9 @@ def main() -> None:
           f"claim latency p50 {result['claim_p50_ms']} ms, p99 {result['claim_p99_ms']} ms "
           f"(target >= {TARGET_CLAIMS_PER_S}/s, p99 <= {TARGET_P99_MS} ms); "
           f"solve p50 {result['solve_p50_ms']} ms; double assignments: {doubles}; errors: {dict(tally.errors)}")
+    if cpu:
+        print("CPU ms per claim and solve: " + ", ".join(
+            f"{who} {1000 * seconds / max(1, tally.claims):.2f}" for who, seconds in cpu.items()))
     if tally.empty:
         print(f"warning: {tally.empty} agents found their queue empty before the end: raise --tickets",
               file=sys.stderr)

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 import app.models  # noqa: F401  (registers every table on Base.metadata)
 from app.config import get_settings
 from app.db import Base, UTCDateTime, create_engine
+from app.migrate import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -38,6 +39,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         render_item=_render_item,
+        include_object=include_object,
         compare_type=True,
     )
     with context.begin_transaction():

@@ -6,12 +6,11 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import CurrentUser
 from app.db import MAX_ID, SessionDep
-from app.errors import InvalidInput
+from app.errors import InvalidInput, NotFound
 from app.macros import service as macros
 from app.macros.schemas import SuggestionRead
 from app.replies import service as replies
 from app.routing import service as routing
-from app.routing.models import Area
 from app.tickets import service as tickets
 from app.tickets.models import Ticket
 from app.tickets.schemas import (
@@ -34,18 +33,11 @@ router = APIRouter(tags=["agents"])
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-# Both check the token first: an unauthenticated caller must not learn which areas or tickets exist.
-async def valid_area(
-    user: CurrentUser, session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64)]
-) -> Area:
-    return await routing.get_area(session, area)
-
-
+# Checks the token first: an unauthenticated caller must not learn which tickets exist.
 async def valid_ticket(user: CurrentUser, session: SessionDep, ticket_id: TicketId) -> Ticket:
     return await tickets.get_ticket(session, ticket_id, for_update=True)
 
 
-ValidArea = Annotated[Area, Depends(valid_area)]
 ValidTicket = Annotated[Ticket, Depends(valid_ticket)]
 
 
@@ -55,9 +47,14 @@ async def list_queues(user: CurrentUser, session: SessionDep) -> list[QueueRead]
 
 
 @router.post("/queues/{area}/claim")
-async def claim(area: ValidArea, user: CurrentUser, session: SessionDep) -> TicketSummary:
+async def claim(
+    user: CurrentUser, session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64)]
+) -> TicketSummary:
     ticket = await tickets.claim_next(session, area, agent=user)
-    return await tickets.summary(session, ticket.id)
+    if ticket is None:
+        await routing.get_area(session, area)  # an unknown area is a 404 of its own
+        raise NotFound(f"no unassigned open ticket waits in {area!r}")
+    return ticket
 
 
 @router.get("/tickets")
@@ -111,7 +108,7 @@ async def reply(ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, sessi
         await macros.record_use(session, macro_id=body.macro_id, ticket_id=ticket.id, user_id=user.id)
     if body.status != ticket.status:
         await tickets.set_status(session, ticket, status=body.status, user=user)
-    summary = await tickets.summary(session, ticket.id)
+    summary = tickets.summary(ticket)
     assert outbox.message is not None and outbox.message.message_id is not None
     return ReplyResult(ticket=summary, outbox_id=outbox.id, message_id=outbox.message.message_id)
 
@@ -143,20 +140,20 @@ async def add_note(ticket: ValidTicket, body: NoteCreate, user: CurrentUser, ses
 @router.post("/tickets/{ticket_id}/status")
 async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep) -> TicketSummary:
     await tickets.set_status(session, ticket, status=body.status, user=user)
-    return await tickets.summary(session, ticket.id)
+    return tickets.summary(ticket)
 
 
 @router.post("/tickets/{ticket_id}/reroute")
 async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> TicketSummary:
     area = await routing.get_area(session, body.area)
     await tickets.reroute(session, ticket, area=area, user=user)
-    return await tickets.summary(session, ticket.id)
+    return tickets.summary(ticket)
 
 
 @router.post("/tickets/{ticket_id}/release")
 async def release(ticket: ValidTicket, user: CurrentUser, session: SessionDep) -> TicketSummary:
     await tickets.release(session, ticket, user=user)
-    return await tickets.summary(session, ticket.id)
+    return tickets.summary(ticket)
 
 
 @router.get("/tickets/{ticket_id}/suggestions")

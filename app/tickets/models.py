@@ -3,11 +3,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, case, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
 from app.routing.models import Area
+from app.users.models import User
 
 
 class Customer(Base):
@@ -54,6 +55,26 @@ class Ticket(Base):
 
     area: Mapped[Area] = relationship(lazy="raise")
     customer: Mapped[Customer | None] = relationship(lazy="raise")
+    assignee: Mapped[User | None] = relationship(lazy="raise")
+
+
+def urgency() -> Any:
+    """The ticket's next SLA deadline: first response until answered, then resolution."""
+    return case((Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at)
+
+
+# Claiming reads the first entry of this index for the area and stops: waiting tickets in claim order.
+# Without it every claim sorted all of the area's open tickets (2 ms of PostgreSQL per claim at 2,000).
+_WAITING = text("status = 'open' AND assignee_id IS NULL")
+Index(
+    "ix_ticket_claim_order",
+    Ticket.area_id,
+    urgency(),
+    Ticket.created_at,
+    Ticket.id,
+    postgresql_where=_WAITING,
+    sqlite_where=_WAITING,
+)
 
 
 class Participant(Base):

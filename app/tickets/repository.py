@@ -2,15 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from app.db import Row
 from app.inbox.models import Attachment, Message
 from app.routing.models import Area
-from app.tickets.models import Customer, Participant, Ticket, TicketEvent
+from app.tickets.models import Customer, Participant, Ticket, TicketEvent, urgency
 from app.users.models import User
 
 # The ingest path reads tickets and customers as plain rows (dicts): it writes with Core, not the ORM,
@@ -77,38 +78,92 @@ async def open_tickets_by_subject(
     return [dict(row) for row in rows.mappings()]
 
 
-def urgency() -> Any:
-    """The ticket's next SLA deadline: first response until answered, then resolution."""
-    return case((Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at)
+def _claim_statement() -> Any:
+    """One statement takes the most urgent waiting ticket of an area (by name) for an agent and returns it
+    with its customer's address. It is built once: the hot path only binds parameters.
 
-
-async def next_claimable(session: AsyncSession, area_id: int) -> int | None:
-    # FOR UPDATE SKIP LOCKED on PostgreSQL: concurrent claimers each lock a different row and never wait.
-    # SQLite ignores it; there BEGIN IMMEDIATE already serialises writers.
-    return await session.scalar(
-        select(Ticket.id)
-        .where(Ticket.area_id == area_id, Ticket.status == "open", Ticket.assignee_id.is_(None))
-        .order_by(urgency().asc().nulls_last(), Ticket.created_at, Ticket.id)
+    PostgreSQL: FOR UPDATE SKIP LOCKED in the subquery locks the chosen row, so concurrent claimers
+    each take a different one and never wait on each other; the row is re-checked once locked, and the
+    outer `assignee_id IS NULL` states the guarantee again. SQLite renders no FOR UPDATE; there BEGIN
+    IMMEDIATE has already serialised writers."""
+    ticket = cast(Table, Ticket.__table__)
+    area_id = select(Area.__table__.c.id).where(Area.__table__.c.name == bindparam("area")).scalar_subquery()
+    chosen = (
+        select(ticket.c.id)
+        .where(ticket.c.area_id == area_id, ticket.c.status == "open", ticket.c.assignee_id.is_(None))
+        .order_by(urgency().asc().nulls_last(), ticket.c.created_at, ticket.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    customer_email = (
+        select(Customer.__table__.c.email).where(Customer.__table__.c.id == ticket.c.customer_id).scalar_subquery()
+    )
+    now = bindparam("now", type_=ticket.c.updated_at.type)
+    return (
+        update(ticket)
+        .where(ticket.c.id == chosen, ticket.c.assignee_id.is_(None))
+        .values(assignee_id=bindparam("user_id", type_=ticket.c.assignee_id.type), claimed_at=now, updated_at=now)
+        .returning(*ticket.c, customer_email.label("customer_email"))
     )
 
 
-async def assign_if_unassigned(session: AsyncSession, ticket_id: int, user_id: int, now: datetime) -> bool:
-    result = await session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None))
-        .values(assignee_id=user_id, claimed_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
+def _claim_and_log_statement() -> Any:
+    """PostgreSQL: the claim and its `claimed` event in one statement (a data-modifying CTE), one round
+    trip instead of two. SQLite has no data-modifying CTEs; there the event is a second statement."""
+    claimed = _CLAIM.cte("claimed")
+    event = cast(Table, TicketEvent.__table__)
+    logged = (
+        insert(event)
+        .from_select(
+            ["ticket_id", "kind", "actor", "data", "created_at"],
+            select(
+                claimed.c.id,
+                literal("claimed"),
+                bindparam("actor", type_=event.c.actor.type),
+                literal({}, type_=event.c.data.type),
+                bindparam("now", type_=event.c.created_at.type),
+            ),
+        )
+        .cte("logged")
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return select(claimed).add_cte(logged)
+
+
+_CLAIM = _claim_statement()
+_CLAIM_AND_LOG = _claim_and_log_statement()
+
+
+async def claim(session: AsyncSession, area: str, user_id: int, actor: str, now: datetime) -> Row | None:
+    """Claim the area's most urgent waiting ticket and record the `claimed` event by `actor`. Returns the
+    ticket's row (with `customer_email`), or None when no ticket of the area waits."""
+    params = {"area": area, "user_id": user_id, "actor": actor, "now": now}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    row = (await session.execute(_CLAIM_AND_LOG if postgres else _CLAIM, params)).mappings().first()
+    if row is None:
+        return None
+    if not postgres:
+        await add_event(session, ticket_id=row["id"], kind="claimed", actor=actor, data={}, created_at=now)
+    return dict(row)
+
+
+async def add_event(session: AsyncSession, **values: Any) -> None:
+    await session.execute(insert(cast(Table, TicketEvent.__table__)).values(**values))
+
+
+# Built once, bound per call: every ticket action starts with one of these. The ticket comes with its
+# area, customer and assignee, which is all its summary needs, so the action answers without reading again.
+_TICKET = (
+    select(Ticket)
+    .options(joinedload(Ticket.area), joinedload(Ticket.customer), joinedload(Ticket.assignee))
+    .where(Ticket.id == bindparam("id"))
+    .execution_options(populate_existing=True)
+)
+_TICKET_FOR_UPDATE = _TICKET.with_for_update(of=Ticket)  # the ticket's row only, not its area's
 
 
 async def ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
-    query = select(Ticket).where(Ticket.id == ticket_id).execution_options(populate_existing=True)
-    if for_update:
-        query = query.with_for_update()
-    return await session.scalar(query)
+    return await session.scalar(_TICKET_FOR_UPDATE if for_update else _TICKET, {"id": ticket_id})
 
 
 def _filtered(
@@ -162,12 +217,7 @@ async def search(
         customer=customer,
         text=text,
     )
-    base = (
-        select(Ticket, Area.name, Customer.email, User.name)
-        .join(Area, Area.id == Ticket.area_id)
-        .outerjoin(Customer, Customer.id == Ticket.customer_id)
-        .outerjoin(User, User.id == Ticket.assignee_id)
-    )
+    base = _with_names()
     rows = (
         await session.execute(
             _filtered(base, **filters).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
@@ -177,17 +227,21 @@ async def search(
     return rows, int(await session.scalar(counted) or 0)
 
 
-async def summary_row(session: AsyncSession, ticket_id: int) -> Any:
+def _with_names() -> Any:
+    """Tickets with their area's name, customer's address and assignee's name."""
     return (
-        await session.execute(
-            select(Ticket, Area.name, Customer.email, User.name)
-            .join(Area, Area.id == Ticket.area_id)
-            .outerjoin(Customer, Customer.id == Ticket.customer_id)
-            .outerjoin(User, User.id == Ticket.assignee_id)
-            .where(Ticket.id == ticket_id)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+        select(Ticket, Area.name, Customer.email, User.name)
+        .join(Area, Area.id == Ticket.area_id)
+        .outerjoin(Customer, Customer.id == Ticket.customer_id)
+        .outerjoin(User, User.id == Ticket.assignee_id)
+    )
+
+
+_SUMMARY = _with_names().where(Ticket.id == bindparam("id")).execution_options(populate_existing=True)
+
+
+async def summary_row(session: AsyncSession, ticket_id: int) -> Any:
+    return (await session.execute(_SUMMARY, {"id": ticket_id})).first()
 
 
 async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:

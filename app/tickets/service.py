@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Row, RowWriter, utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Forbidden, InvalidInput, NotFound
 from app.inbox.models import Message
 from app.mail.parse import ParsedMessage, normalize_subject
 from app.routing.models import TRIAGE, Area, Label
@@ -247,18 +247,14 @@ async def get_ticket(session: AsyncSession, ticket_id: int, *, for_update: bool 
     return ticket
 
 
-async def claim_next(session: AsyncSession, area: Area, *, agent: User) -> Ticket:
-    """Assign the most urgent unassigned open ticket of the area to the agent; no ticket goes to two."""
+async def claim_next(session: AsyncSession, area: str, *, agent: User) -> TicketSummary | None:
+    """Assign the most urgent unassigned open ticket of the area to the agent; no ticket goes to two.
+    None when no ticket of that area waits (or no such area)."""
     now = utcnow()
-    for _ in range(5):
-        ticket_id = await repository.next_claimable(session, area.id)
-        if ticket_id is None:
-            raise NotFound(f"no unassigned open ticket waits in {area.name!r}")
-        # The conditional UPDATE is the guarantee; SKIP LOCKED only keeps claimers from queueing.
-        if await repository.assign_if_unassigned(session, ticket_id, agent.id, now):
-            session.add(TicketEvent(ticket_id=ticket_id, kind="claimed", actor=actor(agent), created_at=now))
-            return await get_ticket(session, ticket_id)
-    raise Conflict("tickets were claimed faster than this request could take one; try again")
+    row = await repository.claim(session, area, agent.id, actor(agent), now)
+    if row is None:
+        return None
+    return _summary(row, area, row["customer_email"], agent.name)
 
 
 def check_can_work(ticket: Ticket, user: User) -> None:
@@ -268,7 +264,7 @@ def check_can_work(ticket: Ticket, user: User) -> None:
 
 async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Ticket:
     check_can_work(ticket, user)
-    ticket.assignee_id, ticket.claimed_at, ticket.updated_at = None, None, utcnow()
+    ticket.assignee_id, ticket.assignee, ticket.claimed_at, ticket.updated_at = None, None, None, utcnow()
     session.add(TicketEvent(ticket_id=ticket.id, kind="released", actor=actor(user)))
     await session.flush()
     return ticket
@@ -292,9 +288,8 @@ async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user
     if status == "solved":
         ticket.solved_at = now
         # Solving without a re-route is an agent confirming the area: a training label.
-        area = await session.get(Area, ticket.area_id)
-        if area is not None and area.name != TRIAGE:
-            await _label(session, ticket, area=area.name, previous=None, source="confirmed", actor=actor(user))
+        if ticket.area.name != TRIAGE:
+            _label(session, ticket, area=ticket.area.name, previous=None, source="confirmed", actor=actor(user))
     else:
         ticket.solved_at = None
     session.add(
@@ -306,15 +301,14 @@ async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user
 
 async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: User) -> Ticket:
     check_can_work(ticket, user)
-    previous = await session.get(Area, ticket.area_id)
-    previous_name = previous.name if previous else None
+    previous_name = ticket.area.name
     if previous_name == area.name:
         return ticket
-    ticket.area_id, ticket.routed_by, ticket.updated_at = area.id, "agent", utcnow()
+    ticket.area_id, ticket.area, ticket.routed_by, ticket.updated_at = area.id, area, "agent", utcnow()
     # Whoever works the new area claims it afresh.
-    ticket.assignee_id, ticket.claimed_at = None, None
+    ticket.assignee_id, ticket.assignee, ticket.claimed_at = None, None, None
     if area.name != TRIAGE:
-        await _label(session, ticket, area=area.name, previous=previous_name, source="corrected", actor=actor(user))
+        _label(session, ticket, area=area.name, previous=previous_name, source="corrected", actor=actor(user))
     session.add(
         TicketEvent(
             ticket_id=ticket.id,
@@ -327,41 +321,37 @@ async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: Us
     return ticket
 
 
-async def _label(
-    session: AsyncSession, ticket: Ticket, *, area: str, previous: str | None, source: str, actor: str
-) -> None:
+def _label(session: AsyncSession, ticket: Ticket, *, area: str, previous: str | None, source: str, actor: str) -> None:
     session.add(Label(ticket_id=ticket.id, area=area, previous_area=previous, source=source, actor=actor))
 
 
-def _summary(row: Any) -> TicketSummary:
-    ticket, area_name, customer_email, assignee = row
-    return TicketSummary(
-        id=ticket.id,
-        reference=ticket.reference,
-        subject=ticket.subject,
-        status=ticket.status,
-        area=area_name,
-        customer_email=customer_email,
-        assignee=assignee,
-        routed_by=ticket.routed_by,
-        route_probability=ticket.route_probability,
-        created_at=ticket.created_at,
-        updated_at=ticket.updated_at,
-        first_response_due_at=ticket.first_response_due_at,
-        resolution_due_at=ticket.resolution_due_at,
+_TICKET_FIELDS = tuple(
+    name for name in TicketSummary.model_fields if name not in {"area", "customer_email", "assignee"}
+)
+
+
+def _summary(ticket: Ticket | Row, area: str, customer_email: str | None, assignee: str | None) -> TicketSummary:
+    """A ticket's summary from the ORM object or a plain row of the ticket table."""
+    if isinstance(ticket, dict):
+        values = {name: ticket[name] for name in _TICKET_FIELDS}
+    else:
+        values = {name: getattr(ticket, name) for name in _TICKET_FIELDS}
+    return TicketSummary(area=area, customer_email=customer_email, assignee=assignee, **values)
+
+
+def summary(ticket: Ticket) -> TicketSummary:
+    """The summary of a ticket loaded by get_ticket (which brings its area, customer and assignee)."""
+    return _summary(
+        ticket,
+        ticket.area.name,
+        ticket.customer.email if ticket.customer is not None else None,
+        ticket.assignee.name if ticket.assignee is not None else None,
     )
-
-
-async def summary(session: AsyncSession, ticket_id: int) -> TicketSummary:
-    row = await repository.summary_row(session, ticket_id)
-    if row is None:
-        raise NotFound(f"no ticket {ticket_id}")
-    return _summary(row)
 
 
 async def search(session: AsyncSession, *, offset: int, limit: int, **filters: Any) -> Page[TicketSummary]:
     rows, total = await repository.search(session, offset=offset, limit=limit, **filters)
-    return Page(items=[_summary(r) for r in rows], total=total, offset=offset, limit=limit)
+    return Page(items=[_summary(*r) for r in rows], total=total, offset=offset, limit=limit)
 
 
 async def queues(session: AsyncSession) -> list[QueueRead]:
@@ -399,7 +389,7 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
         files.setdefault(message_id, []).append(
             AttachmentRead(id=att_id, filename=filename, content_type=content_type, size=size, stored=stored)
         )
-    base = _summary(row)
+    base = _summary(*row)
     return TicketRead(
         **base.model_dump(),
         routing=RoutingRead(
