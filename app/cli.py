@@ -427,14 +427,26 @@ def worker() -> None:
 
 
 @cli.command("serve")
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes sharing the port; about one per core (the API is stateless)")
+    ] = 1,
+) -> None:
     """The HTTP API (stateless: run as many as needed)."""
     import uvicorn
 
     from app.main import create_app
 
-    settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    settings = _settings()  # a bad setting stops here, once, with a clear message
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    # Each worker process builds its app from the same environment.
+    uvicorn.run(
+        "app.main:create_app", factory=True, workers=workers, host=host, port=port, log_config=None, access_log=False
+    )
 
 
 @cli.command("run")

@@ -61,6 +61,8 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
+    # A failed statement's error names the SQL but never the values: they are mail, addresses, token hashes.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # A writer waits for the lock instead of failing at once; WAL lets readers run beside it.
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger()
 
 
 class ErrorRead(BaseModel):
@@ -26,6 +31,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found"),
         (409, "Conflict"),
         (422, "Invalid input"),
+        (500, "Unexpected error (logged on the server)"),
+        (503, "The database did not answer; try again"),
     )
 }
 
@@ -93,7 +100,33 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": name, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A lost or refused database connection, or no free connection in time, is a 503: the pool drops
+    connections that failed, so the next request gets a fresh one and the client should simply retry.
+    Any other database error is unexpected."""
+    lost = isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not lost:
+        return await unexpected_error_handler(request, exc)
+    log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+    return JSONResponse(
+        {"error": "DatabaseUnavailable", "detail": "the database did not answer; try again"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The exception itself goes to the server's log, never to the client: it may quote data or SQL.
+    log.error("unexpected_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+    return JSONResponse({"error": "InternalError", "detail": "unexpected error; it is logged on the server"}, 500)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DBAPIError, database_error_handler)
+    app.add_exception_handler(PoolTimeout, database_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)
     app.add_exception_handler(AppError, app_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)

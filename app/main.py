@@ -11,6 +11,7 @@ from sqlalchemy import text
 from app.config import Settings, get_settings
 from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.inbox import endpoints as inbox_api
+from app.logs import configure_logging
 from app.macros import endpoints as macros_api
 from app.routing import endpoints as routing_api
 from app.runtime import Runtime, open_runtime
@@ -27,7 +28,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             _attach(app, runtime)
             yield
             return
-        async with open_runtime(settings or get_settings()) as rt:
+        own = settings
+        if own is None:  # a `serve --workers` process: it configures itself from the environment
+            own = get_settings()
+            configure_logging(own.log_level, json=own.log_json)
+        async with open_runtime(own) as rt:
             _attach(app, rt)
             yield
 

@@ -163,11 +163,23 @@ def cpu_seconds(pids: list[int] | None = None, command: str | None = None) -> fl
     return total / ticks
 
 
-def start_server(env: dict[str, str], port: int, log: Path, profile: str | None) -> subprocess.Popen[bytes]:
+def with_children(pids: list[int]) -> list[int]:
+    """These processes and their children (the workers of `serve --workers`)."""
+    found = list(pids)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def start_server(env: dict[str, str], port: int, log: Path, profile: str | None,
+                 workers: int = 1) -> subprocess.Popen[bytes]:
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, *prefix, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, *prefix, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
 
@@ -272,6 +284,7 @@ async def load(ports: list[int], team: list[tuple[str, str, str]], *, warmup: fl
 
     async def sample_cpu() -> None:
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        server_pids[:] = with_children(server_pids)
         before = (cpu_seconds(server_pids), cpu_seconds(command="postgres"), time.process_time())
         await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
         after = (cpu_seconds(server_pids), cpu_seconds(command="postgres"), time.process_time())
@@ -296,7 +309,8 @@ def main() -> None:
     parser.add_argument("--tickets", type=int, default=8000)
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds, after the warm-up")
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--servers", type=int, default=1, help="`routedesk serve` processes")
+    parser.add_argument("--servers", type=int, default=1, help="`routedesk serve` processes, each on its own port")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes of each `routedesk serve`")
     parser.add_argument("--profile", help="write a cProfile of the (first) server process to this file")
     args = parser.parse_args()
 
@@ -319,7 +333,8 @@ def main() -> None:
         env.update(ROUTEDESK_DATABASE_URL=url, ROUTEDESK_DATA_DIR=str(settings.data_dir),
                    ROUTEDESK_LOG_LEVEL="warning")
         ports = [free_port() for _ in range(args.servers)]
-        servers = [start_server(env, port, workdir / f"serve-{port}.log", args.profile if i == 0 else None)
+        servers = [start_server(env, port, workdir / f"serve-{port}.log", args.profile if i == 0 else None,
+                                args.workers)
                    for i, port in enumerate(ports)]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
 
@@ -350,6 +365,7 @@ def main() -> None:
         "db": args.db,
         "agents": args.agents,
         "servers": args.servers,
+        "workers": args.workers,
         "measured_s": round(elapsed, 2),
         "claims": tally.claims,
         "claims_per_s": round(tally.claims / elapsed, 1),

@@ -433,6 +433,18 @@ async def ticket_text(session: AsyncSession, ticket: Ticket) -> str:
     return f"{ticket.subject}\n{first.new_text if first else ''}"
 
 
+def first_name(display_name: str) -> str:
+    """The name to greet a customer by: "Jane" from "Jane Doe", "Doe, Jane" and "'Jane Doe'"; nothing
+    from an address used as a name, so that the macro's fallback is used instead of "Hi jane@x.example"."""
+    name = display_name.strip().strip("'\"").strip()
+    if "@" in name:
+        return ""
+    if "," in name:  # family name first, as directories and some mail clients write it
+        name = name.split(",", 1)[1]
+    words = name.split()
+    return words[0] if words else ""
+
+
 async def placeholders(session: AsyncSession, ticket: Ticket, *, agent: User) -> dict[str, str]:
     """The values a macro may use for this ticket. Plain strings: rendering inserts them literally."""
     customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
@@ -440,7 +452,7 @@ async def placeholders(session: AsyncSession, ticket: Ticket, *, agent: User) ->
     name = (customer.name or "") if customer else ""
     return {
         "customer_name": name,
-        "customer_first_name": name.split()[0] if name.split() else "",
+        "customer_first_name": first_name(name),
         "customer_email": customer.email if customer else "",
         "ticket_reference": ticket.reference,
         "ticket_subject": ticket.subject,

@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.macros.service import FALLBACKS, PLACEHOLDERS, placeholder_values, render, validate_template
+from app.tickets.service import first_name
 
 NAMES = sorted(PLACEHOLDERS)
 FULL = {
@@ -147,3 +148,21 @@ def test_a_value_is_inserted_verbatim_whatever_braces_it_holds(value: str, other
 def test_a_brace_value_is_never_expanded(value: str) -> None:
     values = {**FULL, "customer_name": value}
     assert render("{customer_name}", values) == value
+
+
+@pytest.mark.parametrize(
+    ("display_name", "expected"),
+    [
+        ("Jane Doe", "Jane"),
+        ("Doe, Jane", "Jane"),
+        ("Doe, Jane Mary", "Jane"),
+        ("'Jane Doe'", "Jane"),
+        ('"Doe, Jane"', "Jane"),
+        ("Jane", "Jane"),
+        ("jane@merchant.example", ""),
+        ("", ""),
+        ("  ", ""),
+    ],
+)
+def test_customer_first_name_is_the_given_name_whatever_order_the_name_is_in(display_name: str, expected: str) -> None:
+    assert first_name(display_name) == expected

@@ -26,12 +26,10 @@ CHARGEBACK = (
 )
 LOGIN = (
     "Two-factor reset",
-    "Hi {customer_first_name}, to reset two-factor authentication on your login we need to verify "
-    "your identity first.",
+    "Hi {customer_first_name}, to reset two-factor authentication on your login we need to verify your identity first.",
 )
 REFUND_TICKET = (
-    "I refunded an order a week ago and my customer says the refund never reached their card. "
-    "Where is the refund?"
+    "I refunded an order a week ago and my customer says the refund never reached their card. Where is the refund?"
 )
 # Two macros whose words are the same: equally similar to any ticket.
 TWIN_BODY = "We are looking into the delay of your settlement report export and will write back soon."

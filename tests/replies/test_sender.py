@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.inbox.models import Mailbox
-from app.mail.smtp import send
-from app.replies import repository
+from app.mail.smtp import SmtpPermanentError, send
+from app.replies import repository, sender
 from app.replies import service as replies
 from app.replies.models import Outbox
 from app.replies.sender import retry_delay, smtp_endpoint
@@ -194,6 +194,32 @@ async def test_reply_held_by_a_dead_sender_is_resent_unchanged_after_its_lease(d
     assert (row.status, row.attempts, row.owner) == ("sent", 2, "live-worker")
 
 
+async def test_sender_that_overran_its_lease_cannot_overwrite_the_outcome_of_the_one_that_took_over(
+    desk: Desk,
+) -> None:
+    ticket_id, outbox_id, _message_id = await _reply(desk)
+    now = utcnow()
+    async with unit_of_work(desk.runtime.sessionmaker) as session:
+        [claimed] = await repository.claim_due(
+            session, owner="slow-worker", now=now, lease_until=now + timedelta(seconds=0.3), limit=10
+        )
+        attempts = claimed.attempts
+    await asyncio.sleep(0.4)
+    assert await desk.send_due(owner="live-worker") == 1  # took the row over and delivered it
+    # The slow sender comes back with a failure for the row it no longer holds.
+    await sender._record(
+        desk.runtime.sessionmaker,
+        desk.settings,
+        outbox_id,
+        attempts,
+        SmtpPermanentError("550 too late"),
+        owner="slow-worker",
+    )
+    row = await _row(desk, outbox_id)
+    assert (row.status, row.owner, row.last_error) == ("sent", "live-worker", None)
+    assert await _events(desk, ticket_id, "delivery_failed") == []
+
+
 async def test_concurrent_senders_send_each_reply_once(desk: Desk) -> None:
     for i in range(6):
         ticket_id = await desk.new_ticket(mail(message_id=f"<many{i}@merchant.example>", sender=f"c{i}@x.example"))
@@ -208,8 +234,10 @@ async def test_concurrent_senders_send_each_reply_once(desk: Desk) -> None:
 
 async def test_reply_logs_in_with_the_mailbox_smtp_credentials(desk: Desk) -> None:
     desk.smtp.require_login("support@routedesk.example", "relay-password")
-    response = await desk.admin.patch(f"/admin/mailboxes/{desk.mailbox_id}", json={
-        "smtp_username": "support@routedesk.example", "smtp_password": "relay-password"})
+    response = await desk.admin.patch(
+        f"/admin/mailboxes/{desk.mailbox_id}",
+        json={"smtp_username": "support@routedesk.example", "smtp_password": "relay-password"},
+    )
     assert response.status_code == 200
     _ticket, outbox_id, _mid = await _reply(desk)
     await desk.send_due()
@@ -219,8 +247,10 @@ async def test_reply_logs_in_with_the_mailbox_smtp_credentials(desk: Desk) -> No
 
 async def test_wrong_smtp_password_fails_the_reply_permanently(desk: Desk) -> None:
     desk.smtp.require_login("support@routedesk.example", "relay-password")
-    await desk.admin.patch(f"/admin/mailboxes/{desk.mailbox_id}", json={
-        "smtp_username": "support@routedesk.example", "smtp_password": "wrong"})
+    await desk.admin.patch(
+        f"/admin/mailboxes/{desk.mailbox_id}",
+        json={"smtp_username": "support@routedesk.example", "smtp_password": "wrong"},
+    )
     _ticket, outbox_id, _mid = await _reply(desk)
     await desk.send_due()
     row = await _row(desk, outbox_id)
