@@ -311,6 +311,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--servers", type=int, default=1, help="`routedesk serve` processes, each on its own port")
     parser.add_argument("--workers", type=int, default=1, help="worker processes of each `routedesk serve`")
+    parser.add_argument("--pool-size", type=int, help="ROUTEDESK_DATABASE_POOL_SIZE of each server process")
     parser.add_argument("--profile", help="write a cProfile of the (first) server process to this file")
     args = parser.parse_args()
 
@@ -332,6 +333,8 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
         env.update(ROUTEDESK_DATABASE_URL=url, ROUTEDESK_DATA_DIR=str(settings.data_dir),
                    ROUTEDESK_LOG_LEVEL="warning")
+        if args.pool_size:
+            env["ROUTEDESK_DATABASE_POOL_SIZE"] = str(args.pool_size)
         ports = [free_port() for _ in range(args.servers)]
         servers = [start_server(env, port, workdir / f"serve-{port}.log", args.profile if i == 0 else None,
                                 args.workers)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import event, inspect, text
 
 import app.models  # noqa: F401
 from app.db import Base, create_engine
@@ -66,13 +67,27 @@ async def test_claim_order_index_is_built_and_serves_the_claim(database_url: str
                     text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ticket_claim_order'")
                 )
                 # An empty table would be scanned whole; forbid that and sorting, and see the index serve.
+                # The claim runs as a prepared statement, so check the generic plan, the one reused.
                 await conn.execute(text("SET enable_seqscan = off"))
                 await conn.execute(text("SET enable_sort = off"))
-                compiled = repository._CLAIM.compile(dialect=conn.dialect)
-                given = {"area": "payouts", "user_id": 1, "now": datetime.now(UTC)}
-                args = [given.get(name, compiled.params.get(name)) for name in compiled.positiontup or ()]
+                await conn.execute(text("SET plan_cache_mode = force_generic_plan"))
+                sent: list[tuple[str, Any]] = []
+
+                def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+                    sent.append((statement, parameters))
+
+                # The SQL exactly as SQLAlchemy sends it (values written in, $n for the bound ones).
+                event.listen(engine.sync_engine, "before_cursor_execute", capture)
+                async with conn.begin_nested():
+                    await conn.execute(repository._CLAIM, {"area": "payouts", "user_id": 1, "now": datetime.now(UTC)})
+                event.remove(engine.sync_engine, "before_cursor_execute", capture)
+                [(sql, args)] = [(statement, p) for statement, p in sent if "FOR UPDATE SKIP LOCKED" in statement]
                 raw = (await conn.get_raw_connection()).driver_connection
-                plan = "\n".join(row[0] for row in await raw.fetch("EXPLAIN " + str(compiled), *args))
+                await raw.execute(f"PREPARE claim_plan AS {sql}")
+                values = ", ".join(
+                    str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'" for v in args
+                )
+                plan = "\n".join(row[0] for row in await raw.fetch(f"EXPLAIN EXECUTE claim_plan({values})"))
                 assert "ix_ticket_claim_order" in plan
                 assert "Sort" not in plan, plan
     finally:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Row, RowWriter, utcnow
+from app.db import Row, RowWriter, insert_row, utcnow
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.inbox.models import Message
 from app.mail.parse import ParsedMessage, normalize_subject
@@ -265,7 +265,7 @@ def check_can_work(ticket: Ticket, user: User) -> None:
 async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Ticket:
     check_can_work(ticket, user)
     ticket.assignee_id, ticket.assignee, ticket.claimed_at, ticket.updated_at = None, None, None, utcnow()
-    session.add(TicketEvent(ticket_id=ticket.id, kind="released", actor=actor(user)))
+    await _log(session, ticket, "released", user)
     await session.flush()
     return ticket
 
@@ -289,12 +289,10 @@ async def set_status(session: AsyncSession, ticket: Ticket, *, status: str, user
         ticket.solved_at = now
         # Solving without a re-route is an agent confirming the area: a training label.
         if ticket.area.name != TRIAGE:
-            _label(session, ticket, area=ticket.area.name, previous=None, source="confirmed", actor=actor(user))
+            await _label(session, ticket, area=ticket.area.name, previous=None, source="confirmed", user=user)
     else:
         ticket.solved_at = None
-    session.add(
-        TicketEvent(ticket_id=ticket.id, kind="status", actor=actor(user), data={"from": previous, "to": status})
-    )
+    await _log(session, ticket, "status", user, {"from": previous, "to": status})
     await session.flush()
     return ticket
 
@@ -308,21 +306,24 @@ async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: Us
     # Whoever works the new area claims it afresh.
     ticket.assignee_id, ticket.assignee, ticket.claimed_at = None, None, None
     if area.name != TRIAGE:
-        _label(session, ticket, area=area.name, previous=previous_name, source="corrected", actor=actor(user))
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            kind="rerouted",
-            actor=actor(user),
-            data={"from": previous_name, "to": area.name},
-        )
-    )
+        await _label(session, ticket, area=area.name, previous=previous_name, source="corrected", user=user)
+    await _log(session, ticket, "rerouted", user, {"from": previous_name, "to": area.name})
     await session.flush()
     return ticket
 
 
-def _label(session: AsyncSession, ticket: Ticket, *, area: str, previous: str | None, source: str, actor: str) -> None:
-    session.add(Label(ticket_id=ticket.id, area=area, previous_area=previous, source=source, actor=actor))
+async def _log(
+    session: AsyncSession, ticket: Ticket, kind: str, user: User, data: dict[str, Any] | None = None
+) -> None:
+    await insert_row(session, TicketEvent, ticket_id=ticket.id, kind=kind, actor=actor(user), data=data or {})
+
+
+async def _label(
+    session: AsyncSession, ticket: Ticket, *, area: str, previous: str | None, source: str, user: User
+) -> None:
+    await insert_row(
+        session, Label, ticket_id=ticket.id, area=area, previous_area=previous, source=source, actor=actor(user)
+    )
 
 
 _TICKET_FIELDS = tuple(
