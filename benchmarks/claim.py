@@ -2,11 +2,12 @@
 
 Usage:
     python benchmarks/claim.py [--db postgresql|sqlite] [--agents 50] [--tickets 8000] [--duration 10]
-                               [--servers 1] [--profile FILE]
+                               [--servers 1] [--workers 1] [--pool-size N] [--profile FILE]
 
 It seeds a database of its own (areas with routing rules, one agent user and token per agent, tickets
 made by ingesting generated mail), starts `routedesk serve` as subprocesses (uvicorn; several with
---servers, each on its own port, agents spread over them: the API is stateless), waits for /readyz,
+--servers, each on its own port, agents spread over them: the API is stateless; --workers for
+`serve --workers`, processes sharing one port), waits for /readyz,
 then runs the agents for --duration seconds after a short warm-up. Each agent works one area: claim
 the most urgent ticket, solve it, claim the next, until time is up or its queue is empty.
 
@@ -14,7 +15,8 @@ Measured on the client (plain keep-alive HTTP/1.1 on asyncio streams, so that th
 little of the CPU it shares with the server), per claim request: latency (p50, p99) and claims per
 second, counting claims sent in the measured window. Afterwards the database is read back: a ticket
 claimed twice, or a claim answered for a ticket whose stored assignee is someone else, is a double
-assignment; there must be none (exit status 1 otherwise).
+assignment; there must be none (exit status 1 otherwise). On Linux it also reads, from /proc, the CPU
+time the server processes, PostgreSQL and the load generator spent in the measured window, per claim.
 
 PostgreSQL comes from ROUTEDESK_BENCH_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test):
 a new database is created for the run and dropped after. The last line printed is a JSON object.
