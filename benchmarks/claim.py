@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from app.config import Settings  # noqa: E402
 from app.db import unit_of_work  # noqa: E402
 from app.inbox import service as inbox  # noqa: E402
 from app.migrate import upgrade_async  # noqa: E402
+from app.ports import free_port  # noqa: E402
 from app.routing import service as routing  # noqa: E402
 from app.routing.schemas import AreaCreate, RuleCreate  # noqa: E402
 from app.runtime import open_runtime  # noqa: E402
@@ -66,12 +66,6 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 AREAS = ["payouts", "chargebacks", "onboarding", "api"]
 TARGET_CLAIMS_PER_S = 400
 TARGET_P99_MS = 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

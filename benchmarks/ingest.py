@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,14 +34,9 @@ sys.path.insert(0, str(REPO))
 from app.config import ImapSettings  # noqa: E402
 from app.demo.corpus import generate_emails  # noqa: E402
 from app.mail.imap import ImapClient, parse_imap_url  # noqa: E402
+from app.ports import free_port  # noqa: E402
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_dovecot(workdir: Path) -> tuple[str, Path]:

@@ -11,7 +11,6 @@ import asyncio
 import csv
 import json
 import shutil
-import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from app.macros.schemas import MacroCreate
 from app.mail.local_imap import LocalImapServer
 from app.main import create_app
 from app.migrate import upgrade_async
+from app.ports import free_port
 from app.replies.models import Outbox
 from app.replies.sender import send_due
 from app.routing import service as routing
@@ -74,12 +74,6 @@ class _Sink:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _train(runtime: Runtime) -> dict[str, Any]:
     source = training.TrainingSource(path=str(DEMO_DIR / "labelled.csv"), subject_col="subject", body_col="body")
     examples = await asyncio.to_thread(training.read_file_examples, source)
@@ -102,7 +96,7 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
 async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int | None) -> dict[str, int]:
     await upgrade_async(settings.database_url)
     sink = _Sink()
-    smtp = Controller(sink, hostname="127.0.0.1", port=_free_port())
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
     try:
         async with LocalImapServer() as server, open_runtime(settings) as runtime:

@@ -240,13 +240,6 @@ def _with_names() -> Any:
     )
 
 
-_SUMMARY = _with_names().where(Ticket.id == bindparam("id")).execution_options(populate_existing=True)
-
-
-async def summary_row(session: AsyncSession, ticket_id: int) -> Any:
-    return (await session.execute(_SUMMARY, {"id": ticket_id})).first()
-
-
 async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
     waiting = (Ticket.status == "open") & Ticket.assignee_id.is_(None)
     breaching = (Ticket.status != "solved") & (urgency() < now)

@@ -378,10 +378,7 @@ async def thread(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
 
 
 async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, str]) -> TicketRead:
-    row = await repository.summary_row(session, ticket_id)
-    if row is None:
-        raise NotFound(f"no ticket {ticket_id}")
-    ticket = row[0]
+    ticket = await get_ticket(session, ticket_id)
     messages = await repository.thread(session, ticket_id)
     files: dict[int, list[AttachmentRead]] = {}
     for att_id, message_id, filename, content_type, size, stored in await repository.attachments(
@@ -390,7 +387,7 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
         files.setdefault(message_id, []).append(
             AttachmentRead(id=att_id, filename=filename, content_type=content_type, size=size, stored=stored)
         )
-    base = _summary(*row)
+    base = summary(ticket)
     return TicketRead(
         **base.model_dump(),
         routing=RoutingRead(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,11 @@ import httpx
 
 from app.config import Settings
 from app.db import unit_of_work
+from app.ports import free_port
 from app.runtime import Runtime
 from app.users import service as users
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _workers(pid: int) -> list[int]:
@@ -43,7 +37,7 @@ async def test_serve_with_two_workers_runs_two_processes_that_answer_and_all_sto
 ) -> None:
     async with unit_of_work(runtime.sessionmaker) as session:
         _user, token = await users.create_user(session, name="ana", email="ana@routedesk.example", role="agent")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
     env.update(
         ROUTEDESK_DATABASE_URL=settings.database_url,

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -20,6 +18,7 @@ from app.mail.imap import (
     parse_imap_url,
 )
 from app.mail.local_imap import LocalImapServer
+from app.ports import free_port
 from tests.fixtures.imap import ImapProxy, ImapTestServer, TlsContexts
 
 pytest_plugins = ["tests.fixtures.imap"]
@@ -68,12 +67,9 @@ def never_mentions(exc: BaseException, secret: str) -> bool:
     return all(secret not in str(e) and secret not in repr(e) for e in seen)
 
 
-@pytest.fixture
-def free_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    yield port  # nothing listens there now
+@pytest.fixture(name="free_port")
+def free_port_fixture() -> int:
+    return free_port()  # nothing listens there now
 
 
 # -- URLs ------------------------------------------------------------------------------------------
