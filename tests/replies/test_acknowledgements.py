@@ -16,8 +16,9 @@ async def _acknowledgements(desk: Desk) -> list[Outbox]:
 
 
 async def test_first_message_is_acknowledged_with_the_ticket_reference(desk: Desk) -> None:
-    ticket_id = await desk.new_ticket(mail(sender="Ana Silva <ana@merchant.example>",
-                                           message_id="<ack1@merchant.example>"))
+    ticket_id = await desk.new_ticket(
+        mail(sender="Ana Silva <ana@merchant.example>", message_id="<ack1@merchant.example>")
+    )
     await desk.send_due()
     [received] = desk.smtp.messages
     sent = received.message
@@ -39,8 +40,9 @@ async def test_acknowledgement_is_on_the_ticket_thread(desk: Desk) -> None:
 
 async def test_follow_up_message_is_not_acknowledged_again(desk: Desk) -> None:
     await desk.ingest(mail(message_id="<f1@merchant.example>"))
-    await desk.ingest(mail(subject="Re: Payout missing", message_id="<f2@merchant.example>",
-                           in_reply_to="<f1@merchant.example>"))
+    await desk.ingest(
+        mail(subject="Re: Payout missing", message_id="<f2@merchant.example>", in_reply_to="<f1@merchant.example>")
+    )
     assert len(await _acknowledgements(desk)) == 1
 
 
@@ -48,8 +50,9 @@ async def test_area_that_wants_no_acknowledgement_gets_none(desk: Desk) -> None:
     await desk.new_ticket(mail(message_id="<n1@merchant.example>"))
     response = await desk.admin.patch("/admin/areas/triage", json={"acknowledge": False})
     assert response.status_code == 200
-    await desk.new_ticket(mail(subject="Another question", message_id="<n2@merchant.example>",
-                               sender="bo@shop.example"))
+    await desk.new_ticket(
+        mail(subject="Another question", message_id="<n2@merchant.example>", sender="bo@shop.example")
+    )
     assert [a.rcpt_to for a in await _acknowledgements(desk)] == ["ana@merchant.example"]
 
 

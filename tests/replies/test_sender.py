@@ -174,9 +174,16 @@ async def test_reply_held_by_a_dead_sender_is_resent_unchanged_after_its_lease(d
     lease = 0.5
     now = utcnow()
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        [claimed] = await repository.claim_due(
-            session, owner="dead-worker", now=now, lease_until=now + timedelta(seconds=lease), limit=10
-        )
+        [claimed] = (
+            await repository.claim_due(
+                session,
+                owner="dead-worker",
+                now=now,
+                lease_until=now + timedelta(seconds=lease),
+                limit=10,
+                max_attempts=8,
+            )
+        ).rows
         mailbox = await session.get(Mailbox, claimed.mailbox_id)
         assert mailbox is not None and mailbox.smtp_host and mailbox.smtp_port
         endpoint = smtp_endpoint(mailbox, desk.runtime.secrets)
@@ -200,9 +207,16 @@ async def test_sender_that_overran_its_lease_cannot_overwrite_the_outcome_of_the
     ticket_id, outbox_id, _message_id = await _reply(desk)
     now = utcnow()
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        [claimed] = await repository.claim_due(
-            session, owner="slow-worker", now=now, lease_until=now + timedelta(seconds=0.3), limit=10
-        )
+        [claimed] = (
+            await repository.claim_due(
+                session,
+                owner="slow-worker",
+                now=now,
+                lease_until=now + timedelta(seconds=0.3),
+                limit=10,
+                max_attempts=8,
+            )
+        ).rows
         attempts = claimed.attempts
     await asyncio.sleep(0.4)
     assert await desk.send_due(owner="live-worker") == 1  # took the row over and delivered it
