@@ -232,15 +232,11 @@ async def _store(
             )
             sender = parsed.from_address
             skipped = replies.acknowledgement_skip_reason(
-                sender,
-                auto=parsed.auto,
-                from_address=mailbox.address if mailbox is not None else None,
-                remaining=acks.get(sender or "", 0),
-                own=source.own_addresses,
+                sender, auto=parsed.auto, remaining=acks.get(sender or "", 0), own=source.own_addresses
             )
-            if area.acknowledge and skipped is not None:
+            if area.acknowledge and mailbox is not None and mailbox.address and skipped is not None:
                 replies.note_acknowledgement_skipped(writer, ticket, skipped, now=now)
-            elif area.acknowledge and mailbox is not None and sender:
+            elif area.acknowledge and mailbox is not None and mailbox.address and sender and skipped is None:
                 acks[sender] -= 1
                 ack, outbox = replies.outbound_rows(
                     subject=ticket["subject"],

@@ -37,7 +37,7 @@ def smtp_endpoint(mailbox: Mailbox, secrets: SecretBox) -> SmtpEndpoint | None:
 
 
 def retry_delay(attempts: int, settings: Settings) -> float:
-    base = settings.smtp.retry_initial * 2 ** max(0, attempts - 1)
+    base: float = settings.smtp.retry_initial * 2.0 ** max(0, attempts - 1)
     return min(settings.smtp.retry_max, base) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
 
 

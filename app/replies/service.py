@@ -184,16 +184,14 @@ def is_unattended_address(address: str, own: frozenset[str]) -> bool:
 
 
 def acknowledgement_skip_reason(
-    sender: str | None, *, auto: str | None, from_address: str | None, remaining: int, own: frozenset[str]
+    sender: str | None, *, auto: str | None, remaining: int, own: frozenset[str]
 ) -> dict[str, str] | None:
-    """Why a new ticket's sender gets no acknowledgement (the data of its acknowledgement_skipped
-    event), or None when one goes. `remaining` is what acknowledgements_allowed left for the sender;
-    `from_address` is the mailbox's own address. An area that wants none is the admin's choice, not a
-    reason to note: the caller checks it first."""
+    """Why the sender of a new ticket's first message gets no acknowledgement (the data of the ticket's
+    acknowledgement_skipped event), or None when one goes. `remaining` is what acknowledgements_allowed
+    left for the sender. What is the admin's choice rather than the message's (an area that wants no
+    acknowledgements, a mailbox without a from address) is no reason to note: the caller checks it."""
     if auto is not None:
         return {"reason": "automatic_mail", "detail": f"the message is {auto.replace('_', ' ')} mail"}
-    if not from_address:
-        return {"reason": "no_from_address", "detail": "the message came from no mailbox with a from address"}
     if not sender:
         return {"reason": "no_sender", "detail": "the message has no sender address"}
     problem = address_problem(sender)

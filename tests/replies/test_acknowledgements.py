@@ -139,3 +139,11 @@ async def test_reply_to_a_customer_address_that_cannot_receive_mail_is_refused(d
     assert "cannot receive mail" in response.text and "space" in response.text
     assert await desk.all(select(Outbox.id).where(Outbox.ticket_id == ticket_id)) == []
     assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["status"] == "open"
+
+
+async def test_unattended_sender_is_noted_as_the_reason_for_no_acknowledgement(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(mail(subject="Your order", sender="noreply@shop.example"))
+    events = (await desk.agent.get(f"/tickets/{ticket_id}")).json()["events"]
+    [skipped] = [e["data"] for e in events if e["kind"] == "acknowledgement_skipped"]
+    assert (skipped["reason"], skipped["address"]) == ("unattended_address", "noreply@shop.example")
+    assert await _acknowledgements(desk) == []

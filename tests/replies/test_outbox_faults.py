@@ -50,7 +50,7 @@ async def _queue(desk: Desk, ticket_id: int, to: str, body: str = "Your payout w
 
 
 async def _row(desk: Desk, outbox_id: int) -> Outbox:
-    row = await desk.scalar(select(Outbox).where(Outbox.id == outbox_id))
+    row: Outbox | None = await desk.scalar(select(Outbox).where(Outbox.id == outbox_id))
     assert row is not None
     return row
 
@@ -247,7 +247,8 @@ async def test_sender_killed_mid_send_is_taken_over_within_one_short_lease(desk:
 
         await _wait_until(renewed)  # alive, it keeps its lease
     finally:
-        proc.send_signal(signal.SIGKILL)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
         await proc.wait()
     killed_at = utcnow()
 
