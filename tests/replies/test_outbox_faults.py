@@ -251,11 +251,7 @@ async def test_sender_killed_mid_send_is_taken_over_within_one_short_lease(desk:
             proc.send_signal(signal.SIGKILL)
         await proc.wait()
     killed_at = utcnow()
-
-    async def connection_gone() -> bool:
-        return desk.smtp.held == 0
-
-    await _wait_until(connection_gone)  # the relay saw the connection go
+    await desk.smtp.wait_none_held()  # the relay saw the connection go
     desk.smtp.release()
     lease_until = (await _row(desk, row.id)).next_attempt_at
     # Free one lease after the last heartbeat at the latest: well under a minute with the defaults.
