@@ -105,7 +105,7 @@ async def send_due(
             try:
                 await _record(sessionmaker, settings, item.id, item.attempts, error, owner=owner, now=clock())
             except Exception as exc:  # the database, most likely: the row's lease runs out and it is retried
-                log.warning("outbox_record_failed", outbox=item.id, error=f"{type(exc).__name__}: {exc}"[:500])
+                log.warning("outbox_record_failed", outbox=item.id, error=_kind(exc))
             finally:
                 pending.discard(item.id)
     finally:
@@ -160,7 +160,13 @@ async def _heartbeat(
             async with unit_of_work(sessionmaker) as session:
                 await repository.renew_leases(session, set(pending), owner=owner, lease_until=clock() + lease)
         except Exception as exc:  # the next beat tries again; past the lease another sender takes over
-            log.warning("outbox_lease_renewal_failed", owner=owner, error=f"{type(exc).__name__}: {exc}"[:500])
+            log.warning("outbox_lease_renewal_failed", owner=owner, error=_kind(exc))
+
+
+def _kind(exc: BaseException) -> str:
+    # A database error's text may quote the statement's parameters: only its class goes to the log.
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}({type(orig).__name__})" if orig is not None else type(exc).__name__
 
 
 def _delivery_failed(session: AsyncSession, ticket_id: int | None, outbox_id: int, error: str, now: datetime) -> None:
