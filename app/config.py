@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,9 +55,20 @@ class SmtpSettings(BaseModel):
     poll_interval: float = Field(1.0, gt=0)
     retry_initial: float = Field(30.0, gt=0)
     retry_max: float = Field(3600.0, gt=0)
+    # Sends of one message, counted when a sender claims it (so one whose sender died mid-send counts
+    # too); past it the message fails, shown on its ticket.
     max_attempts: int = Field(8, ge=1)
-    # A row claimed by a sender that then died is sent again (same bytes) after this long.
-    send_lease_seconds: float = Field(300.0, gt=0)
+    # A row claimed by a sender that then died is sent again (same bytes) after this long. A live
+    # sender renews the lease of the rows it still holds every send_heartbeat_seconds, so a slow batch
+    # keeps its rows and a dead sender's rows are taken over within send_lease_seconds.
+    send_lease_seconds: float = Field(30.0, gt=0)
+    send_heartbeat_seconds: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> SmtpSettings:
+        if self.send_heartbeat_seconds * 2 > self.send_lease_seconds:
+            raise ValueError("send_heartbeat_seconds must be at most half of send_lease_seconds")
+        return self
 
 
 class Settings(BaseSettings):

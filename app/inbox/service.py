@@ -231,15 +231,12 @@ async def _store(
                 now=now,
             )
             sender = parsed.from_address
-            if (
-                parsed.auto is None
-                and area.acknowledge
-                and mailbox is not None
-                and mailbox.address
-                and sender
-                and acks.get(sender, 0) > 0
-                and not replies.is_unattended_address(sender, source.own_addresses)
-            ):
+            skipped = replies.acknowledgement_skip_reason(
+                sender, auto=parsed.auto, remaining=acks.get(sender or "", 0), own=source.own_addresses
+            )
+            if area.acknowledge and mailbox is not None and mailbox.address and skipped is not None:
+                replies.note_acknowledgement_skipped(writer, ticket, skipped, now=now)
+            elif area.acknowledge and mailbox is not None and mailbox.address and sender and skipped is None:
                 acks[sender] -= 1
                 ack, outbox = replies.outbound_rows(
                     subject=ticket["subject"],

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select, update
@@ -22,32 +23,89 @@ async def acknowledgements_since(
     return {rcpt: int(n) for rcpt, n in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class Exhausted:
+    """A due row that had its last attempt: failed at claim instead of sent once more."""
+
+    id: int
+    ticket_id: int | None
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    rows: Sequence[Outbox]
+    exhausted: Sequence[Exhausted]
+
+
 async def claim_due(
-    session: AsyncSession, *, owner: str, now: datetime, lease_until: datetime, limit: int
-) -> Sequence[Outbox]:
-    """Rows due now: queued ones, and 'sending' ones whose sender died before it could mark them."""
-    ids = (
-        await session.scalars(
-            select(Outbox.id)
+    session: AsyncSession,
+    *,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    max_attempts: int,
+) -> Claim:
+    """Rows due now: queued ones, and 'sending' ones whose sender died before it could mark them.
+    Attempts are counted here, at claim: a row that already had max_attempts (say its sender was
+    killed during each) is marked failed rather than claimed again, so no row is retried forever."""
+    due = (
+        await session.execute(
+            select(Outbox.id, Outbox.ticket_id, Outbox.attempts, Outbox.status, Outbox.last_error)
             .where(Outbox.status.in_(("queued", "sending")), Outbox.next_attempt_at <= now)
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     ).all()
+    exhausted = []
+    for row in due:
+        if row.attempts < max_attempts:
+            continue
+        died = "; the sender of the last one stopped before it finished" if row.status == "sending" else ""
+        last = f" (last error: {row.last_error})" if row.last_error else ""
+        error = f"gave up after {row.attempts} attempts{died}{last}"[:2000]
+        exhausted.append(Exhausted(id=row.id, ticket_id=row.ticket_id, attempts=row.attempts, error=error))
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.id == row.id)
+            .values(status="failed", owner=owner, last_error=error)
+            .execution_options(synchronize_session=False)
+        )
+    ids = [row.id for row in due if row.attempts < max_attempts]
     if not ids:
-        return []
+        return Claim(rows=[], exhausted=exhausted)
     await session.execute(
         update(Outbox)
         .where(Outbox.id.in_(ids), or_(Outbox.status == "queued", Outbox.status == "sending"))
         .values(status="sending", owner=owner, next_attempt_at=lease_until, attempts=Outbox.attempts + 1)
         .execution_options(synchronize_session=False)
     )
-    return (
+    rows = (
         await session.scalars(
-            select(Outbox).where(Outbox.id.in_(ids), Outbox.owner == owner).execution_options(populate_existing=True)
+            select(Outbox)
+            .where(Outbox.id.in_(ids), Outbox.owner == owner)
+            .order_by(Outbox.id)
+            .execution_options(populate_existing=True)
         )
     ).all()
+    return Claim(rows=rows, exhausted=exhausted)
+
+
+async def renew_leases(session: AsyncSession, ids: Collection[int], *, owner: str, lease_until: datetime) -> int:
+    """Extend the lease of the rows this sender still holds (the heartbeat of a live sender). A row
+    another sender took over, or one already marked, is left alone. Returns how many were renewed."""
+    if not ids:
+        return 0
+    result = await session.execute(
+        update(Outbox)
+        .where(Outbox.id.in_(list(ids)), Outbox.owner == owner, Outbox.status == "sending")
+        .values(next_attempt_at=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def outbox_row(session: AsyncSession, outbox_id: int) -> Outbox | None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.inbox.models import Mailbox
-from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, send
+from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, SmtpTemporaryError, send
 from app.replies import repository
 from app.secrets import SecretBox
 from app.tickets.models import TicketEvent
@@ -34,49 +37,151 @@ def smtp_endpoint(mailbox: Mailbox, secrets: SecretBox) -> SmtpEndpoint | None:
 
 
 def retry_delay(attempts: int, settings: Settings) -> float:
-    base = settings.smtp.retry_initial * 2 ** max(0, attempts - 1)
+    base: float = settings.smtp.retry_initial * 2.0 ** max(0, attempts - 1)
     return min(settings.smtp.retry_max, base) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
 
 
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    mailbox_id: int | None
+    mail_from: str
+    rcpt_to: list[str]
+    raw: bytes = field(repr=False)
+    attempts: int
+
+
 async def send_due(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, secrets: SecretBox, *, owner: str
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    secrets: SecretBox,
+    *,
+    owner: str,
+    clock: Clock = utcnow,
 ) -> int:
-    """Send what is due now. Returns how many rows it handled (sent, retried or failed)."""
-    now = utcnow()
+    """Send what is due now. Returns how many rows it handled (sent, retried or failed).
+
+    Each row's outcome is its own: whatever one send raises is recorded for that row, and the rest of
+    the batch goes on. While the batch is being sent, a heartbeat renews the lease of the rows not yet
+    recorded, so a slow batch keeps them and a dead sender's rows are free after one short lease."""
+    now = clock()
     async with unit_of_work(sessionmaker) as session:
-        rows = await repository.claim_due(
+        claim = await repository.claim_due(
             session,
             owner=owner,
             now=now,
             lease_until=now + timedelta(seconds=settings.smtp.send_lease_seconds),
             limit=settings.smtp.batch,
+            max_attempts=settings.smtp.max_attempts,
         )
-        claimed = [(row.id, row.mailbox_id, row.mail_from, row.rcpt_to, row.raw, row.attempts) for row in rows]
-        endpoints = {}
-        for mailbox_id in {row[1] for row in claimed}:
+        for gone in claim.exhausted:
+            log.warning("outbox_failed", outbox=gone.id, ticket=gone.ticket_id, error=gone.error)
+            _delivery_failed(session, gone.ticket_id, gone.id, gone.error, now)
+        claimed = [
+            _Claimed(
+                id=row.id,
+                mailbox_id=row.mailbox_id,
+                mail_from=row.mail_from,
+                rcpt_to=[r.strip() for r in row.rcpt_to.split(",") if r.strip()],
+                raw=row.raw,
+                attempts=row.attempts,
+            )
+            for row in claim.rows
+        ]
+        endpoints: dict[int | None, SmtpEndpoint | SmtpError] = {}
+        for mailbox_id in {item.mailbox_id for item in claimed}:
             mailbox = await session.get(Mailbox, mailbox_id) if mailbox_id is not None else None
-            endpoints[mailbox_id] = smtp_endpoint(mailbox, secrets) if mailbox else None
-    for outbox_id, mailbox_id, mail_from, rcpt_to, raw, attempts in claimed:
-        endpoint = endpoints.get(mailbox_id)
-        error: SmtpError | None = None
-        if endpoint is None:
-            error = SmtpPermanentError("the mailbox has no SMTP settings")
-        else:
+            endpoints[mailbox_id] = _endpoint(mailbox, secrets)
+    if not claimed:
+        return len(claim.exhausted)
+    pending = {item.id for item in claimed}
+    heartbeat = asyncio.create_task(_heartbeat(sessionmaker, settings, pending, owner=owner, clock=clock))
+    try:
+        for item in claimed:
+            error = await _attempt(item, endpoints[item.mailbox_id], settings)
             try:
-                async with asyncio.timeout(settings.smtp.timeout * 3):
-                    await send(
-                        endpoint,
-                        mail_from=mail_from,
-                        rcpt_to=[r.strip() for r in rcpt_to.split(",")],
-                        raw=raw,
-                        settings=settings.smtp,
-                    )
-            except SmtpError as exc:
-                error = exc
-            except TimeoutError as exc:
-                error = SmtpError(f"timed out: {exc}")
-        await _record(sessionmaker, settings, outbox_id, attempts, error, owner=owner)
-    return len(claimed)
+                await _record(sessionmaker, settings, item.id, item.attempts, error, owner=owner, now=clock())
+            except Exception as exc:  # the database, most likely: the row's lease runs out and it is retried
+                log.warning("outbox_record_failed", outbox=item.id, error=_kind(exc))
+            finally:
+                pending.discard(item.id)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+    return len(claimed) + len(claim.exhausted)
+
+
+def _endpoint(mailbox: Mailbox | None, secrets: SecretBox) -> SmtpEndpoint | SmtpError:
+    """Where a mailbox's mail goes, or why it cannot go: the outcome of each of its rows, not of the batch."""
+    try:
+        endpoint = smtp_endpoint(mailbox, secrets) if mailbox is not None else None
+    except Exception as exc:  # e.g. a password saved under another secret key: retried, capped, shown
+        return SmtpTemporaryError(f"the mailbox's SMTP settings cannot be used: {type(exc).__name__}: {exc}"[:2000])
+    return endpoint if endpoint is not None else SmtpPermanentError("the mailbox has no SMTP settings")
+
+
+async def _attempt(item: _Claimed, endpoint: SmtpEndpoint | SmtpError, settings: Settings) -> SmtpError | None:
+    """Send one row; its outcome as an error (None when sent). Never raises but for cancellation."""
+    if isinstance(endpoint, SmtpError):
+        return endpoint
+    try:
+        async with asyncio.timeout(settings.smtp.timeout * 3):
+            await send(endpoint, mail_from=item.mail_from, rcpt_to=item.rcpt_to, raw=item.raw, settings=settings.smtp)
+    except SmtpError as exc:
+        return exc
+    except TimeoutError as exc:
+        return SmtpTemporaryError(f"timed out: {exc}")
+    except Exception as exc:  # a bug, or a library surprise: this row's outcome, retried up to max_attempts
+        detail = f"unexpected {type(exc).__name__}: {exc}"[:2000]
+        log.warning("outbox_send_error", outbox=item.id, error=detail)
+        return SmtpTemporaryError(detail)
+    return None
+
+
+async def _heartbeat(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    pending: set[int],
+    *,
+    owner: str,
+    clock: Clock,
+) -> None:
+    """Renew the lease of the rows this sender holds and has not recorded yet, until it has none."""
+    lease = timedelta(seconds=settings.smtp.send_lease_seconds)
+    while pending:
+        await asyncio.sleep(settings.smtp.send_heartbeat_seconds)
+        if not pending:
+            return
+        try:
+            async with unit_of_work(sessionmaker) as session:
+                await repository.renew_leases(session, set(pending), owner=owner, lease_until=clock() + lease)
+        except Exception as exc:  # the next beat tries again; past the lease another sender takes over
+            log.warning("outbox_lease_renewal_failed", owner=owner, error=_kind(exc))
+
+
+def _kind(exc: BaseException) -> str:
+    # A database error's text may quote the statement's parameters: only its class goes to the log.
+    orig = getattr(exc, "orig", None)
+    return f"{type(exc).__name__}({type(orig).__name__})" if orig is not None else type(exc).__name__
+
+
+def _delivery_failed(session: AsyncSession, ticket_id: int | None, outbox_id: int, error: str, now: datetime) -> None:
+    if ticket_id is None:
+        return
+    # Shown on the ticket, so the agent knows the customer never got the answer.
+    session.add(
+        TicketEvent(
+            ticket_id=ticket_id,
+            kind="delivery_failed",
+            actor="system",
+            data={"outbox": outbox_id, "error": error},
+            created_at=now,
+        )
+    )
 
 
 async def _record(
@@ -87,8 +192,9 @@ async def _record(
     error: SmtpError | None,
     *,
     owner: str,
+    now: datetime | None = None,
 ) -> None:
-    now = utcnow()
+    now = now or utcnow()
     async with unit_of_work(sessionmaker) as session:
         row = await repository.outbox_row(session, outbox_id)
         # A sender that overran its lease lost the row to another one: that one's outcome stands.
@@ -103,16 +209,7 @@ async def _record(
         if permanent:
             row.status = "failed"
             log.warning("outbox_failed", outbox=outbox_id, ticket=row.ticket_id, error=row.last_error)
-            if row.ticket_id is not None:
-                # Shown on the ticket, so the agent knows the customer never got the answer.
-                session.add(
-                    TicketEvent(
-                        ticket_id=row.ticket_id,
-                        kind="delivery_failed",
-                        actor="system",
-                        data={"outbox": outbox_id, "error": row.last_error},
-                    )
-                )
+            _delivery_failed(session, row.ticket_id, outbox_id, row.last_error, now)
         else:
             row.status = "queued"
             row.next_attempt_at = now + timedelta(seconds=retry_delay(attempts, settings))

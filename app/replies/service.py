@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import Row, RowWriter, utcnow
 from app.errors import InvalidInput
 from app.inbox.models import Mailbox, Message
+from app.mail.addresses import address_problem
 from app.mail.compose import compose, new_message_id
 from app.replies import repository
 from app.replies.models import Outbox
@@ -153,6 +154,10 @@ async def enqueue_reply(
     customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     if mailbox is None or customer is None:
         raise InvalidInput("this ticket has no mailbox or no customer address to reply to")
+    problem = address_problem(customer.email)
+    if problem is not None:
+        # Refused now, while the agent is here, rather than queued to fail: no mail can reach it.
+        raise InvalidInput(f"the customer's address cannot receive mail: {problem}")
     outbox = await enqueue(session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = now
@@ -176,6 +181,39 @@ _UNATTENDED = re.compile(r"^(no-?reply|do-?not-?reply|mailer-daemon|postmaster|b
 def is_unattended_address(address: str, own: frozenset[str]) -> bool:
     """Addresses nobody reads, or our own: acknowledging them at best wastes mail, at worst loops."""
     return address in own or bool(_UNATTENDED.match(address))
+
+
+def acknowledgement_skip_reason(
+    sender: str | None, *, auto: str | None, remaining: int, own: frozenset[str]
+) -> dict[str, str] | None:
+    """Why the sender of a new ticket's first message gets no acknowledgement (the data of the ticket's
+    acknowledgement_skipped event), or None when one goes. `remaining` is what acknowledgements_allowed
+    left for the sender. What is the admin's choice rather than the message's (an area that wants no
+    acknowledgements, a mailbox without a from address) is no reason to note: the caller checks it."""
+    if auto is not None:
+        return {"reason": "automatic_mail", "detail": f"the message is {auto.replace('_', ' ')} mail"}
+    if not sender:
+        return {"reason": "no_sender", "detail": "the message has no sender address"}
+    problem = address_problem(sender)
+    if problem is not None:
+        return {"reason": "invalid_address", "address": sender[:320], "detail": problem}
+    if is_unattended_address(sender, own):
+        return {"reason": "unattended_address", "address": sender, "detail": "nobody reads mail sent there"}
+    if remaining <= 0:
+        return {
+            "reason": "rate_limited",
+            "address": sender,
+            "detail": "the hourly acknowledgement limit for this address is reached (a loop guard)",
+        }
+    return None
+
+
+def note_acknowledgement_skipped(writer: RowWriter, ticket: Row, reason: dict[str, str], *, now: datetime) -> None:
+    """The ticket's record of why its customer got no acknowledgement, written with the ingest batch."""
+    writer.add(
+        TicketEvent.__table__,
+        {"ticket_id": ticket, "kind": "acknowledgement_skipped", "actor": "system", "data": reason, "created_at": now},
+    )
 
 
 def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:

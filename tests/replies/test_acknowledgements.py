@@ -16,8 +16,9 @@ async def _acknowledgements(desk: Desk) -> list[Outbox]:
 
 
 async def test_first_message_is_acknowledged_with_the_ticket_reference(desk: Desk) -> None:
-    ticket_id = await desk.new_ticket(mail(sender="Ana Silva <ana@merchant.example>",
-                                           message_id="<ack1@merchant.example>"))
+    ticket_id = await desk.new_ticket(
+        mail(sender="Ana Silva <ana@merchant.example>", message_id="<ack1@merchant.example>")
+    )
     await desk.send_due()
     [received] = desk.smtp.messages
     sent = received.message
@@ -39,8 +40,9 @@ async def test_acknowledgement_is_on_the_ticket_thread(desk: Desk) -> None:
 
 async def test_follow_up_message_is_not_acknowledged_again(desk: Desk) -> None:
     await desk.ingest(mail(message_id="<f1@merchant.example>"))
-    await desk.ingest(mail(subject="Re: Payout missing", message_id="<f2@merchant.example>",
-                           in_reply_to="<f1@merchant.example>"))
+    await desk.ingest(
+        mail(subject="Re: Payout missing", message_id="<f2@merchant.example>", in_reply_to="<f1@merchant.example>")
+    )
     assert len(await _acknowledgements(desk)) == 1
 
 
@@ -48,8 +50,9 @@ async def test_area_that_wants_no_acknowledgement_gets_none(desk: Desk) -> None:
     await desk.new_ticket(mail(message_id="<n1@merchant.example>"))
     response = await desk.admin.patch("/admin/areas/triage", json={"acknowledge": False})
     assert response.status_code == 200
-    await desk.new_ticket(mail(subject="Another question", message_id="<n2@merchant.example>",
-                               sender="bo@shop.example"))
+    await desk.new_ticket(
+        mail(subject="Another question", message_id="<n2@merchant.example>", sender="bo@shop.example")
+    )
     assert [a.rcpt_to for a in await _acknowledgements(desk)] == ["ana@merchant.example"]
 
 
@@ -79,3 +82,68 @@ async def test_acknowledgement_cap_frees_up_after_an_hour(desk: Desk) -> None:
     await desk.execute(update(Outbox).values(created_at=utcnow() - timedelta(minutes=61)))
     await desk.ingest(mail(subject="A new day"))
     assert len(await _acknowledgements(desk)) == cap + 1
+
+
+def _raw(from_line: str, message_id: str) -> bytes:
+    """A mail with its From line exactly as given (mailgen's EmailMessage would rewrite a broken one)."""
+    return (
+        f"From: {from_line}\r\nTo: support@routedesk.example\r\nSubject: Help\r\n"
+        f"Message-ID: {message_id}\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\n\r\nMy payout is late.\r\n"
+    ).encode()
+
+
+# Malformed From lines seen in real mail, as the parser reads their address.
+JUNK_FROM = {
+    "a": "a",
+    "@powerupdev.com": "@powerupdev.com",
+    "=?utf-8?b?QmlnIEJ1Zw==?=": "=?utf-8?b?qmlniej1zw==?=",
+    "Big Bug bb@bug.com": "big bug bb@bug.com",
+}
+
+
+async def test_sender_that_is_no_address_gets_no_acknowledgement_and_the_ticket_says_why(desk: Desk) -> None:
+    for n, from_line in enumerate(JUNK_FROM):
+        ticket_id = await desk.new_ticket(_raw(from_line, f"<junk{n}@merchant.example>"))
+        detail = (await desk.agent.get(f"/tickets/{ticket_id}")).json()
+        [skipped] = [e for e in detail["events"] if e["kind"] == "acknowledgement_skipped"]
+        assert skipped["data"]["reason"] == "invalid_address"
+        assert skipped["data"]["address"] == JUNK_FROM[from_line]
+        assert skipped["data"]["detail"]
+        assert [m["direction"] for m in detail["messages"]] == ["inbound"]
+    assert await _acknowledgements(desk) == []
+    assert await desk.send_due() == 0
+    assert desk.smtp.deliveries == []
+
+
+async def test_acknowledgement_held_back_by_the_hourly_cap_is_noted_on_the_ticket(desk: Desk) -> None:
+    cap = desk.settings.tickets.acknowledgements_per_hour
+    await desk.ingest(*(mail(subject=f"Question {i}") for i in range(cap)))
+    ticket_id = await desk.new_ticket(mail(subject="One too many", message_id="<cap@merchant.example>"))
+    events = (await desk.agent.get(f"/tickets/{ticket_id}")).json()["events"]
+    [skipped] = [e["data"] for e in events if e["kind"] == "acknowledgement_skipped"]
+    assert (skipped["reason"], skipped["address"]) == ("rate_limited", "ana@merchant.example")
+
+
+async def test_acknowledged_ticket_has_no_skip_event(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(mail())
+    events = (await desk.agent.get(f"/tickets/{ticket_id}")).json()["events"]
+    assert "acknowledgement_skipped" not in [e["kind"] for e in events]
+    assert len(await _acknowledgements(desk)) == 1
+
+
+async def test_reply_to_a_customer_address_that_cannot_receive_mail_is_refused(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(_raw("Big Bug bb@bug.com", "<bigbug@merchant.example>"))
+    await desk.agent.post("/queues/triage/claim")
+    response = await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "We are on it."})
+    assert response.status_code == 422, response.text
+    assert "cannot receive mail" in response.text and "space" in response.text
+    assert await desk.all(select(Outbox.id).where(Outbox.ticket_id == ticket_id)) == []
+    assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["status"] == "open"
+
+
+async def test_unattended_sender_is_noted_as_the_reason_for_no_acknowledgement(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(mail(subject="Your order", sender="noreply@shop.example"))
+    events = (await desk.agent.get(f"/tickets/{ticket_id}")).json()["events"]
+    [skipped] = [e["data"] for e in events if e["kind"] == "acknowledgement_skipped"]
+    assert (skipped["reason"], skipped["address"]) == ("unattended_address", "noreply@shop.example")
+    assert await _acknowledgements(desk) == []

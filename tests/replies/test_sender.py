@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
@@ -29,6 +30,14 @@ async def _reply(desk: Desk, text: str = "Your payout was sent today.") -> tuple
     await desk.agent.post("/queues/triage/claim")
     result = (await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": text})).json()
     return ticket_id, result["outbox_id"], result["message_id"]
+
+
+async def _send_at(desk: Desk, when: datetime, *, owner: str = "test-sender", **smtp: Any) -> int:
+    """One pass of the outbox sender with its clock pinned at `when`."""
+    settings = desk.settings.model_copy(update={"smtp": desk.settings.smtp.model_copy(update=smtp)})
+    return await sender.send_due(
+        desk.runtime.sessionmaker, settings, desk.runtime.secrets, owner=owner, clock=lambda: when
+    )
 
 
 async def _row(desk: Desk, outbox_id: int) -> Outbox:
@@ -110,11 +119,10 @@ def test_backoff_doubles_per_attempt_up_to_the_maximum() -> None:
 async def test_temporary_failures_are_retried_until_the_reply_is_sent(desk: Desk) -> None:
     _ticket, outbox_id, message_id = await _reply(desk)
     desk.smtp.fail(451, times=2)
-    for _ in range(60):
-        await desk.send_due(retry_initial=0.05, retry_max=0.1)
-        if desk.smtp.messages:
-            break
-        await asyncio.sleep(0.05)
+    start = utcnow()
+    # Each pass two hours later than the last: past any backoff (retry_max is one hour).
+    for n in range(3):
+        assert await _send_at(desk, start + timedelta(hours=2 * n)) == 1
     row = await _row(desk, outbox_id)
     assert (row.status, row.attempts) == ("sent", 3)
     # Every attempt carried the very same message.
@@ -157,11 +165,10 @@ async def test_failed_reply_is_not_sent_again(desk: Desk) -> None:
 async def test_temporary_failures_become_permanent_after_the_last_attempt(desk: Desk) -> None:
     ticket_id, outbox_id, _mid = await _reply(desk)
     desk.smtp.fail(421)
-    for _ in range(60):
-        await desk.send_due(retry_initial=0.02, retry_max=0.05, max_attempts=3)
-        if (await _row(desk, outbox_id)).status == "failed":
-            break
-        await asyncio.sleep(0.03)
+    start = utcnow()
+    for n in range(3):
+        assert await _send_at(desk, start + timedelta(hours=2 * n), max_attempts=3) == 1
+    assert await _send_at(desk, start + timedelta(hours=10), max_attempts=3) == 0
     row = await _row(desk, outbox_id)
     assert (row.status, row.attempts) == ("failed", 3)
     assert len(desk.smtp.deliveries) == 3
@@ -171,22 +178,29 @@ async def test_temporary_failures_become_permanent_after_the_last_attempt(desk: 
 async def test_reply_held_by_a_dead_sender_is_resent_unchanged_after_its_lease(desk: Desk) -> None:
     _ticket, outbox_id, message_id = await _reply(desk)
     # A sender claims the row and sends it, then dies before it can record that it did.
-    lease = 0.5
+    lease = desk.settings.smtp.send_lease_seconds
     now = utcnow()
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        [claimed] = await repository.claim_due(
-            session, owner="dead-worker", now=now, lease_until=now + timedelta(seconds=lease), limit=10
-        )
+        [claimed] = (
+            await repository.claim_due(
+                session,
+                owner="dead-worker",
+                now=now,
+                lease_until=now + timedelta(seconds=lease),
+                limit=10,
+                max_attempts=8,
+            )
+        ).rows
         mailbox = await session.get(Mailbox, claimed.mailbox_id)
         assert mailbox is not None and mailbox.smtp_host and mailbox.smtp_port
         endpoint = smtp_endpoint(mailbox, desk.runtime.secrets)
         raw, mail_from, rcpt_to = claimed.raw, claimed.mail_from, claimed.rcpt_to
     assert endpoint is not None
     await send(endpoint, mail_from=mail_from, rcpt_to=[rcpt_to], raw=raw, settings=desk.settings.smtp)
-    # While the dead sender's lease lasts, no other sender touches the row.
-    assert await desk.send_due(owner="live-worker") == 0
-    await asyncio.sleep(lease + 0.1)
-    assert await desk.send_due(owner="live-worker") == 1
+    # While the dead sender's lease lasts, no other sender touches the row; then one takes it over.
+    lease_end = now + timedelta(seconds=lease)
+    assert await _send_at(desk, lease_end - timedelta(milliseconds=1), owner="live-worker") == 0
+    assert await _send_at(desk, lease_end, owner="live-worker") == 1
     first, second = desk.smtp.messages
     row = await _row(desk, outbox_id)
     assert first.data == second.data == row.raw
@@ -200,12 +214,19 @@ async def test_sender_that_overran_its_lease_cannot_overwrite_the_outcome_of_the
     ticket_id, outbox_id, _message_id = await _reply(desk)
     now = utcnow()
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        [claimed] = await repository.claim_due(
-            session, owner="slow-worker", now=now, lease_until=now + timedelta(seconds=0.3), limit=10
-        )
+        [claimed] = (
+            await repository.claim_due(
+                session,
+                owner="slow-worker",
+                now=now,
+                lease_until=now + timedelta(seconds=30),
+                limit=10,
+                max_attempts=8,
+            )
+        ).rows
         attempts = claimed.attempts
-    await asyncio.sleep(0.4)
-    assert await desk.send_due(owner="live-worker") == 1  # took the row over and delivered it
+    # Its lease ran out: another sender took the row over and delivered it.
+    assert await _send_at(desk, now + timedelta(seconds=31), owner="live-worker") == 1
     # The slow sender comes back with a failure for the row it no longer holds.
     await sender._record(
         desk.runtime.sessionmaker,
