@@ -1,0 +1,298 @@
+"""Mail built to break ingestion, through a real IMAP server into SQLite and PostgreSQL: no field of a
+message may stop a mailbox, and no message is lost (each is a message on a ticket, a ticketless
+automatic message, or a problem message kept raw)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import structlog
+from click.testing import Result
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import get_settings
+from app.db import unit_of_work
+from app.inbox import repository
+from app.inbox import service as inbox
+from app.inbox.models import Attachment, Message
+from app.inbox.poller import MailboxPoller, MailboxRef
+from app.mail.imap import ImapClient
+from app.main import create_app
+from app.runtime import Runtime
+from app.tickets.models import Customer, Ticket
+from app.users import service as users
+from tests.mailgen import mail
+
+CRLF = b"\r\n"
+
+
+def raw_mail(*headers: bytes | str, body: bytes | str = b"Hello, my payout has not arrived.\r\n") -> bytes:
+    """A message exactly as written: no library folds, encodes or checks these headers."""
+    lines = [h.encode("utf-8", "surrogateescape") if isinstance(h, str) else h for h in headers]
+    data = body.encode() if isinstance(body, str) else body
+    return CRLF.join(lines) + CRLF + CRLF + data
+
+
+def b64_word(text: str, charset: str = "utf-8") -> str:
+    return f"=?{charset}?b?{base64.b64encode(text.encode(charset)).decode()}?="
+
+
+LONG_NAME = "A" * 400
+LONG_SUBJECT = "Payout " + "missing " * 250  # 2,007 characters on one unfolded line
+
+
+def field_mails() -> dict[str, bytes]:
+    """Each value that overflowed a column or that a database refuses, one per message."""
+    boundary = "b0undary"
+    long_attachment = raw_mail(
+        "From: Bea <bea@merchant.example>",
+        "To: support@routedesk.example",
+        "Subject: Statement attached",
+        "Message-ID: <attachment-names@merchant.example>",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed; boundary="{boundary}"',
+        body=(
+            f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nSee the statement.\r\n"
+            f"--{boundary}\r\n"
+            f'Content-Type: application/{"x" * 400}; name="{"s" * 600}.pdf"\r\n'
+            f'Content-Disposition: attachment; filename="{"s" * 600}.pdf"\r\n'
+            f"Content-ID: <{'c' * 1000}@merchant.example>\r\n"
+            f"Content-Transfer-Encoding: base64\r\n\r\n"
+            f"{base64.b64encode(b'%PDF-1.4 statement').decode()}\r\n"
+            f"--{boundary}--\r\n"
+        ),
+    )
+    return {
+        "good-1": mail(message_id="<good-1@merchant.example>", subject="First good"),
+        "long display name": raw_mail(
+            f'From: "{LONG_NAME}" <long-name@merchant.example>',
+            "To: support@routedesk.example",
+            "Subject: Long name",
+            "Message-ID: <long-name@merchant.example>",
+        ),
+        "long encoded display name": raw_mail(
+            f"From: {b64_word('Ä' * 400)} <long-encoded-name@merchant.example>",
+            "To: support@routedesk.example",
+            "Subject: Long encoded name",
+            "Message-ID: <long-encoded-name@merchant.example>",
+        ),
+        "long subject": raw_mail(
+            "From: Cleo <cleo@merchant.example>",
+            "To: support@routedesk.example",
+            f"Subject: {LONG_SUBJECT}",
+            "Message-ID: <long-subject@merchant.example>",
+        ),
+        "huge message-id": raw_mail(
+            "From: Dan <dan@merchant.example>",
+            "To: support@routedesk.example",
+            "Subject: Huge id",
+            f"Message-ID: <{'m' * 5000}@merchant.example>",
+            f"In-Reply-To: <{'r' * 3000}@merchant.example>",
+            "References: " + " ".join(f"<{i:04d}{'f' * 200}@merchant.example>" for i in range(300)),
+        ),
+        "NULs in headers": raw_mail(
+            b'From: "Eve\x00 Nul" <eve@merchant.example>',
+            b"To: support@routedesk.example",
+            b"Subject: Pay\x00out =?utf-8?q?mis=00sing?=",
+            b"Message-ID: <nul\x00s@merchant.example>",
+            b"X-Note: \x00\x00\x00",
+            body=b"Body with a NUL \x00 in it.\r\n",
+        ),
+        "long attachment names": long_attachment,
+        "good-2": mail(message_id="<good-2@merchant.example>", subject="Second good"),
+    }
+
+
+async def add_mailbox(runtime: Runtime, imap_server: Any, name: str = "hostile") -> MailboxRef:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        row = await inbox.add_mailbox(session, name=name, endpoint=imap_server.endpoint, secrets=runtime.secrets)
+        return MailboxRef.from_row(row, runtime.secrets)
+
+
+def poller(runtime: Runtime, mailbox: MailboxRef) -> MailboxPoller:
+    return MailboxPoller(
+        mailbox,
+        sessionmaker=runtime.sessionmaker,
+        settings=runtime.settings,
+        router=runtime.router,
+        owner="hostile-test",
+    )
+
+
+async def server_uids(runtime: Runtime, imap_server: Any) -> list[int]:
+    async with ImapClient(imap_server.endpoint, runtime.settings.imap) as client:
+        return await client.uids_after(0)
+
+
+async def inbound(runtime: Runtime) -> list[Message]:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        query = select(Message).where(Message.direction == "inbound").order_by(Message.id)
+        return list((await session.scalars(query)).all())
+
+
+async def assert_checkpoint_at_the_last_uid(runtime: Runtime, imap_server: Any, mailbox: MailboxRef) -> None:
+    uids = await server_uids(runtime, imap_server)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        state = await repository.state(session, mailbox.id)
+    assert state is not None and state.last_uid == max(uids) and state.last_error is None
+
+
+async def test_no_header_value_stops_the_mailbox(runtime: Runtime, imap_server: Any) -> None:
+    mails = field_mails()
+    for raw in mails.values():
+        await imap_server.append(raw)
+    mailbox = await add_mailbox(runtime, imap_server)
+
+    counts = await poller(runtime, mailbox).poll_once()
+
+    assert (counts.fetched, counts.ingested, counts.duplicates) == (len(mails), len(mails), 0)
+    await assert_checkpoint_at_the_last_uid(runtime, imap_server, mailbox)
+    again = await poller(runtime, mailbox).poll_once()
+    assert again.fetched == 0
+    await imap_server.append(mail(message_id="<good-3@merchant.example>", subject="Third good"))
+    after = await poller(runtime, mailbox).poll_once()
+    assert (after.fetched, after.ingested) == (1, 1)
+    stored = await inbound(runtime)
+    assert len(stored) == len(mails) + 1
+    assert {m.raw_sha256 for m in stored} >= {hashlib.sha256(raw).hexdigest() for raw in mails.values()}
+    # Every one of them parsed and went on a ticket: nothing was parked for its header values.
+    assert [m.parse_status for m in stored] == ["ok"] * len(stored)
+    assert all(m.ticket_id is not None for m in stored)
+
+
+async def test_long_values_are_cut_to_their_columns_and_the_raw_bytes_kept(runtime: Runtime, imap_server: Any) -> None:
+    mails = field_mails()
+    for raw in mails.values():
+        await imap_server.append(raw)
+    mailbox = await add_mailbox(runtime, imap_server)
+    await poller(runtime, mailbox).poll_once()
+    by_raw = {m.raw: m for m in await inbound(runtime)}
+    assert set(by_raw) == set(mails.values())  # byte for byte
+
+    long_name = by_raw[mails["long display name"]]
+    assert long_name.from_name is not None and len(long_name.from_name) == 320
+    assert long_name.from_name == "A" * 319 + "\u2026"
+    encoded = by_raw[mails["long encoded display name"]]
+    assert encoded.from_name is not None and encoded.from_name.startswith("Ä" * 300) and len(encoded.from_name) == 320
+    async with unit_of_work(runtime.sessionmaker) as session:
+        names = dict((await session.execute(select(Customer.email, Customer.name))).all())
+        subjects = set((await session.scalars(select(Ticket.subject))).all())
+        attachment = await session.scalar(
+            select(Attachment).where(Attachment.message_id == by_raw[mails["long attachment names"]].id)
+        )
+    assert names["long-name@merchant.example"] == long_name.from_name
+    assert names["long-encoded-name@merchant.example"] == encoded.from_name
+    assert by_raw[mails["long subject"]].subject == LONG_SUBJECT.strip()
+
+    nuls = by_raw[mails["NULs in headers"]]
+    assert "\x00" not in (nuls.subject + (nuls.from_name or "") + nuls.headers_text + nuls.body_text)
+    assert nuls.subject == "Payout missing" and nuls.from_name == "Eve Nul"
+    assert "Payout missing" in subjects
+
+    huge = by_raw[mails["huge message-id"]]
+    assert huge.message_id is None or len(huge.message_id) <= 998
+    assert attachment is not None and attachment.filename is not None and len(attachment.filename) <= 255
+    assert len(attachment.content_type) <= 255 and (attachment.content_id is None or len(attachment.content_id) <= 255)
+    assert attachment.content == b"%PDF-1.4 statement"
+
+
+# -- a message the database refuses for a reason bounding cannot foresee --------------------------------
+
+REFUSED_SUBJECT = "Refused by the database"
+
+
+async def refuse_one_subject(runtime: Runtime) -> None:
+    """A trigger that fails the insert of one message with an error that is not a constraint
+    violation, as a value the database cannot take would."""
+    async with unit_of_work(runtime.sessionmaker) as session:
+        if runtime.settings.database_url.startswith("sqlite"):
+            # json() of malformed JSON is an ordinary SQL error (OperationalError), raised only for this row.
+            await session.execute(
+                text(
+                    "CREATE TRIGGER refuse_one BEFORE INSERT ON message "
+                    f"WHEN NEW.subject = '{REFUSED_SUBJECT}' BEGIN SELECT json('{{'); END"
+                )
+            )
+        else:
+            await session.execute(
+                text(
+                    "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF NEW.subject = '{REFUSED_SUBJECT}' THEN "
+                    "RAISE EXCEPTION 'this value cannot be stored' USING ERRCODE = '22000'; END IF; "
+                    "RETURN NEW; END $$"
+                )
+            )
+            await session.execute(
+                text("CREATE TRIGGER refuse_one BEFORE INSERT ON message FOR EACH ROW EXECUTE FUNCTION refuse_one()")
+            )
+
+
+@pytest.fixture
+async def api_app(runtime: Runtime) -> AsyncIterator[FastAPI]:
+    app = create_app(runtime=runtime)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def routedesk(runtime: Runtime, *args: str) -> Result:
+    """The `routedesk` command in-process, on this test's database."""
+    env = {
+        "ROUTEDESK_DATABASE_URL": runtime.settings.database_url,
+        "ROUTEDESK_DATA_DIR": str(runtime.settings.data_dir),
+    }
+    structlog_config, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(cli, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+        structlog.configure(**structlog_config)
+        root.handlers[:], root.level = handlers, level
+
+
+async def test_a_message_the_database_refuses_is_parked_and_the_rest_of_the_batch_commits(
+    runtime: Runtime, imap_server: Any, api_app: FastAPI
+) -> None:
+    await refuse_one_subject(runtime)
+    refused = mail(message_id="<refused@merchant.example>", subject=REFUSED_SUBJECT)
+    for raw in [mail(message_id="<before@merchant.example>"), refused, mail(message_id="<after@merchant.example>")]:
+        await imap_server.append(raw)
+    mailbox = await add_mailbox(runtime, imap_server)
+
+    counts = await poller(runtime, mailbox).poll_once()
+
+    assert (counts.fetched, counts.ingested, counts.failed) == (3, 3, 1)
+    await assert_checkpoint_at_the_last_uid(runtime, imap_server, mailbox)
+    assert (await poller(runtime, mailbox).poll_once()).fetched == 0
+    stored = {m.message_id: m for m in await inbound(runtime)}
+    assert stored["before@merchant.example"].ticket_id is not None
+    assert stored["after@merchant.example"].ticket_id is not None
+    async with unit_of_work(runtime.sessionmaker) as session:
+        assert await session.scalar(select(func.count(Ticket.id))) == 2
+
+    async with unit_of_work(runtime.sessionmaker) as session:
+        _admin, token = await users.create_user(session, name="root", email="root@routedesk.example", role="admin")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api_app),
+        base_url="http://test/api/v1",
+        headers={"Authorization": f"Bearer {token}"},
+    ) as admin:
+        problems = (await admin.get("/admin/messages/problems")).json()
+        [problem] = problems
+        assert problem["parse_status"] == "failed" and "could not be stored" in problem["parse_error"]
+        assert (await admin.get(f"/admin/messages/{problem['id']}/raw")).content == refused
+
+    listed = await asyncio.to_thread(routedesk, runtime, "messages", "list", "--failed")
+    assert listed.exit_code == 0, listed.output
+    assert f'"id": {problem["id"]}' in listed.output and '"status": "failed"' in listed.output
