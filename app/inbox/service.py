@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -77,7 +77,7 @@ async def ingest_batch(
         async with session.begin_nested():
             return await _store(session, batch, source=source, settings=settings, router=router)
     except Exception as exc:
-        _reraise_if_disconnected(exc)
+        _reraise_if_transient(exc)
         log.info("ingest_batch_retry_one_by_one", mailbox=source.mailbox_id, size=len(batch), error=_kind(exc))
     counts = IngestCounts()
     for item in batch:
@@ -85,7 +85,7 @@ async def ingest_batch(
             async with session.begin_nested():
                 counts.add(await _store(session, [item], source=source, settings=settings, router=router))
         except Exception as exc:
-            _reraise_if_disconnected(exc)
+            _reraise_if_transient(exc)
             if await repository.is_stored(session, sha256=item.sha256, message_id=_message_id(item)):
                 counts.add(IngestCounts(fetched=1, duplicates=1))
                 continue
@@ -95,10 +95,18 @@ async def ingest_batch(
     return counts
 
 
-def _reraise_if_disconnected(exc: Exception) -> None:
-    # A lost connection is no fault of the message: the batch fails and is fetched again next time,
-    # rather than every message in it being parked.
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+def _reraise_if_transient(exc: Exception) -> None:
+    """A lost connection, a deadlock or a lock wait is no fault of the message: the batch fails and is
+    fetched again next time, rather than its messages being parked."""
+    if not isinstance(exc, DBAPIError):
+        return
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if (
+        exc.connection_invalidated
+        or sqlstate.startswith("40")  # serialization failure, deadlock
+        or sqlstate in ("55P03", "57P01")  # lock not available, server shutting down
+        or (isinstance(exc, OperationalError) and "database is locked" in str(exc.orig))  # SQLite
+    ):
         raise exc
 
 

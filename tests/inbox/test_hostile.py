@@ -17,6 +17,7 @@ import structlog
 from click.testing import Result
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -221,9 +222,9 @@ async def test_long_values_are_cut_to_their_columns_and_the_raw_bytes_kept(runti
 REFUSED_SUBJECT = "Refused by the database"
 
 
-async def refuse_one_subject(runtime: Runtime) -> None:
+async def refuse_one_subject(runtime: Runtime, sqlstate: str = "22000") -> None:
     """A trigger that fails the insert of one message with an error that is not a constraint
-    violation, as a value the database cannot take would."""
+    violation (by default a data exception, as a value the database cannot take would raise)."""
     async with unit_of_work(runtime.sessionmaker) as session:
         if runtime.settings.database_url.startswith("sqlite"):
             # json() of malformed JSON is an ordinary SQL error (OperationalError), raised only for this row.
@@ -238,7 +239,7 @@ async def refuse_one_subject(runtime: Runtime) -> None:
                 text(
                     "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
                     f"IF NEW.subject = '{REFUSED_SUBJECT}' THEN "
-                    "RAISE EXCEPTION 'this value cannot be stored' USING ERRCODE = '22000'; END IF; "
+                    f"RAISE EXCEPTION 'this value cannot be stored' USING ERRCODE = '{sqlstate}'; END IF; "
                     "RETURN NEW; END $$"
                 )
             )
@@ -308,6 +309,25 @@ async def test_a_message_the_database_refuses_is_parked_and_the_rest_of_the_batc
     listed = await asyncio.to_thread(routedesk, runtime, "messages", "list", "--failed")
     assert listed.exit_code == 0, listed.output
     assert f'"id": {problem["id"]}' in listed.output and '"status": "failed"' in listed.output
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_deadlock_fails_the_batch_instead_of_parking_the_message(runtime: Runtime, imap_server: Any) -> None:
+    # A deadlock (or a lock wait, a lost connection) is no fault of the message: parked, it would never
+    # become a ticket; failed, the batch is fetched again on the next poll.
+    await refuse_one_subject(runtime, sqlstate="40P01")
+    await imap_server.append(mail(message_id="<first@merchant.example>"))
+    await imap_server.append(mail(message_id="<unlucky@merchant.example>", subject=REFUSED_SUBJECT))
+    mailbox = await add_mailbox(runtime, imap_server)
+
+    with pytest.raises(DBAPIError, match="cannot be stored"):
+        await poller(runtime, mailbox).poll_once()
+
+    assert await inbound(runtime) == []
+    async with unit_of_work(runtime.sessionmaker) as session:
+        await session.execute(text("DROP TRIGGER refuse_one ON message"))
+    counts = await poller(runtime, mailbox).poll_once()
+    assert (counts.fetched, counts.ingested, counts.failed) == (2, 2, 0)
 
 
 # -- a corpus of hostile mail ---------------------------------------------------------------------------
