@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.config import get_settings
-from app.db import unit_of_work
+from app.db import fit_row, storable_text, unit_of_work
 from app.inbox import repository
 from app.inbox import service as inbox
 from app.inbox.models import Attachment, Message
@@ -67,7 +67,7 @@ def field_mails() -> dict[str, bytes]:
             f"--{boundary}\r\n"
             f'Content-Type: application/{"x" * 400}; name="{"s" * 600}.pdf"\r\n'
             f'Content-Disposition: attachment; filename="{"s" * 600}.pdf"\r\n'
-            f"Content-ID: <{'c' * 1000}@merchant.example>\r\n"
+            f"Content-ID: <{'c' * 400}@merchant.example>\r\n"
             f"Content-Transfer-Encoding: base64\r\n\r\n"
             f"{base64.b64encode(b'%PDF-1.4 statement').decode()}\r\n"
             f"--{boundary}--\r\n"
@@ -213,8 +213,43 @@ async def test_long_values_are_cut_to_their_columns_and_the_raw_bytes_kept(runti
     huge = by_kind["huge message-id"]
     assert huge.message_id is None or len(huge.message_id) <= 998
     assert attachment is not None and attachment.filename is not None and len(attachment.filename) <= 255
-    assert len(attachment.content_type) <= 255 and (attachment.content_id is None or len(attachment.content_id) <= 255)
+    assert len(attachment.content_type) <= 255
+    assert attachment.content_id is not None and attachment.content_id == "c" * 254 + "\u2026"
     assert attachment.content == b"%PDF-1.4 statement"
+
+
+def test_stored_text_has_no_nul_no_lone_surrogate_and_is_cut_between_characters() -> None:
+    assert storable_text("a\x00b") == "ab"
+    # a surrogate pair is the character it encodes; a lone surrogate cannot be stored at all
+    assert storable_text("x\ud83d\ude00y\ud800") == "x\U0001f600y\ufffd"
+    assert storable_text("ab\U0001f600cd", 4) == "ab\U0001f600\u2026"
+    assert storable_text("abc", 3) == "abc"
+
+
+def test_a_row_is_held_to_the_sizes_its_model_declares() -> None:
+    row = {"email": "e" * 400, "name": "n\x00" * 400, "created_at": None}
+    fit_row(Customer.__table__, row)
+    assert (len(row["email"]), len(row["name"])) == (320, 320)  # both String(320) in app/tickets/models.py
+    message = {"size": 2**40, "uid": 2**70, "subject": "s" * 100_000}
+    fit_row(Message.__table__, message)
+    assert (message["size"], message["uid"]) == (2**31 - 1, 2**63 - 1)  # Integer, BigInteger
+    assert len(message["subject"]) == 100_000  # Text: no length
+
+
+async def test_a_size_beyond_the_integer_column_does_not_fail_the_batch(runtime: Runtime) -> None:
+    raw = mail(message_id="<enormous@merchant.example>")
+    # As the poller reports a message over the size limit: kept truncated, with the size the server gave.
+    huge = inbox.prepare(raw, 7, size=5 * 2**30, truncated=True, max_attachment_bytes=1024)
+    good = inbox.prepare(mail(message_id="<normal@merchant.example>"), 8, max_attachment_bytes=1024)
+    source = inbox.Source(mailbox_id=None, uidvalidity=1)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        counts = await inbox.ingest_batch(
+            session, [huge, good], source=source, settings=runtime.settings, router=runtime.router
+        )
+    assert (counts.ingested, counts.failed) == (2, 0)
+    stored = {m.uid: m for m in await inbound(runtime)}
+    assert stored[7].parse_status == "too_large" and stored[7].size == 2**31 - 1
+    assert stored[7].defects is not None and str(5 * 2**30) in stored[7].defects  # the real size, for admins
 
 
 # -- a message the database refuses for a reason bounding cannot foresee --------------------------------
