@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from click.testing import Result
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.config import get_settings
@@ -227,10 +226,10 @@ def test_stored_text_has_no_nul_no_lone_surrogate_and_is_cut_between_characters(
 
 
 def test_a_row_is_held_to_the_sizes_its_model_declares() -> None:
-    row = {"email": "e" * 400, "name": "n\x00" * 400, "created_at": None}
+    row: dict[str, Any] = {"email": "e" * 400, "name": "n\x00" * 400, "created_at": None}
     fit_row(Customer.__table__, row)
     assert (len(row["email"]), len(row["name"])) == (320, 320)  # both String(320) in app/tickets/models.py
-    message = {"size": 2**40, "uid": 2**70, "subject": "s" * 100_000}
+    message: dict[str, Any] = {"size": 2**40, "uid": 2**70, "subject": "s" * 100_000}
     fit_row(Message.__table__, message)
     assert (message["size"], message["uid"]) == (2**31 - 1, 2**63 - 1)  # Integer, BigInteger
     assert len(message["subject"]) == 100_000  # Text: no length
