@@ -7,7 +7,23 @@ from functools import cache
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, Table, TypeDecorator, bindparam, event, func, insert, inspect, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    TypeDecorator,
+    bindparam,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -166,7 +182,10 @@ class RowWriter:
     The ORM's unit of work spends more time on bookkeeping for a few thousand new objects than the
     database spends storing them; plain rows skip that. A row may point at another new row by holding
     it (`{"ticket_id": ticket_row}`): that row gets its key when its table is written, before the
-    rows that point at it. Changes to existing rows (`update`) are written after the inserts."""
+    rows that point at it. Changes to existing rows (`update`) are written after the inserts.
+
+    Every value is made storable first (`fit_row`): these rows carry what strangers sent, and one
+    value the database refuses would fail the whole statement, and with it the batch."""
 
     def __init__(self) -> None:
         self._inserts: dict[FromClause, list[Row]] = {}
@@ -191,6 +210,7 @@ class RowWriter:
                     row["id"] = new_id
             links = [fk.parent.key for fk in table.foreign_keys]
             for row in rows:
+                fit_row(table, row)
                 for key in links:
                     target = row.get(key)
                     if type(target) is dict:
@@ -208,6 +228,7 @@ class RowWriter:
             key_column = next(iter(table.primary_key.columns))
             groups = {}
             for change in changes:
+                fit_row(table, change)
                 groups.setdefault(tuple(change), []).append(change)
             for group in groups.values():
                 # SET takes the other keys of each parameter set.
@@ -220,3 +241,59 @@ class RowWriter:
 def _referenced_tables() -> frozenset[Table]:
     """Tables some foreign key points at: only their new rows need keys before they are inserted."""
     return frozenset(fk.column.table for table in Base.metadata.tables.values() for fk in table.foreign_keys)
+
+
+# Bounds on values, read from the models: a column's declared size is the only list of sizes there is.
+_INTEGER_BITS = ((BigInteger, 64), (SmallInteger, 16), (Integer, 32))
+
+
+@cache
+def _bounds(table: FromClause) -> tuple[dict[str, int | None], dict[str, int]]:
+    """A table's string columns with their length (None: unbounded text) and its integer columns
+    with their largest value."""
+    strings: dict[str, int | None] = {}
+    integers: dict[str, int] = {}
+    for column in table.columns:
+        kind = column.type
+        if isinstance(kind, TypeDecorator):
+            kind = kind.impl_instance
+        if isinstance(kind, String):  # Text and Enum included
+            strings[column.key] = kind.length
+        elif isinstance(kind, Integer):
+            bits = next(bits for base, bits in _INTEGER_BITS if isinstance(kind, base))
+            integers[column.key] = 2 ** (bits - 1) - 1
+    return strings, integers
+
+
+def fit_row(table: FromClause, row: Row) -> None:
+    """Make a row's values storable in `table` on every engine, in place: strings through
+    `storable_text` at their column's length, integers held to their column's range."""
+    strings, integers = _bounds(table)
+    for key, value in row.items():
+        kind = type(value)
+        if kind is str:
+            if key in strings:
+                limit = strings[key]
+                if (limit is not None and len(value) > limit) or "\x00" in value or not value.isascii():
+                    row[key] = storable_text(value, limit)
+        elif kind is int and key in integers:
+            top = integers[key]
+            if not -top - 1 <= value <= top:
+                row[key] = max(-top - 1, min(value, top))
+
+
+def storable_text(value: str, limit: int | None = None) -> str:
+    """`value` as every engine stores it: no NUL (PostgreSQL text refuses it), no lone surrogate (no
+    UTF-8 driver can encode one), and at most `limit` characters, cut between characters and marked
+    with an ellipsis. PostgreSQL counts a varchar's length in characters, as Python does."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Through UTF-16 a surrogate pair becomes the character it encodes; a lone one becomes U+FFFD.
+            value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 1] + "\u2026"
+    return value

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -69,25 +69,59 @@ async def ingest_batch(
     """Store a batch of messages in the caller's transaction.
 
     The fast path threads the whole batch and writes it with one statement per table. Should that
-    break a constraint (another worker stored the same Message-ID a moment ago, a customer row
-    raced), it is rolled back and the batch goes again one message per savepoint, so one message can
-    only ever cost itself."""
+    fail (another worker stored the same Message-ID a moment ago, a customer row raced, the database
+    refused some value), it is rolled back and the batch goes again one message per savepoint, so one
+    message can only ever cost itself: a message that fails alone is kept raw as a problem message,
+    and the rest of the batch commits."""
     try:
         async with session.begin_nested():
             return await _store(session, batch, source=source, settings=settings, router=router)
-    except IntegrityError:
-        log.info("ingest_batch_retry_one_by_one", mailbox=source.mailbox_id, size=len(batch))
+    except Exception as exc:
+        _reraise_if_transient(exc)
+        log.info("ingest_batch_retry_one_by_one", mailbox=source.mailbox_id, size=len(batch), error=_kind(exc))
     counts = IngestCounts()
     for item in batch:
         try:
             async with session.begin_nested():
                 counts.add(await _store(session, [item], source=source, settings=settings, router=router))
-        except IntegrityError as exc:
+        except Exception as exc:
+            _reraise_if_transient(exc)
             if await repository.is_stored(session, sha256=item.sha256, message_id=_message_id(item)):
                 counts.add(IngestCounts(fetched=1, duplicates=1))
                 continue
-            counts.add(await _store_failed(session, item, source, f"could not be stored: {exc.orig}"))
+            # Only the error's class goes to the log: a database's message may quote the mail's values.
+            log.warning("message_not_stored", mailbox=source.mailbox_id, uid=item.uid, error=_kind(exc))
+            counts.add(await _store_failed(session, item, source, f"could not be stored: {_reason(exc)}"))
     return counts
+
+
+def _reraise_if_transient(exc: Exception) -> None:
+    """A lost connection, a deadlock or a lock wait is no fault of the message: the batch fails and is
+    fetched again next time, rather than its messages being parked."""
+    if not isinstance(exc, DBAPIError):
+        return
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if (
+        exc.connection_invalidated
+        or sqlstate.startswith("40")  # serialization failure, deadlock
+        or sqlstate in ("55P03", "57P01")  # lock not available, server shutting down
+        or (isinstance(exc, OperationalError) and "database is locked" in str(exc.orig))  # SQLite
+    ):
+        raise exc
+
+
+def _kind(exc: Exception) -> str:
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc).__name__}({type(exc.orig).__name__})"
+    return type(exc).__name__
+
+
+def _reason(exc: Exception) -> str:
+    # The driver's own message names the value's column or constraint; SQLAlchemy's wrapper adds the
+    # statement, which says nothing to an admin.
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _message_id(item: Incoming) -> str | None:

@@ -40,10 +40,15 @@ DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 20
 MAX_PARTS = 500
 MAX_DEFECTS = 50
-# Sizes the standards allow, and the columns the message and attachment tables give these fields.
-MAX_ID_LENGTH = 998  # a Message-ID fills at most one RFC 5322 line
+# Sizes the standards allow. A longer value is invalid, and an identifier cut short could match
+# another one (a Message-ID that deduplicates or threads a stranger's mail), so it is dropped with a
+# defect noted. What a database column can hold is not decided here (this module knows no database):
+# app.db.fit_row holds every stored value to its column's declared size.
+MAX_ID_LENGTH = 998  # a Message-ID or Content-ID fills at most one RFC 5322 line
 MAX_ADDRESS_LENGTH = 320  # local part 64 + "@" + domain 255 (RFC 5321)
-MAX_NAME_LENGTH = 255  # filenames, content types, Content-IDs
+MAX_TYPE_LENGTH = 255  # type and subtype names of at most 127 characters each (RFC 6838)
+MAX_LIST_ID_LENGTH = 255  # RFC 2919
+MAX_FILENAME_LENGTH = 255  # NAME_MAX of common file systems: a longer name cannot be saved as given
 _TOO_DEEP = f"MIME structure deeper than {MAX_DEPTH} levels, the rest kept as one attachment"
 _TOO_MANY = f"too many parts, only the first {MAX_PARTS} were read"
 
@@ -1088,8 +1093,7 @@ def _clean(text: str) -> str:
 
 
 def _finish(message: ParsedMessage) -> None:
-    # Every string is made storable, and fields that end up in sized columns are held to the sizes
-    # the standards allow (longer values are invalid anyway): one bad header must not fail an insert.
+    # Every string is made clean text, and fields the standards bound are held to those bounds.
     notes = message.defects
     message.defects[:] = [_clean(item) for item in notes]
     message.subject = _clean(message.subject)
@@ -1098,20 +1102,20 @@ def _finish(message: ParsedMessage) -> None:
     message.headers_text = _clean(message.headers_text)
     message.html = _clean(message.html) if message.html is not None else None
     message.from_name = _clean(message.from_name) if message.from_name is not None else None
-    message.content_type = _fit(message.content_type, MAX_NAME_LENGTH, notes, "Content-Type") or "text/plain"
+    message.content_type = _fit(message.content_type, MAX_TYPE_LENGTH, notes, "Content-Type") or "text/plain"
     message.message_id = _fit(message.message_id, MAX_ID_LENGTH, notes, "Message-ID")
     message.from_address = _fit(message.from_address, MAX_ADDRESS_LENGTH, notes, "address")
     message.reply_to = _fit(message.reply_to, MAX_ADDRESS_LENGTH, notes, "address")
-    message.list_id = _fit(message.list_id, MAX_NAME_LENGTH, notes, "List-Id")
+    message.list_id = _fit(message.list_id, MAX_LIST_ID_LENGTH, notes, "List-Id")
     message.to = _fit_all(message.to, MAX_ADDRESS_LENGTH, notes, "address")
     message.cc = _fit_all(message.cc, MAX_ADDRESS_LENGTH, notes, "address")
     message.in_reply_to = _fit_all(message.in_reply_to, MAX_ID_LENGTH, notes, "In-Reply-To id")
     message.references = _fit_all(message.references, MAX_ID_LENGTH, notes, "References id")
     message.bounced_message_ids = _fit_all(message.bounced_message_ids, MAX_ID_LENGTH, notes, "Message-ID")
     for attachment in message.attachments:
-        content_type = _fit(attachment.content_type, MAX_NAME_LENGTH, notes, "Content-Type")
+        content_type = _fit(attachment.content_type, MAX_TYPE_LENGTH, notes, "Content-Type")
         attachment.content_type = content_type or "application/octet-stream"
-        attachment.content_id = _fit(attachment.content_id, MAX_NAME_LENGTH, notes, "Content-ID")
+        attachment.content_id = _fit(attachment.content_id, MAX_ID_LENGTH, notes, "Content-ID")
         if attachment.filename is not None:
             attachment.filename = _short_filename(_clean(attachment.filename))
 
@@ -1131,9 +1135,9 @@ def _fit_all(values: list[str], limit: int, defects: list[str], what: str) -> li
 
 
 def _short_filename(name: str) -> str:
-    if len(name) <= MAX_NAME_LENGTH:
+    if len(name) <= MAX_FILENAME_LENGTH:
         return name
     stem, dot, extension = name.rpartition(".")
     if not dot or len(extension) > 16:
-        return name[:MAX_NAME_LENGTH]
-    return stem[: MAX_NAME_LENGTH - len(extension) - 1] + "." + extension
+        return name[:MAX_FILENAME_LENGTH]
+    return stem[: MAX_FILENAME_LENGTH - len(extension) - 1] + "." + extension
