@@ -7,11 +7,7 @@ for what only a server shows (a body never read off the socket)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,13 +15,12 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.ports import free_port
 from app.validation import MAX_ERROR_FIELDS
 from tests.api.desk import Desk, sqlite_only
+from tests.api.server import serving
 from tests.api.test_bad_input import _fingerprint
 from tests.mailgen import mail
 
-REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
 HUNDRED_MB = 100 * 1000 * 1000
 
@@ -182,34 +177,8 @@ async def test_a_refusal_clips_a_huge_key_name(desk: Desk, ticket_id: int) -> No
 
 @pytest.fixture
 def server(settings: Settings, tmp_path: Path) -> Iterator[int]:
-    """`routedesk serve` on a free port, on this test's database; yields the port."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(ROUTEDESK_DATABASE_URL=settings.database_url, ROUTEDESK_DATA_DIR=str(settings.data_dir),
-               ROUTEDESK_LOG_LEVEL="warning")  # fmt: skip
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=REPO, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            _wait_ready(process, port, log_path)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        for _ in range(300):
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if client.get("/readyz").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)  # polling for the process to come up; nothing timed is asserted
-    raise AssertionError(f"the server did not come up: {log_path.read_text()}")
+    with serving(settings, tmp_path / "serve.log") as port:
+        yield port
 
 
 def _answer(sock: socket.socket) -> bytes:
