@@ -88,7 +88,8 @@ class HttpGuard:
         if _is_json(headers.get(b"content-type")) and body:
             problem = json_shape_problem(body, max_entries=settings.max_json_entries, max_depth=settings.max_json_depth)
             if problem is not None:
-                await _refuse(send, 422, "ValidationError", f"body: {problem}", loc=["body"], kind="json_too_large")
+                message, kind = problem
+                await _refuse(send, 422, "ValidationError", f"body: {message}", loc=["body"], kind=kind)
                 return
         await self.app(scope, _replay(body, receive), send)
 
@@ -168,13 +169,15 @@ def _decodes(raw: bytes) -> bool:
     return True
 
 
-def json_shape_problem(body: bytes, *, max_entries: int, max_depth: int) -> str | None:
-    """Why a JSON body is too large a structure to validate, or None. A body that is not JSON is left
-    to the app, which refuses it in its own words."""
+def json_shape_problem(body: bytes, *, max_entries: int, max_depth: int) -> tuple[str, str] | None:
+    """Why a JSON body may not reach validation, as (message, error type), or None. It is parsed as
+    FastAPI parses it; a body that is not JSON at all is left to FastAPI, which refuses it."""
     try:
         value = json.loads(body)
+    except UnicodeDecodeError:
+        return "not valid UTF-8", "text_encoding"
     except RecursionError:
-        return f"JSON nested deeper than {max_depth} levels"
+        return f"JSON nested deeper than {max_depth} levels", "json_too_large"
     except ValueError:
         return None
     if not isinstance(value, dict | list):
@@ -185,10 +188,10 @@ def json_shape_problem(body: bytes, *, max_entries: int, max_depth: int) -> str 
         node, depth = stack.pop()
         children = node.values() if isinstance(node, dict) else node
         if depth > max_depth:
-            return f"JSON nested deeper than {max_depth} levels"
+            return f"JSON nested deeper than {max_depth} levels", "json_too_large"
         entries += len(children)
         if entries > max_entries:
-            return f"more than {max_entries} JSON entries (object keys and array items)"
+            return f"more than {max_entries} JSON entries (object keys and array items)", "json_too_large"
         stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return None
 

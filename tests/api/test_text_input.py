@@ -323,3 +323,14 @@ async def test_a_refused_password_is_not_echoed(desk: Desk) -> None:
     response = await desk.admin.post("/admin/mailboxes", json={**MAILBOX, "imap_password": secret})
     assert response.status_code == 422
     assert "hunter2" not in response.text
+
+
+@sqlite_only
+@pytest.mark.parametrize("raw", [b"\xff", b"\xed\xa0\x80", b"\xc0\x80"], ids=["FF", "surrogate", "overlong NUL"])
+async def test_a_json_body_that_is_not_utf8_is_a_422(desk: Desk, ids: dict[str, int], raw: bytes) -> None:
+    before = await _fingerprint(desk)
+    response = await desk.agent.post(f"/tickets/{ids['ticket']}/notes", content=b'{"text": "a' + raw + b'"}',
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    assert response.status_code == 422
+    assert response.json()["fields"][0]["type"] in TEXT_ERROR_TYPES | {"text_encoding"}
+    assert await _fingerprint(desk) == before
