@@ -88,8 +88,8 @@ class HttpGuard:
         if _is_json(headers.get(b"content-type")) and body:
             problem = json_shape_problem(body, max_entries=settings.max_json_entries, max_depth=settings.max_json_depth)
             if problem is not None:
-                message, kind = problem
-                await _refuse(send, 422, "ValidationError", f"body: {message}", loc=["body"], kind=kind)
+                reason, kind = problem
+                await _refuse(send, 422, "ValidationError", f"body: {reason}", loc=["body"], kind=kind)
                 return
         await self.app(scope, _replay(body, receive), send)
 

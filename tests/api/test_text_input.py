@@ -83,7 +83,7 @@ def text_inputs(app: FastAPI) -> list[TextInput]:
         route = context.original_route
         if not isinstance(route, APIRoute) or context.path is None:
             continue
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             for source, name, rule in _dependant_texts(route.dependant):
                 inputs.add(TextInput(method, context.path, source, name, rule))
     return sorted(inputs, key=str)

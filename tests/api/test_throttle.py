@@ -49,8 +49,8 @@ def _from(desk: Desk, address: str, token: str | None = BAD) -> httpx.AsyncClien
     return client
 
 
-async def _statuses(client: httpx.AsyncClient, n: int, **kwargs: str) -> list[int]:
-    return [(await client.get("/queues", **kwargs)).status_code for _ in range(n)]
+async def _statuses(client: httpx.AsyncClient, n: int, headers: dict[str, str] | None = None) -> list[int]:
+    return [(await client.get("/queues", headers=headers)).status_code for _ in range(n)]
 
 
 async def test_a_burst_of_invalid_tokens_is_429_after_the_limit(desk: Desk, clock: Clock) -> None:
