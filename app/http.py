@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import HttpSettings
+from app.validation import MAX_LOC_PART, clip
 
 log = structlog.get_logger()
 
@@ -56,7 +57,8 @@ class HttpGuard:
         send = _hardened(send, no_store=scope["path"].startswith("/api/"))
         undecodable = _undecodable_target(scope)
         if undecodable is not None:
-            await _refuse(send, 422, "ValidationError", f"{undecodable[0]}: not valid UTF-8", loc=undecodable)
+            where = ".".join(undecodable)
+            await _refuse(send, 422, "ValidationError", f"{where}: not valid UTF-8", loc=undecodable)
             return
         settings = self.settings()
         limit = settings.max_body_for(scope["path"])
@@ -157,7 +159,7 @@ def _undecodable_target(scope: Scope) -> list[str] | None:
         if not _decodes(name):
             return ["query"]
         if not _decodes(value):
-            return ["query", unquote_to_bytes(name.replace(b"+", b" ")).decode()]
+            return ["query", clip(unquote_to_bytes(name.replace(b"+", b" ")).decode(), MAX_LOC_PART)]
     return None
 
 

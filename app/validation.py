@@ -95,7 +95,7 @@ MAX_LOC_PARTS = 8
 MAX_LOC_PART = 64
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -104,14 +104,14 @@ def error_fields(errors: Sequence[Any]) -> tuple[list[dict[str, Any]], int]:
     offending input is never included: it may be huge, or a secret typed into the wrong field."""
     fields = []
     for err in errors[:MAX_ERROR_FIELDS]:
-        loc = [_clip(str(part), MAX_LOC_PART) for part in err.get("loc", ())]
+        loc = [clip(str(part), MAX_LOC_PART) for part in err.get("loc", ())]
         if len(loc) > MAX_LOC_PARTS:
             loc = [*loc[: MAX_LOC_PARTS - 1], "…"]
         fields.append(
             {
                 "loc": loc,
-                "msg": _clip(str(err.get("msg", "")), MAX_ERROR_MESSAGE),
-                "type": _clip(str(err.get("type", "")), MAX_LOC_PART),
+                "msg": clip(str(err.get("msg", "")), MAX_ERROR_MESSAGE),
+                "type": clip(str(err.get("type", "")), MAX_LOC_PART),
             }
         )
     return fields, max(0, len(errors) - len(fields))

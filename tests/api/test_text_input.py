@@ -334,3 +334,19 @@ async def test_a_json_body_that_is_not_utf8_is_a_422(desk: Desk, ids: dict[str, 
     assert response.status_code == 422
     assert response.json()["fields"][0]["type"] in TEXT_ERROR_TYPES | {"text_encoding"}
     assert await _fingerprint(desk) == before
+
+
+@sqlite_only
+async def test_a_request_target_that_is_not_utf8_is_a_422_naming_where(desk: Desk) -> None:
+    long_name = "n" * 5000
+    answers = {
+        "/tickets?q=ok&customer=%C3%28": ["query", "customer"],
+        "/tickets?%FF=1": ["query"],
+        f"/tickets?{long_name}=%FF": ["query", "n" * 63 + "…"],
+        "/queues/%C0%AF/claim": ["path"],
+    }
+    for url, loc in answers.items():
+        response = await desk.agent.get(url) if "claim" not in url else await desk.agent.post(url)
+        assert response.status_code == 422, url
+        assert response.json()["fields"] == [{"loc": loc, "msg": "not valid UTF-8", "type": "text_encoding"}]
+        assert len(response.content) < 500
