@@ -11,6 +11,7 @@ import re
 import types
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import httpx
@@ -20,9 +21,14 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, SecretStr
 
+from app.config import Settings
+from app.db import unit_of_work
 from app.main import create_app
+from app.runtime import Runtime
+from app.users import service as users
 from app.validation import TEXT_ERROR_TYPES, TextRule
 from tests.api.desk import Desk, sqlite_only
+from tests.api.server import serving
 from tests.api.test_bad_input import _fingerprint
 from tests.mailgen import mail
 
@@ -350,3 +356,28 @@ async def test_a_request_target_that_is_not_utf8_is_a_422_naming_where(desk: Des
         assert response.status_code == 422, url
         assert response.json()["fields"] == [{"loc": loc, "msg": "not valid UTF-8", "type": "text_encoding"}]
         assert len(response.content) < 500
+
+
+@sqlite_only
+async def test_uvicorn_refuses_nul_and_undecodable_targets_with_a_422(
+    settings: Settings, runtime: Runtime, tmp_path: Path
+) -> None:
+    """A real server decodes the target itself (with replacement characters where it is not UTF-8):
+    the refusal must come all the same."""
+    async with unit_of_work(runtime.sessionmaker) as session:
+        _user, token = await users.create_user(session, name="ana", email="ana@routedesk.example", role="agent")
+    with serving(settings, tmp_path / "serve.log") as port:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1",
+                                     headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+            answers = {
+                "nul in query": (await client.get("/tickets?q=%00"), ["query", "q"]),
+                "surrogate in query": (await client.get("/tickets?q=%ED%A0%80"), ["query", "q"]),
+                "nul in path": (await client.post("/queues/%00/claim"), ["path", "area"]),
+                "surrogate in path": (await client.post("/queues/%ED%A0%80/claim"), ["path"]),
+            }
+    wrong = {
+        name: (r.status_code, r.text[:200])
+        for name, (r, loc) in answers.items()
+        if r.status_code != 422 or r.json()["fields"][0]["loc"] != loc
+    }
+    assert wrong == {}
