@@ -139,8 +139,9 @@ def _routedesk(desk: Desk, *args: str) -> Result:
 
 async def test_cli_token_is_accepted_until_the_cli_revokes_it(desk: Desk) -> None:
     # The command runs its own event loop, so it gets a thread of its own.
-    added = await asyncio.to_thread(_routedesk, desk, "users", "add", "eve", "--email", "eve@routedesk.example",
-                                    "--role", "admin")
+    added = await asyncio.to_thread(
+        _routedesk, desk, "users", "add", "eve", "--email", "eve@routedesk.example", "--role", "admin"
+    )
     assert added.exit_code == 0, added.output
     token = added.stdout.strip()
     client = desk.client(token)
