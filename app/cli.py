@@ -441,12 +441,16 @@ def serve(
 
     settings = _settings()  # a bad setting stops here, once, with a clear message
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(create_app(settings), host=host, port=port, **_UVICORN)
         return
     # Each worker process builds its app from the same environment.
-    uvicorn.run(
-        "app.main:create_app", factory=True, workers=workers, host=host, port=port, log_config=None, access_log=False
-    )
+    uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **_UVICORN)
+
+
+# uvicorn's proxy_headers would rewrite the client address from X-Forwarded-For for peers it trusts
+# (127.0.0.1 by default): the client address is the socket peer, and settings.http.trusted_proxies
+# alone says whose X-Forwarded-For is believed.
+_UVICORN: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
 
 
 @cli.command("run")
@@ -463,9 +467,7 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     async def go() -> None:
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
-            server = uvicorn.Server(
-                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, log_config=None, access_log=False)
-            )
+            server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **_UVICORN))
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:
                 await server.serve()  # uvicorn handles SIGTERM/SIGINT and returns

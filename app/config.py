@@ -3,7 +3,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,6 +71,36 @@ class SmtpSettings(BaseModel):
         return self
 
 
+class HttpSettings(BaseModel):
+    """Limits the API puts on requests before any handler runs, and the failed-authentication throttle."""
+
+    # Request bodies over these are refused with 413 before they are read, by class of route. The
+    # agents' largest body, a 50,000-character reply, is under 600 KB even with every character
+    # JSON-escaped; the admin routes (macros, mailboxes, areas, rules) get room for bulk payloads;
+    # nothing outside /api/v1 (health checks, the schema, the docs) takes a body at all.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    max_admin_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    max_other_body_bytes: int = Field(16 * 1024, ge=0)
+    # A JSON body with more entries (object keys plus array items, at every level) or deeper nesting is
+    # refused before validation: each entry costs the validator time and the refusal an error.
+    max_json_entries: int = Field(1000, ge=10)
+    max_json_depth: int = Field(32, ge=2)
+    # After this many invalid tokens from one client address within the window, further invalid tokens
+    # from it get 429 with Retry-After (valid tokens are never refused). The count is per process.
+    auth_failures_per_window: int = Field(20, ge=1)
+    auth_failure_window_seconds: float = Field(60.0, gt=0)
+    # Addresses the throttle remembers at most (least recently failed forgotten first): bounded memory.
+    auth_tracked_addresses: int = Field(10_000, ge=1)
+    # The client address is the socket peer; only a peer in these networks (your reverse proxies) is
+    # believed about the client it forwards, through X-Forwarded-For.
+    trusted_proxies: list[IPvAnyNetwork] = []
+
+    def max_body_for(self, path: str) -> int:
+        if path.startswith("/api/v1/admin/"):
+            return self.max_admin_body_bytes
+        return self.max_body_bytes if path.startswith("/api/") else self.max_other_body_bytes
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None)
 
@@ -87,6 +117,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     smtp: SmtpSettings = SmtpSettings()
     tickets: TicketSettings = TicketSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.validation import error_fields, error_summary
+
 log = structlog.get_logger()
 
 
@@ -30,7 +32,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The token's role may not do this"),
         (404, "Not found"),
         (409, "Conflict"),
+        (413, "The request body is over the route's size limit"),
         (422, "Invalid input"),
+        (429, "Too many failed authentications from this address; see Retry-After"),
         (500, "Unexpected error (logged on the server)"),
         (503, "The database did not answer; try again"),
     )
@@ -61,6 +65,14 @@ class Unauthorized(AppError):
     status_code = 401
 
 
+class TooManyRequests(AppError):
+    status_code = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class InvalidInput(AppError):
     status_code = 422
 
@@ -72,6 +84,8 @@ class ConfigurationError(AppError):
 async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(
         {"error": type(exc).__name__, "detail": exc.detail}, status_code=exc.status_code, headers=headers
     )
@@ -79,17 +93,10 @@ async def app_error_handler(_request: Request, exc: Exception) -> JSONResponse:
 
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        # The offending input is left out: it may be huge, or a secret typed into the wrong field.
-        {
-            "loc": [str(part) for part in err.get("loc", ())],
-            "msg": err.get("msg", ""),
-            "type": err.get("type", ""),
-        }
-        for err in exc.errors()
-    ]
-    summary = "; ".join(f"{'.'.join(f['loc'])}: {f['msg']}" for f in fields[:5])
-    return JSONResponse({"error": "ValidationError", "detail": summary, "fields": fields}, status_code=422)
+    fields, omitted = error_fields(exc.errors())  # bounded in count and size, without the input
+    return JSONResponse(
+        {"error": "ValidationError", "detail": error_summary(fields, omitted), "fields": fields}, status_code=422
+    )
 
 
 async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:

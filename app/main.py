@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from app.config import Settings, get_settings
 from app.errors import ERROR_RESPONSES, install_error_handlers
+from app.http import FailedAuthThrottle, GuardedFastAPI
 from app.inbox import endpoints as inbox_api
 from app.logs import configure_logging
 from app.macros import endpoints as macros_api
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             _attach(app, rt)
             yield
 
-    app = FastAPI(
+    app = GuardedFastAPI(  # request limits and hardening headers: app/http.py
         title="Routedesk",
         version="0.1.0",
         lifespan=lifespan,
@@ -69,3 +70,4 @@ def _attach(app: FastAPI, runtime: Runtime) -> None:
     app.state.runtime = runtime
     app.state.sessionmaker = runtime.sessionmaker
     app.state.settings = runtime.settings
+    app.state.auth_throttle = FailedAuthThrottle.from_settings(runtime.settings.http)

@@ -3,45 +3,47 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.validation import Line, OptionalLine, OptionalSecretLine, SecretLine
 
 Security = Literal["tls", "starttls", "none"]
 
 
 class SmtpFields(BaseModel):
-    smtp_host: str | None = Field(None, max_length=255)
+    smtp_host: OptionalLine = Field(None, max_length=255)
     smtp_port: int | None = Field(None, ge=1, le=65535)
     smtp_security: Security | None = None
-    smtp_username: str | None = Field(None, max_length=255)
+    smtp_username: OptionalLine = Field(None, max_length=255)
     # Write-only: stored encrypted, never returned.
-    smtp_password: SecretStr | None = Field(None, max_length=1024)
+    smtp_password: OptionalSecretLine = Field(None, max_length=1024)
 
 
 class MailboxCreate(SmtpFields):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    imap_host: str = Field(min_length=1, max_length=255)
+    name: Line = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    imap_host: Line = Field(min_length=1, max_length=255)
     imap_port: int = Field(993, ge=1, le=65535)
     imap_security: Security = "tls"
-    imap_username: str = Field(min_length=1, max_length=255)
-    imap_password: SecretStr = Field(min_length=1, max_length=1024)
-    folder: str = Field("INBOX", min_length=1, max_length=255)
-    address: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    from_name: str | None = Field(None, max_length=200)
+    imap_username: Line = Field(min_length=1, max_length=255)
+    imap_password: SecretLine = Field(min_length=1, max_length=1024)
+    folder: Line = Field("INBOX", min_length=1, max_length=255)
+    address: OptionalLine = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: OptionalLine = Field(None, max_length=200)
 
 
 class MailboxUpdate(SmtpFields):
     model_config = ConfigDict(extra="forbid")
 
-    imap_host: str | None = Field(None, min_length=1, max_length=255)
+    imap_host: OptionalLine = Field(None, min_length=1, max_length=255)
     imap_port: int | None = Field(None, ge=1, le=65535)
     imap_security: Security | None = None
-    imap_username: str | None = Field(None, min_length=1, max_length=255)
-    imap_password: SecretStr | None = Field(None, min_length=1, max_length=1024)
-    folder: str | None = Field(None, min_length=1, max_length=255)
-    address: str | None = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    from_name: str | None = Field(None, max_length=200)
+    imap_username: OptionalLine = Field(None, min_length=1, max_length=255)
+    imap_password: OptionalSecretLine = Field(None, min_length=1, max_length=1024)
+    folder: OptionalLine = Field(None, min_length=1, max_length=255)
+    address: OptionalLine = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    from_name: OptionalLine = Field(None, max_length=200)
     enabled: bool | None = None
 
 

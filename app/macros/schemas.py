@@ -5,6 +5,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.validation import LINE, TEXT
+
 TITLE_MAX = 200
 BODY_MAX = 20_000
 
@@ -15,9 +17,9 @@ def _not_blank(body: str) -> str:
     return body
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX), LINE]
 # Bodies keep their whitespace: it is the layout of the reply.
-Body = Annotated[str, Field(min_length=1, max_length=BODY_MAX), AfterValidator(_not_blank)]
+Body = Annotated[str, Field(min_length=1, max_length=BODY_MAX), AfterValidator(_not_blank), TEXT]
 
 
 class MacroCreate(BaseModel):

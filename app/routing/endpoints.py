@@ -20,11 +20,12 @@ from app.routing.schemas import (
     RuleRead,
     TrainingRequest,
 )
+from app.validation import LINE
 
 router = APIRouter(prefix="/admin", tags=["admin: routing"])
 
-AreaName = Annotated[str, Path(min_length=1, max_length=64)]
-Version = Annotated[str, Path(min_length=1, max_length=64)]
+AreaName = Annotated[str, Path(min_length=1, max_length=64), LINE]
+Version = Annotated[str, Path(min_length=1, max_length=64), LINE]
 
 
 @router.get("/areas")

@@ -5,15 +5,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.validation import Line, OptionalLine, OptionalText, Text
+
 AreaName = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class AreaCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = AreaName
-    title: str = Field("", max_length=200)
-    description: str = Field("", max_length=2000)
+    name: Line = AreaName
+    title: Line = Field("", max_length=200)
+    description: Text = Field("", max_length=2000)
     first_response_minutes: int = Field(240, ge=1, le=60 * 24 * 90)
     resolution_minutes: int = Field(2880, ge=1, le=60 * 24 * 365)
     threshold: float | None = Field(None, ge=0.0, le=1.0)
@@ -23,8 +25,8 @@ class AreaCreate(BaseModel):
 class AreaUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(None, max_length=200)
-    description: str | None = Field(None, max_length=2000)
+    title: OptionalLine = Field(None, max_length=200)
+    description: OptionalText = Field(None, max_length=2000)
     first_response_minutes: int | None = Field(None, ge=1, le=60 * 24 * 90)
     resolution_minutes: int | None = Field(None, ge=1, le=60 * 24 * 365)
     threshold: float | None = Field(None, ge=0.0, le=1.0)
@@ -90,8 +92,8 @@ class RuleCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["sender_domain", "keyword"]
-    pattern: str = Field(min_length=1, max_length=255)
-    area: str = AreaName
+    pattern: Line = Field(min_length=1, max_length=255)
+    area: Line = AreaName
     position: int = Field(100, ge=0, le=10_000)
 
 

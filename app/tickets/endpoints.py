@@ -27,6 +27,7 @@ from app.tickets.schemas import (
     TicketSummary,
 )
 from app.users.models import User
+from app.validation import LINE
 
 router = APIRouter(tags=["agents"])
 
@@ -48,7 +49,7 @@ async def list_queues(user: CurrentUser, session: SessionDep) -> list[QueueRead]
 
 @router.post("/queues/{area}/claim")
 async def claim(
-    user: CurrentUser, session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64)]
+    user: CurrentUser, session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64), LINE]
 ) -> TicketSummary:
     ticket = await tickets.claim_next(session, area, agent=user)
     if ticket is None:
@@ -61,12 +62,12 @@ async def claim(
 async def list_tickets(
     user: CurrentUser,
     session: SessionDep,
-    area: Annotated[str | None, Query(max_length=64)] = None,
+    area: Annotated[str | None, Query(max_length=64), LINE] = None,
     status: Status | None = None,
-    assignee: Annotated[str | None, Query(max_length=100, description="a user name, or 'me'")] = None,
+    assignee: Annotated[str | None, Query(max_length=100, description="a user name, or 'me'"), LINE] = None,
     unassigned: bool = False,
-    customer: Annotated[str | None, Query(max_length=320)] = None,
-    q: Annotated[str | None, Query(max_length=200, description="text in subject or messages")] = None,
+    customer: Annotated[str | None, Query(max_length=320), LINE] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in subject or messages"), LINE] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[TicketSummary]:

@@ -5,6 +5,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.validation import Line, OptionalText, Text
+
 T = TypeVar("T")
 
 Status = Literal["open", "pending", "solved"]
@@ -99,7 +101,7 @@ class TicketRead(TicketSummary):
 class ReplyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(None, max_length=50_000)
+    text: OptionalText = Field(None, max_length=50_000)
     macro_id: int | None = Field(None, ge=1, le=2**31 - 1)
     status: Status = "pending"
 
@@ -107,7 +109,7 @@ class ReplyCreate(BaseModel):
 class NoteCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=20_000)
+    text: Text = Field(min_length=1, max_length=20_000)
 
 
 class StatusUpdate(BaseModel):
@@ -119,7 +121,7 @@ class StatusUpdate(BaseModel):
 class Reroute(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    area: str = Field(min_length=1, max_length=64)
+    area: Line = Field(min_length=1, max_length=64)
 
 
 class ReplyResult(BaseModel):

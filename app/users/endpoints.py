@@ -8,10 +8,11 @@ from app.auth import CurrentAdmin, CurrentUser
 from app.db import SessionDep
 from app.users import service as users
 from app.users.schemas import UserCreate, UserRead, UserWithToken
+from app.validation import LINE
 
 router = APIRouter(tags=["users"])
 
-Name = Annotated[str, Path(min_length=1, max_length=100)]
+Name = Annotated[str, Path(min_length=1, max_length=100), LINE]
 
 
 @router.get("/me")

@@ -5,12 +5,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.validation import Line
+
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
-    email: str = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: Line = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
+    email: Line = Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     role: Literal["agent", "admin"] = "agent"
 
 

@@ -1,0 +1,50 @@
+"""`routedesk serve` as a subprocess, for the tests that need a real server: a body never read off the
+socket, the client address uvicorn reports."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from app.config import Settings
+from app.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def serving(settings: Settings, log_path: Path, **env: str) -> Iterator[int]:
+    """The server on a free port, on `settings`' database, with `env` added; yields the port."""
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
+    environ.update(ROUTEDESK_DATABASE_URL=settings.database_url, ROUTEDESK_DATA_DIR=str(settings.data_dir),
+                   ROUTEDESK_LOG_LEVEL="warning", **env)  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], cwd=REPO,
+                                   env=environ, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            _wait_ready(process, port, log_path)
+            yield port
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        for _ in range(300):
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)  # polling for the process to come up; nothing timed is asserted
+    raise AssertionError(f"the server did not come up: {log_path.read_text()}")
