@@ -342,7 +342,17 @@ def render(payload: Mapping[str, Any], *, json: bool) -> str:
 
 _NOISY = ("aioimaplib", "pymap", "asyncio", "mail.log", "alembic", "httpx", "httpcore", "uvicorn.error")
 # Loggers whose lower levels quote protocol traffic (mail bodies, credentials): never below WARNING.
-_NEVER_VERBOSE = ("aioimaplib", "pymap", "mail.log", "aiosmtplib", "sqlalchemy.engine", "asyncpg")
+_NEVER_VERBOSE = (
+    "aioimaplib",
+    "pymap",
+    "mail.log",
+    "aiosmtplib",
+    "sqlalchemy.engine",
+    "asyncpg",
+    "aiosqlite",  # every statement with its parameters: mail bodies, token hashes
+    "multipart",
+    "python_multipart",
+)
 
 _active: tuple[logging.handlers.QueueListener, BoundedQueueHandler, LineWriter] | None = None
 _active_lock = threading.Lock()

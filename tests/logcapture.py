@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +40,7 @@ class LogCapture:
 
 
 @pytest.fixture
-def log_capture(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., LogCapture]]:
+def log_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., LogCapture]]:
     structlog_config = structlog.get_config()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
@@ -73,3 +72,38 @@ def log_capture(
         for stream in opened:
             if not stream.closed and stream is not sys.__stderr__:
                 stream.close()
+
+
+class StuckStream:
+    """A stream that notes which threads write to it and, with `blocked`, hangs like a full pipe until
+    `release` is set. Only its creator's thread (the test's, the event loop's) is never made to wait:
+    a write from there is recorded in `writers`, so that a test fails instead of hanging."""
+
+    def __init__(self, *, blocked: bool = False) -> None:
+        self.caller = threading.current_thread()
+        self.writers: set[threading.Thread] = set()
+        self.lines: list[str] = []
+        self.release = threading.Event()
+        if not blocked:
+            self.release.set()
+        self.closed = False
+
+    def write(self, text: str) -> int:
+        self.writers.add(threading.current_thread())
+        if threading.current_thread() is not self.caller:
+            self.release.wait()  # a stuck stderr; the caller's thread is never made to wait here
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.release.set()
+        self.closed = True
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -17,14 +15,14 @@ import structlog
 
 from app.logs import register_secret
 from app.users.service import TOKEN_PREFIX
-from tests.logcapture import LogCapture
+from tests.logcapture import LogCapture, StuckStream
 
 Capture = Callable[..., LogCapture]
 FORMATS = pytest.mark.parametrize("json_format", [False, True], ids=["console", "json"])
 
 
 def _fail_with_secrets_in_locals() -> None:
-    password = "pw-in-a-local-7f3a"  # noqa: S105 - what the log must not show
+    password = "pw-in-a-local-7f3a"
     authorization = {"Authorization": "Bearer rdt_local_token_value_9b1c"}
     body = "mail body text that stays private 42e1"
     raise RuntimeError(f"failed while holding {len(password) + len(authorization) + len(body)} things")
@@ -104,41 +102,8 @@ def test_secret_fields_bearer_strings_url_passwords_and_registered_secrets_are_r
     assert len(capture.lines()) == 8
 
 
-class _ThreadRecordingStream:
-    """A stream that notes which thread writes to it, and can be made to hang like a full pipe."""
-
-    def __init__(self, *, blocked: bool = False) -> None:
-        self.caller = threading.current_thread()
-        self.writers: set[threading.Thread] = set()
-        self.lines: list[str] = []
-        self.release = threading.Event()
-        if not blocked:
-            self.release.set()
-        self.closed = False
-
-    def write(self, text: str) -> int:
-        self.writers.add(threading.current_thread())
-        if threading.current_thread() is not self.caller:
-            self.release.wait()  # a stuck stderr; the caller's thread is never made to wait here
-        self.lines.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.release.set()
-        self.closed = True
-
-    def text(self) -> str:
-        return "".join(self.lines)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AttributeError(name)
-
-
 def test_records_are_written_by_a_thread_of_their_own(log_capture: Capture) -> None:
-    stream = _ThreadRecordingStream()
+    stream = StuckStream()
     capture = log_capture(stream=stream)
     structlog.get_logger().info("one")
     logging.getLogger("uvicorn.error").warning("two")
@@ -148,7 +113,7 @@ def test_records_are_written_by_a_thread_of_their_own(log_capture: Capture) -> N
 
 
 def test_a_stuck_stream_never_blocks_the_caller_and_what_is_dropped_is_counted(log_capture: Capture) -> None:
-    stream = _ThreadRecordingStream(blocked=True)
+    stream = StuckStream(blocked=True)
     capture = log_capture(stream=stream, queue_size=50)
     log = structlog.get_logger()
     for n in range(500):
@@ -159,10 +124,10 @@ def test_a_stuck_stream_never_blocks_the_caller_and_what_is_dropped_is_counted(l
     lines = [line for line in stream.text().splitlines() if line]
     written = [line for line in lines if "record" in line and "dropped" not in line]
     notices = [line for line in lines if "log_records_dropped" in line]
-    assert len(notices) == 1
-    dropped = int(notices[0].split("dropped=")[1].split()[0])
-    assert len(written) + dropped == 500 and dropped > 0
-    assert written[-1].split("n=")[1].split()[0] != "499" or dropped > 0
+    # One notice per stretch of drops, written when writing resumes.
+    dropped = sum(int(notice.split("dropped=")[1].split()[0]) for notice in notices)
+    assert dropped > 0 and len(written) + dropped == 500
+    assert len(written) <= 50 + 2  # the queue's size, the record being written, and one taken meanwhile
 
 
 def test_the_token_pattern_matches_the_tokens_the_app_issues() -> None:
