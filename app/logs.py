@@ -37,7 +37,8 @@ MAX_FIELDS = 40
 MAX_LINE_CHARS = 16 * 1024  # one rendered line, whatever it carries
 MAX_EXCEPTION_MESSAGE = 300  # an exception's message is a hint, not a payload (it may quote input)
 MAX_FRAMES = 20  # innermost frames kept per exception
-MAX_CHAINED = 3  # causes followed (`raise ... from`, or raised while handling)
+MAX_CHAINED = 3
+_OWN_PACKAGES = ("app.", "classifiers.")  # causes followed (`raise ... from`, or raised while handling)
 QUEUE_SIZE = 10_000
 
 REDACTED = "[redacted]"
@@ -164,20 +165,31 @@ def exception_message(exc: BaseException) -> str:
 
 
 def _frames(tb: types.TracebackType | None) -> list[str]:
-    """Where the exception went, innermost last: module, line and function. No values, no source."""
-    frames: list[str] = []
-    skipped = 0
+    """Where the exception went, outermost first: module, line and function, never values or source.
+    A long list keeps the project's own frames and the innermost ones, and says how many it left out."""
+    frames: list[tuple[bool, str]] = []
     while tb is not None:
         code = tb.tb_frame.f_code
         module = tb.tb_frame.f_globals.get("__name__", code.co_filename)
-        frames.append(f"{module}:{tb.tb_lineno} {code.co_name}")
-        if len(frames) > MAX_FRAMES:
-            frames.pop(0)
-            skipped += 1
+        own = isinstance(module, str) and module.startswith(_OWN_PACKAGES)
+        frames.append((own, f"{module}:{tb.tb_lineno} {code.co_name}"))
         tb = tb.tb_next
-    if skipped:
-        frames.insert(0, f"... {skipped} outer frames")
-    return frames
+    if len(frames) <= MAX_FRAMES:
+        return [text for _own, text in frames]
+    innermost = MAX_FRAMES // 2
+    keep = {i for i, (own, _text) in enumerate(frames[:-innermost]) if own}
+    keep = set(sorted(keep)[-(MAX_FRAMES - innermost) :]) | set(range(len(frames) - innermost, len(frames)))
+    kept: list[str] = []
+    skipped = 0
+    for i, (_own, text) in enumerate(frames):
+        if i in keep:
+            if skipped:
+                kept.append(f"... {skipped} frames")
+                skipped = 0
+            kept.append(text)
+        else:
+            skipped += 1
+    return kept
 
 
 def describe_exception(exc: BaseException) -> dict[str, Any]:
@@ -215,7 +227,9 @@ def _capture_exception(_logger: Any, _method: str, event_dict: dict[str, Any]) -
     """structlog processor, in the caller: exc_info becomes a described exception, every field is bounded."""
     exc = _exception_of(event_dict.pop("exc_info", None))
     event_dict.pop("stack_info", None)
-    bounded = {k: _bounded(v) for k, v in list(event_dict.items())[:MAX_FIELDS]}
+    first = [k for k in ("event", "level", "timestamp") if k in event_dict]
+    keys = first + [k for k in event_dict if k not in first][: MAX_FIELDS - len(first)]
+    bounded = {k: _bounded(event_dict[k]) for k in keys}
     if exc is not None:
         bounded["exception"] = describe_exception(exc)
     return bounded

@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -279,3 +280,33 @@ async def test_a_service_started_on_a_missing_sqlite_file_stops_with_a_clear_err
         async with open_runtime(settings):
             pass
     assert not path.exists()
+
+
+def test_a_command_on_a_refused_database_fails_with_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
+    env.update(
+        ROUTEDESK_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/routedesk",
+        ROUTEDESK_DATA_DIR=str(tmp_path / "data"),
+    )
+    secret = "imap-cli-pass-5d1e"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "mailbox",
+            "add",
+            "support",
+            "--imap-url",
+            f"imaps://support:{secret}@imap.example/INBOX",
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the database is unavailable (ConnectionRefusedError")
+    assert secret not in done.stdout + done.stderr
