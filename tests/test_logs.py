@@ -21,7 +21,7 @@ Capture = Callable[..., LogCapture]
 FORMATS = pytest.mark.parametrize("json_format", [False, True], ids=["console", "json"])
 
 
-def _fail_with_secrets_in_locals() -> None:
+def _fail_holding_private_values() -> None:
     password = "pw-in-a-local-7f3a"
     authorization = {"Authorization": "Bearer rdt_local_token_value_9b1c"}
     body = "mail body text that stays private 42e1"
@@ -34,7 +34,7 @@ def test_an_exception_is_logged_as_type_message_and_frames_never_the_values_of_i
 ) -> None:
     capture = log_capture(json=json_format)
     try:
-        _fail_with_secrets_in_locals()
+        _fail_holding_private_values()
     except RuntimeError:
         structlog.get_logger().exception("structlog_failure")
         logging.getLogger("uvicorn.error").exception("stdlib failure")
@@ -45,7 +45,7 @@ def test_an_exception_is_logged_as_type_message_and_frames_never_the_values_of_i
     assert len(lines) == 2, text  # one line per record, traceback included
     for line in lines:
         assert "RuntimeError" in line and "failed while holding" in line
-        assert "_fail_with_secrets_in_locals" in line  # the frames are named
+        assert "_fail_holding_private_values" in line  # the frames are named
     if json_format:
         first = json.loads(lines[0])
         assert first["event"] == "structlog_failure" and first["exception"]["type"] == "RuntimeError"
