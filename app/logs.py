@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote, quote_plus
@@ -223,7 +223,7 @@ def _exception_of(exc_info: Any) -> BaseException | None:
     return sys.exc_info()[1]  # exc_info=True: the exception being handled, in the caller's thread
 
 
-def _capture_exception(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _capture_exception(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor, in the caller: exc_info becomes a described exception, every field is bounded."""
     exc = _exception_of(event_dict.pop("exc_info", None))
     event_dict.pop("stack_info", None)
@@ -235,7 +235,9 @@ def _capture_exception(_logger: Any, _method: str, event_dict: dict[str, Any]) -
     return bounded
 
 
-def _to_stdlib(_logger: Any, _method: str, event_dict: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _to_stdlib(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """structlog's last processor: the event dict becomes the stdlib record's message."""
     return (event_dict,), {}
 
