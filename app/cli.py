@@ -14,7 +14,13 @@ from app.logs import configure_logging
 
 T = TypeVar("T")
 
-cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Routedesk: a support inbox that routes itself.")
+# A crash's traceback never shows the values of variables: they hold passwords (--imap-url) and tokens.
+cli = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    help="Routedesk: a support inbox that routes itself.",
+)
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 mailbox_cli = typer.Typer(no_args_is_help=True, help="IMAP mailboxes to ingest.")
 messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admins).")
@@ -43,12 +49,17 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
     # Imported here, not at the top: it brings FastAPI, and a parse worker process imports this module.
-    from app.errors import AppError
+    from app.errors import AppError, database_unavailable
+    from app.logs import exception_message
 
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except AppError as exc:
         raise _fail(exc.detail) from None
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        raise _fail(f"the database is unavailable ({type(exc).__name__}: {exception_message(exc)})") from None
 
 
 def _with_runtime(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -24,7 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql import FromClause
@@ -76,12 +78,46 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
+def _sqlite_file(url: str) -> str | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def create_engine(url: str, *, pool_size: int = 20, existing: bool = False, **kwargs: Any) -> AsyncEngine:
+    """The engine for `url`. With `existing`, an SQLite file must already exist (a service's database:
+    only `db upgrade` creates one); when it is removed or replaced while the service runs, connections
+    to the old file are dropped and the next request is told the database cannot be opened, rather
+    than writing on into a file nobody will read again or into a new empty one."""
     # A failed statement's error names the SQL but never the values: they are mail, addresses, token hashes.
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
+        path = _sqlite_file(url) if existing else None
+        if path is not None:
+            url = f"sqlite+aiosqlite:///file:{path}?mode=rw&uri=true"
         # A writer waits for the lock instead of failing at once; WAL lets readers run beside it.
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        if path is not None:
+            file_path = path
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _remember_file(_dbapi_connection: Any, record: Any) -> None:
+                record.info["sqlite_file"] = _file_identity(file_path)
+
+            @event.listens_for(engine.sync_engine, "checkout")
+            def _same_file(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+                if _file_identity(file_path) != record.info.get("sqlite_file"):
+                    raise DisconnectionError(f"the database file {file_path} was removed or replaced")
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -12,10 +12,11 @@ from typing import Annotated
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, is_sqlite
 from app.errors import ConfigurationError
 from app.migrate import alembic_config
 from app.routing.service import Router
@@ -49,10 +50,18 @@ async def check_schema(engine: AsyncEngine, database_url: str) -> None:
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterator[Runtime]:
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
-    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size, existing=True)
     try:
         if check:
-            await check_schema(engine, settings.database_url)
+            try:
+                await check_schema(engine, settings.database_url)
+            except OperationalError as exc:
+                if not is_sqlite(settings.database_url):
+                    raise
+                raise ConfigurationError(
+                    f"cannot open the database ({exc.orig}): create it with `routedesk db upgrade`, "
+                    "or check the path in ROUTEDESK_DATABASE_URL and its permissions"
+                ) from exc
         yield Runtime(
             settings=settings,
             engine=engine,

@@ -9,10 +9,12 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from app.config import Settings
 from app.errors import ConfigurationError
+from app.logs import register_secret
 
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
+        register_secret(key.decode("ascii", "replace"))
         try:
             self._fernet = Fernet(key)
         except ValueError as exc:
@@ -21,15 +23,18 @@ class SecretBox:
             ) from exc
 
     def encrypt(self, plaintext: str) -> str:
+        register_secret(plaintext)  # a mailbox password: from now on redacted wherever a log line quotes it
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def decrypt(self, token: str) -> str:
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            plaintext = self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
             raise ConfigurationError(
                 "a stored mailbox password cannot be decrypted: ROUTEDESK_SECRET_KEY is not the key it was saved with"
             ) from exc
+        register_secret(plaintext)
+        return plaintext
 
 
 def load_secret_box(settings: Settings) -> SecretBox:

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.migrate import upgrade
 from app.runtime import Runtime, open_runtime
 
-pytest_plugins = ["tests.fixtures.imap"]
+pytest_plugins = ["tests.fixtures.imap", "tests.logcapture"]
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("ROUTEDESK_TEST_POSTGRES_URL")  # e.g. postgresql://postgres@127.0.0.1:5432/test

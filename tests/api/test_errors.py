@@ -3,13 +3,17 @@ a JSON error body like every other answer of the API, and neither leaks what wen
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 
 from app.db import unit_of_work
-from tests.api.desk import Desk
+from tests.api.desk import Desk, sqlite_only
+from tests.logcapture import LogCapture, StuckStream
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -51,5 +55,61 @@ async def test_an_unexpected_exception_is_a_json_500_without_its_message(desk: D
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/api/v1/broken-for-test")
     assert response.status_code == 500
-    assert response.json() == {"error": "InternalError", "detail": "unexpected error; it is logged on the server"}
+    body = response.json()
+    assert {k: body[k] for k in ("error", "detail")} == {
+        "error": "InternalError",
+        "detail": "unexpected error; it is logged on the server",
+    }
+    assert set(body) == {"error", "detail", "error_id"} and len(body["error_id"]) == 16
     assert "secret detail" not in response.text
+
+
+def _broken_route(desk: Desk) -> str:
+    async def broken() -> None:
+        raise RuntimeError("boom from inside the route")
+
+    desk.app.add_api_route("/api/v1/broken-for-test", broken)
+    return "/api/v1/broken-for-test"
+
+
+@sqlite_only
+@pytest.mark.parametrize("json_format", [False, True], ids=["console", "json"])
+async def test_a_500_carries_an_error_id_that_is_in_exactly_one_log_line(
+    desk: Desk, log_capture: Callable[..., LogCapture], json_format: bool
+) -> None:
+    capture = log_capture(json=json_format)
+    path = _broken_route(desk)
+    # The exception is answered and not raised further (a server would log it again and drop the connection).
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="http://test") as client:
+        responses = [await client.get(path) for _ in range(3)]
+    assert [r.status_code for r in responses] == [500] * 3
+    error_ids = [r.json()["error_id"] for r in responses]
+    assert len(set(error_ids)) == 3
+    lines = capture.lines()
+    for error_id in error_ids:
+        matching = [line for line in lines if error_id in line]
+        assert len(matching) == 1, lines
+        assert "unexpected_error" in matching[0] and "RuntimeError" in matching[0]
+        assert "boom from inside the route" in matching[0] and "broken-for-test" in matching[0]
+    assert len([line for line in lines if "RuntimeError" in line]) == 3  # and no second traceback elsewhere
+
+
+@sqlite_only
+async def test_healthz_keeps_answering_while_many_500s_are_being_logged(
+    desk: Desk, log_capture: Callable[..., LogCapture]
+) -> None:
+    """The log's stream is stuck (a full pipe, a slow terminal): the errors are still answered, and so
+    is /healthz, because nothing is written from the event loop's thread."""
+    stream = StuckStream(blocked=True)
+    log_capture(stream=stream)
+    path = _broken_route(desk)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="http://test") as client:
+            answers = await asyncio.gather(
+                *(client.get(path) for _ in range(200)), *(client.get("/healthz") for _ in range(50))
+            )
+        assert [a.status_code for a in answers[:200]] == [500] * 200
+        assert [a.status_code for a in answers[200:]] == [200] * 50
+        assert stream.caller not in stream.writers
+    finally:
+        stream.release.set()
