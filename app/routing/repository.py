@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,38 @@ async def active_model_stamp(session: AsyncSession) -> tuple[str, str] | None:
         await session.execute(select(ModelVersion.version, ModelVersion.sha256).where(ModelVersion.active.is_(True)))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def serving_form(session: AsyncSession, version: str) -> tuple[dict[str, Any], bool] | None:
+    """A version's metadata and whether it has a compact form, without reading its (large) artifact."""
+    row = (
+        await session.execute(
+            select(ModelVersion.meta, ModelVersion.compact.is_not(None)).where(ModelVersion.version == version)
+        )
+    ).first()
+    return (row[0], bool(row[1])) if row else None
+
+
+async def compact_form(session: AsyncSession, version: str) -> bytes | None:
+    return await session.scalar(select(ModelVersion.compact).where(ModelVersion.version == version))
+
+
+async def artifact_sha256(session: AsyncSession, version: str, *, chunk: int = 8 * 1024 * 1024) -> str | None:
+    """The sha256 of a version's artifact without holding it whole in this process: PostgreSQL
+    hashes it itself; elsewhere it is read a few MB at a time."""
+    where = ModelVersion.version == version
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return await session.scalar(select(func.encode(func.sha256(ModelVersion.artifact), "hex")).where(where))
+    digest = hashlib.sha256()
+    offset = 0
+    while True:
+        part = await session.scalar(select(func.substr(ModelVersion.artifact, offset + 1, chunk)).where(where))
+        if part is None:
+            return None if offset == 0 else digest.hexdigest()
+        digest.update(part)
+        if len(part) < chunk:
+            return digest.hexdigest()
+        offset += chunk
 
 
 async def model_version(session: AsyncSession, version: str) -> ModelVersion | None:
