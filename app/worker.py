@@ -16,7 +16,7 @@ import structlog
 from app.db import unit_of_work
 from app.inbox import repository
 from app.inbox.parsing import die_with_parent
-from app.inbox.poller import MailboxBusy, MailboxPoller, MailboxRef
+from app.inbox.poller import LeaseLost, MailboxBusy, MailboxPoller, MailboxRef
 from app.inbox.service import IngestCounts
 from app.mail.imap import ImapAuthError, ImapError
 from app.replies.sender import run_sender
@@ -68,7 +68,7 @@ async def poll_once(runtime: Runtime, *, owner: str | None = None) -> tuple[Inge
             )
             try:
                 totals.add(await poller.poll_once())
-            except MailboxBusy as exc:
+            except (MailboxBusy, LeaseLost) as exc:
                 errors.append(str(exc))
             except ImapAuthError as exc:
                 errors.append(f"mailbox {mailbox.name!r}: IMAP login refused: {exc}")

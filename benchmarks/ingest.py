@@ -63,7 +63,11 @@ def start_dovecot(workdir: Path) -> tuple[str, Path]:
     url = subprocess.run(
         ["bash", str(REPO / "tests/fixtures/dovecot.sh"), str(directory), str(free_port())],
         # stderr not captured: the daemonised Dovecot inherits it and would keep the pipe open forever.
-        check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60,
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        timeout=60,
     ).stdout.strip()
     return url, directory
 
@@ -90,13 +94,14 @@ def folder_url(url: str, folder: str) -> str:
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, check=True,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    )
 
 
 def record_peaks(root: int, peaks: dict[int, int]) -> int:
-    """Record the peak RSS (VmHWM, kB) of `root` and every descendant into `peaks`; returns the
-    summed current RSS (VmRSS, kB) of the tree."""
+    """Record the peak RSS (VmHWM, kB) so far of `root` and every descendant into `peaks`; returns
+    the summed current RSS (VmRSS, kB) of the tree."""
     current, pending = 0, [root]
     while pending:
         pid = pending.pop()
@@ -106,7 +111,10 @@ def record_peaks(root: int, peaks: dict[int, int]) -> int:
             tasks = os.listdir(f"/proc/{pid}/task")
         except (FileNotFoundError, ProcessLookupError):
             continue
-        peaks[pid] = max(peaks.get(pid, 0), int(fields.get("VmHWM", "0 kB").split()[0]))
+        # The latest reading, not the largest: VmHWM only grows within one program, and a reading
+        # taken between fork and exec counts the parent's pages, which the child only shares.
+        if "VmHWM" in fields:  # absent once the process is exiting
+            peaks[pid] = int(fields["VmHWM"].split()[0])
         current += int(fields.get("VmRSS", "0 kB").split()[0])
         for task in tasks:
             try:
@@ -134,13 +142,16 @@ class TreeSampler(threading.Thread):
             self.done.wait(self.interval)
 
 
-def timed_poll(
-    env: dict[str, str], profile: str | None = None
-) -> tuple[float, float, float, float, dict[str, int]]:
+def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, float, dict[str, int]]:
     start = time.perf_counter()
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
-    proc = subprocess.Popen([sys.executable, *prefix, "-m", "app.cli", "poll", "--once"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, *prefix, "-m", "app.cli", "poll", "--once"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     sampler = TreeSampler(proc.pid)
     sampler.start()
@@ -222,9 +233,18 @@ def one_run(
         shutil.rmtree(run_dir, ignore_errors=True)
     if counts["fetched"] != n or counts["ingested"] + counts["duplicates"] != n:
         sys.exit(f"incomplete run: {counts}")
-    return {"db": db, "model": model, "n": n, "wall_s": round(wall, 3), "msgs_per_s": round(n / wall, 1),
-            "cpu_s": round(cpu, 2), "peak_rss_mb": round(rss, 1), "tree_peak_rss_mb": round(tree_rss, 1),
-            "mailbox_mb": round(size / 1e6, 2), **counts}
+    return {
+        "db": db,
+        "model": model,
+        "n": n,
+        "wall_s": round(wall, 3),
+        "msgs_per_s": round(n / wall, 1),
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mb": round(rss, 1),
+        "tree_peak_rss_mb": round(tree_rss, 1),
+        "mailbox_mb": round(size / 1e6, 2),
+        **counts,
+    }
 
 
 def main() -> None:
@@ -236,8 +256,12 @@ def main() -> None:
     parser.add_argument("--parse-workers", type=int, default=None, help="ROUTEDESK_INGEST__PARSE_WORKERS")
     parser.add_argument("--fetch-batch", type=int, default=None, help="ROUTEDESK_IMAP__FETCH_BATCH")
     parser.add_argument("--profile", help="write a cProfile of the timed process to this file")
-    parser.add_argument("--model", choices=["none", "demo", "both"], default="both",
-                        help="poll without a routing model, with the demo's model active, or both")
+    parser.add_argument(
+        "--model",
+        choices=["none", "demo", "both"],
+        default="both",
+        help="poll without a routing model, with the demo's model active, or both",
+    )
     args = parser.parse_args()
     extra: dict[str, str] = {}
     if args.parse_workers is not None:
@@ -262,24 +286,31 @@ def main() -> None:
                     print(f"{db} model={model} run {rep + 1}: {json.dumps(result)}", flush=True)
                 median_wall = statistics.median(r["wall_s"] for r in runs)  # type: ignore[misc]
                 line = {
-                    "db": db, "model": model, "n": args.n, "median_wall_s": median_wall,
+                    "db": db,
+                    "model": model,
+                    "n": args.n,
+                    "median_wall_s": median_wall,
                     "median_msgs_per_s": round(args.n / median_wall, 1),
                     "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),  # type: ignore[misc]
                     "median_tree_peak_rss_mb": statistics.median(
-                        r["tree_peak_rss_mb"] for r in runs  # type: ignore[misc]
+                        r["tree_peak_rss_mb"]
+                        for r in runs  # type: ignore[misc]
                     ),
                     "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),  # type: ignore[misc]
                 }
                 summary.append(line)
-                print(f"routedesk {db} model={model} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
-                      f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB "
-                      f"(process tree {line['median_tree_peak_rss_mb']} MB), CPU {line['median_cpu_s']} s",
-                      flush=True)
+                print(
+                    f"routedesk {db} model={model} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
+                    f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB "
+                    f"(process tree {line['median_tree_peak_rss_mb']} MB), CPU {line['median_cpu_s']} s",
+                    flush=True,
+                )
         print(json.dumps(summary))
     finally:
         if dovecot_dir is not None:
-            subprocess.run(["doveadm", "-c", str(dovecot_dir / "dovecot.conf"), "stop"], check=False,
-                           capture_output=True)
+            subprocess.run(
+                ["doveadm", "-c", str(dovecot_dir / "dovecot.conf"), "stop"], check=False, capture_output=True
+            )
             shutil.rmtree(dovecot_dir.parent, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -89,7 +89,7 @@ class Backoff:
         self._since = None
         delay = min(self.maximum, self.initial * 2**self.attempt)
         self.attempt += 1
-        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        return float(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
 
     def reset(self) -> None:
         self.attempt = 0
@@ -282,12 +282,11 @@ class MailboxPoller:
         finally:
             await self.release_lease()
 
-    async def run(self, stop: asyncio.Event, *, backoff: Backoff | None = None) -> None:
-        """Poll until stopped: sync, then IDLE (or, without IDLE, look again every poll_interval on
-        the same connection), the lease renewed by a heartbeat all along."""
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until stopped: sync, then IDLE (or, without IDLE, NOOP), and sync again at least every
+        poll_interval on the same connection; the lease is renewed by a heartbeat all along."""
         imap = self.settings.imap
-        if backoff is None:
-            backoff = Backoff(imap.backoff_initial, imap.backoff_max, healthy_after=imap.backoff_reset_seconds)
+        backoff = Backoff(imap.backoff_initial, imap.backoff_max, healthy_after=imap.backoff_reset_seconds)
         while not stop.is_set():
             if not await self._lease_or_wait(stop):
                 continue
@@ -296,9 +295,9 @@ class MailboxPoller:
                 async with self.holding_lease(), self._client() as client:
                     backoff.connected()
                     self.log.info("mailbox_connected", uidvalidity=client.uidvalidity, idle=client.has_idle)
-                    # Without IDLE, wait_for_new returns after poll_interval (NOOPs meanwhile): every
-                    # poll is a sync on this same connection, not a new login.
-                    wait = imap.idle_seconds if client.has_idle else imap.poll_interval
+                    # Every poll is a sync on this same connection, not a new login. With IDLE the sync
+                    # follows each push, and poll_interval at the latest, should a push go missing.
+                    wait = min(imap.idle_seconds, imap.poll_interval)
                     while not stop.is_set():
                         await self.sync(client)
                         backoff.healthy()
@@ -336,8 +335,8 @@ class MailboxPoller:
         return False
 
 
-async def _wait_or_stop(waiting: object, stop: asyncio.Event) -> None:
-    wait_task = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+async def _wait_or_stop(waiting: Awaitable[object], stop: asyncio.Event) -> None:
+    wait_task = asyncio.ensure_future(waiting)
     stop_task = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({wait_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -346,8 +345,8 @@ async def _wait_or_stop(waiting: object, stop: asyncio.Event) -> None:
             if not task.done():
                 task.cancel()
         await asyncio.gather(wait_task, stop_task, return_exceptions=True)
-    if wait_task.done() and not wait_task.cancelled() and wait_task.exception() is not None:
-        raise wait_task.exception()  # type: ignore[misc]
+    if wait_task.done() and not wait_task.cancelled() and (error := wait_task.exception()) is not None:
+        raise error
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:

@@ -54,22 +54,27 @@ async def compact_form(session: AsyncSession, version: str) -> bytes | None:
     return await session.scalar(select(ModelVersion.compact).where(ModelVersion.version == version))
 
 
-async def artifact_sha256(session: AsyncSession, version: str, *, chunk: int = 8 * 1024 * 1024) -> str | None:
+async def artifact_sha256(session: AsyncSession, version: str, *, chunk: int = 1024 * 1024) -> str | None:
     """The sha256 of a version's artifact without holding it whole in this process: PostgreSQL
-    hashes it itself; elsewhere it is read a few MB at a time."""
+    hashes it itself; SQLite's incremental blob I/O reads it a chunk at a time."""
     where = ModelVersion.version == version
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         return await session.scalar(select(func.encode(func.sha256(ModelVersion.artifact), "hex")).where(where))
-    digest = hashlib.sha256()
-    offset = 0
-    while True:
-        part = await session.scalar(select(func.substr(ModelVersion.artifact, offset + 1, chunk)).where(where))
-        if part is None:
-            return None if offset == 0 else digest.hexdigest()
-        digest.update(part)
-        if len(part) < chunk:
-            return digest.hexdigest()
-        offset += chunk
+    row_id = await session.scalar(select(ModelVersion.id).where(where))
+    if row_id is None:
+        return None
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection  # aiosqlite.Connection: runs calls on its own thread
+    assert driver is not None
+
+    def digest() -> str:
+        hashed = hashlib.sha256()
+        with driver._conn.blobopen(ModelVersion.__tablename__, "artifact", row_id, readonly=True) as blob:
+            while part := blob.read(chunk):
+                hashed.update(part)
+        return hashed.hexdigest()
+
+    return str(await driver._execute(digest))
 
 
 async def model_version(session: AsyncSession, version: str) -> ModelVersion | None:

@@ -237,7 +237,7 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
             owner, expires = await _lease(runtime, mailbox.id)
             assert owner == "slow-worker"
             expires = expires.replace(tzinfo=stalled_at.tzinfo) if expires.tzinfo is None else expires
-            return expires > stalled_at + timedelta(seconds=3 * short["lease_seconds"])
+            return bool(expires > stalled_at + timedelta(seconds=3 * short["lease_seconds"]))
 
         await until(renewed_for_three_leases, 20, "the stalled worker's heartbeat renews its lease")
         assert not rival_took_it
@@ -283,7 +283,7 @@ async def test_a_server_without_idle_is_polled_on_one_connection(
 
         async def polled() -> bool:
             assert not task.done()
-            return imap_proxy.commands["UID SEARCH"] >= polls
+            return bool(imap_proxy.commands["UID SEARCH"] >= polls)
 
         # Each poll looks for new mail with UID SEARCH: wait for that many polls, however long.
         await until(polled, 60, f"{polls} polls")

@@ -86,11 +86,14 @@ def _peaks_kb(root: int, peaks: dict[int, int]) -> None:
         pid = pending.pop()
         try:
             with open(f"/proc/{pid}/status") as status:
-                hwm = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+                hwm = next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), None)
             tasks = os.listdir(f"/proc/{pid}/task")
         except (FileNotFoundError, ProcessLookupError):
             continue
-        peaks[pid] = max(peaks.get(pid, 0), hwm)
+        # The latest reading, not the largest: VmHWM only grows within one program, and a reading
+        # taken between fork and exec counts this test's pages, which the child only shares.
+        if hwm is not None:  # absent once the process is exiting
+            peaks[pid] = hwm
         for task in tasks:
             try:
                 with open(f"/proc/{pid}/task/{task}/children") as handle:
