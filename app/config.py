@@ -14,7 +14,8 @@ class ImapSettings(BaseModel):
     fetch_batch: int = Field(200, ge=1, le=5000)
     # RFC 2177 says servers may drop an IDLE after 30 minutes, so re-issue it before that.
     idle_seconds: float = Field(29 * 60, gt=0, le=29 * 60)
-    # Without IDLE: how often the worker looks for new mail, on the connection it keeps open.
+    # How often the worker looks for new mail on the connection it keeps open: every poll without
+    # IDLE; with IDLE, the longest between two looks, should the server's push go missing.
     poll_interval: float = Field(60.0, gt=0)
     # Reconnecting after failures: initial delay, doubled per failure up to backoff_max. It starts
     # over only once a connection has worked for backoff_reset_seconds, not after every sync.
