@@ -4,13 +4,14 @@ A worker that routes mail with the model from a skops artifact holds scikit-lear
 imported) and pays ~220 MB at load for the artifact's JSON schema, where skops keeps every vocabulary
 entry as a node of its own (66 MB of JSON for the demo's 81,000 n-grams). The same model as
 `CompactModel` is its vocabularies (terms in column order, one UTF-8 string), idf vectors, linear
-coefficients and temperatures: a few MB in an npz file, read with NumPy alone (never a pickle).
+coefficients and temperatures: a few MB in an npz file, read and scored with NumPy alone (never a
+pickle, nor SciPy).
 
 It is built from a pipeline that passed every artifact check (`compile_pipeline`, which imports
 scikit-learn), only for the shape build_pipeline() makes and predict.py reproduces (TF-IDF
 vectorizers in a FeatureUnion, a temperature-calibrated linear classifier); anything else has no
-compact form and serves from the artifact. The arithmetic is predict.py's own (the functions
-below are the ones it calls), so the probabilities are the same, bit for bit.
+compact form and serves from the artifact. The arithmetic is predict.py's, operation for operation
+in the same order, so the probabilities are the same, bit for bit (tests hold them equal).
 """
 
 from __future__ import annotations
@@ -20,17 +21,13 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 FORMAT = "routedesk-compact-1"
 ANALYZERS = ("word", "char_wb", "char")
-# Below this many texts, counting terms in a dict per text beats building one big sparse matrix.
-BULK_FROM = 32
 
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _VectorizerMixin._white_spaces
 
@@ -290,20 +287,31 @@ def loads(data: bytes) -> CompactModel:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The arithmetic, shared with predict.py
+# The arithmetic: predict.py's, step for step, on plain NumPy arrays instead of SciPy sparse matrices
+# (SciPy alone would add 23 MB to a worker). Same values in the same order, so the same floats.
+
+
+@dataclass(slots=True)
+class _Rows:
+    """A CSR matrix's three arrays: row i has columns indices[indptr[i]:indptr[i+1]], ascending."""
+
+    data: NDArray[np.float64]
+    indices: NDArray[np.int64]
+    indptr: NDArray[np.int64]
 
 
 def temperature_softmax(
-    features: sp.csr_matrix,
+    features: _Rows,
     members: Sequence[tuple[NDArray[np.float64], NDArray[np.float64], float]],
     n_classes: int,
 ) -> NDArray[np.float64] | None:
     """The mean over members of softmax(beta * (features @ coef.T + intercept)): what
     CalibratedClassifierCV(method="temperature").predict_proba computes over linear models. None
     when a score matrix looks like probabilities, which scikit-learn would read differently."""
-    total = np.zeros((features.shape[0], n_classes))
+    n_rows = len(features.indptr) - 1
+    total = np.zeros((n_rows, n_classes))
     for coef, intercept, beta in members:
-        scores = np.asarray(features @ coef.T) + intercept
+        scores = _matmul(features, np.ascontiguousarray(coef.T), n_classes) + intercept
         # scikit-learn reads a score matrix that looks like probabilities as probabilities.
         if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
             return None
@@ -317,19 +325,44 @@ def temperature_softmax(
     return total
 
 
-def union_features(parts: Sequence[tuple[str, Any, float | None]], texts: list[str]) -> sp.csr_matrix:
+def _matmul(features: _Rows, coef_t: NDArray[np.float64], n_classes: int) -> NDArray[np.float64]:
+    """features @ coef_t as SciPy's csr_matvecs computes it: per row, y += a * x over the row's
+    entries in order, from zero (np.cumsum adds strictly in sequence)."""
+    out = np.zeros((len(features.indptr) - 1, n_classes))
+    for i, (start, end) in enumerate(zip(features.indptr[:-1].tolist(), features.indptr[1:].tolist(), strict=True)):
+        if end > start:
+            terms = features.data[start:end, None] * coef_t[features.indices[start:end]]
+            out[i] = np.cumsum(terms, axis=0)[-1]
+    return out
+
+
+def union_features(parts: Sequence[tuple[str, Any, float | None]], texts: list[str]) -> _Rows:
+    """The FeatureUnion's rows: each block weighted, then the blocks side by side (sp.hstack)."""
     blocks = []
     for _name, vectorizer, weight in parts:
         block = tfidf(vectorizer, texts)
         if weight is not None:
             block.data *= weight
-        blocks.append(block)
-    return sp.hstack(blocks, format="csr")
+        blocks.append((block, len(vectorizer.vocabulary_)))
+    data, indices, indptr = [], [], [0]
+    for i in range(len(texts)):
+        offset = 0
+        for block, width in blocks:
+            start, end = int(block.indptr[i]), int(block.indptr[i + 1])
+            data.append(block.data[start:end])
+            indices.append(block.indices[start:end] + offset)
+            offset += width
+        indptr.append(indptr[-1] + sum(int(b.indptr[i + 1] - b.indptr[i]) for b, _ in blocks))
+    return _Rows(
+        data=np.concatenate(data) if data else np.zeros(0),
+        indices=np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64),
+        indptr=np.asarray(indptr, dtype=np.int64),
+    )
 
 
-def tfidf(vectorizer: Any, texts: list[str]) -> sp.csr_matrix:
-    counts = _term_counts(vectorizer, texts) if len(texts) >= BULK_FROM else _few_term_counts(vectorizer, texts)
-    # The same arithmetic as TfidfTransformer.transform followed by normalize().
+def tfidf(vectorizer: Any, texts: list[str]) -> _Rows:
+    counts = _term_counts(vectorizer, texts)
+    # The same arithmetic as TfidfTransformer.transform followed by normalize() (and predict._tfidf).
     data = counts.data
     if vectorizer.sublinear_tf:
         np.log(data, out=data)
@@ -344,7 +377,8 @@ def tfidf(vectorizer: Any, texts: list[str]) -> sp.csr_matrix:
     return counts
 
 
-def _few_term_counts(vectorizer: Any, texts: list[str]) -> sp.csr_matrix:
+def _term_counts(vectorizer: Any, texts: list[str]) -> _Rows:
+    """How often each vocabulary term occurs in each text, columns ascending within a row."""
     analyze = vectorizer.build_analyzer()
     vocabulary = vectorizer.vocabulary_
     indptr = [0]
@@ -356,35 +390,15 @@ def _few_term_counts(vectorizer: Any, texts: list[str]) -> sp.csr_matrix:
             column = vocabulary.get(term)
             if column is not None:
                 row[column] = row.get(column, 0) + 1
-        indices.extend(row)
-        counts.extend(row.values())
+        columns = sorted(row)
+        indices.extend(columns)
+        counts.extend(row[c] for c in columns)
         indptr.append(len(indices))
-    matrix = sp.csr_matrix(
-        (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
-        shape=(len(texts), len(vocabulary)),
+    return _Rows(
+        data=np.asarray(counts, dtype=np.float64),
+        indices=np.asarray(indices, dtype=np.int64),
+        indptr=np.asarray(indptr, dtype=np.int64),
     )
-    matrix.sort_indices()
-    return matrix
-
-
-def _term_counts(vectorizer: Any, texts: list[str]) -> sp.csr_matrix:
-    analyze = vectorizer.build_analyzer()
-    terms: list[str] = []
-    lengths = np.empty(len(texts), dtype=np.int64)
-    for i, text in enumerate(texts):
-        analysed = analyze(text)
-        terms.extend(analysed)
-        lengths[i] = len(analysed)
-    # One C-level pass over every term of the batch instead of a Python loop per term.
-    columns = np.fromiter(map(vectorizer.vocabulary_.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
-    rows = np.repeat(np.arange(len(texts)), lengths)
-    known = columns >= 0
-    matrix = sp.csr_matrix(
-        (np.ones(int(known.sum())), (rows[known], columns[known])),
-        shape=(len(texts), len(vectorizer.vocabulary_)),
-    )
-    matrix.sum_duplicates()
-    return matrix
 
 
 # scikit-learn's n-gram functions (feature_extraction/text.py, _VectorizerMixin), as plain functions.

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from numpy.typing import NDArray
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from classifiers.compact import BULK_FROM as BULK_FROM
-from classifiers.compact import temperature_softmax, union_features
+# Below this many texts, counting terms in a dict per text beats building one big sparse matrix.
+BULK_FROM = 32
 
 try:
     from sklearn.calibration import _TemperatureScaling
@@ -50,30 +52,40 @@ def predict_proba(pipeline: Pipeline, texts: Sequence[str]) -> NDArray[np.float6
     built from the vectorizers' public attributes, and a temperature-calibrated linear model is
     applied as its formula, softmax(beta * (x @ coef.T + intercept)). Anything else, and any case
     the formula would not reproduce, goes through scikit-learn. Tests hold both paths equal; a model
-    only ever runs under the scikit-learn minor version that trained it (see artifacts.py). The
-    arithmetic lives in compact.py, which routes with the same model without scikit-learn.
+    only ever runs under the scikit-learn minor version that trained it (see artifacts.py).
     """
     texts = list(texts)
     if not texts:
         return np.zeros((0, len(pipeline.classes_)))
     steps = pipeline.steps
-    parts = reproducible_union(steps[0][1]) if len(steps) == 2 else None
-    if parts is not None:
-        union = steps[0][1]
-        weights = union.transformer_weights or {}
-        features = union_features([(name, v, weights.get(name)) for name, v in parts], texts)
+    union = steps[0][1] if len(steps) == 2 else None
+    if isinstance(union, FeatureUnion) and all(_reproducible(v) for _, v in union.transformer_list):
+        features = _tfidf_features(union, texts)
         classifier = steps[1][1]
-        members = linear_members(classifier)
-        proba = temperature_softmax(features, members, len(classifier.classes_)) if members is not None else None
+        proba = _temperature_scaled_linear(classifier, features)
         return proba if proba is not None else np.asarray(classifier.predict_proba(features), dtype=float)
     return np.asarray(pipeline.predict_proba(texts), dtype=float)
 
 
-def reproducible_union(union: Any) -> list[tuple[str, TfidfVectorizer]] | None:
-    """The (name, vectorizer) parts of a FeatureUnion whose TF-IDF rows compact.tfidf reproduces."""
-    if not isinstance(union, FeatureUnion) or not all(_reproducible(v) for _, v in union.transformer_list):
+def _temperature_scaled_linear(classifier: Any, features: sp.csr_matrix) -> NDArray[np.float64] | None:
+    """CalibratedClassifierCV(method="temperature").predict_proba over a multi-class linear model, or None."""
+    members = linear_members(classifier)
+    if members is None:
         return None
-    return list(union.transformer_list)
+    total = np.zeros((features.shape[0], len(classifier.classes_)))
+    for coef, intercept, beta in members:
+        scores = np.asarray(features @ coef.T) + intercept
+        # scikit-learn reads a score matrix that looks like probabilities as probabilities.
+        if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
+            return None
+        logits = beta * scores
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        logits[(logits > 1.0) & (logits <= 1.0 + 1e-5)] = 1.0
+        total += logits
+    total /= len(members)
+    return total
 
 
 def linear_members(classifier: Any) -> list[tuple[Any, Any, float]] | None:
@@ -95,8 +107,15 @@ def linear_members(classifier: Any) -> list[tuple[Any, Any, float]] | None:
             or list(estimator.classes_) not in (list(range(len(classes))), classes)
         ):
             return None
-        members.append((estimator.coef_, estimator.intercept_, calibrators[0].beta_))
+        members.append((estimator.coef_, estimator.intercept_, float(calibrators[0].beta_)))
     return members or None
+
+
+def reproducible_union(union: Any) -> list[tuple[str, TfidfVectorizer]] | None:
+    """The (name, vectorizer) parts of a FeatureUnion whose TF-IDF rows _tfidf_features reproduces."""
+    if not isinstance(union, FeatureUnion) or not all(_reproducible(v) for _, v in union.transformer_list):
+        return None
+    return list(union.transformer_list)
 
 
 def _reproducible(vectorizer: Any) -> bool:
@@ -108,3 +127,75 @@ def _reproducible(vectorizer: Any) -> bool:
         and vectorizer.input == "content"
         and hasattr(vectorizer, "vocabulary_")
     )
+
+
+def _tfidf_features(union: FeatureUnion, texts: list[str]) -> sp.csr_matrix:
+    weights = union.transformer_weights or {}
+    blocks = []
+    for name, vectorizer in union.transformer_list:
+        block = _tfidf(vectorizer, texts)
+        weight = weights.get(name)
+        if weight is not None:
+            block.data *= weight
+        blocks.append(block)
+    return sp.hstack(blocks, format="csr")
+
+
+def _tfidf(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+    counts = _term_counts(vectorizer, texts) if len(texts) >= BULK_FROM else _few_term_counts(vectorizer, texts)
+    # The same arithmetic as TfidfTransformer.transform followed by normalize().
+    data = counts.data
+    if vectorizer.sublinear_tf:
+        np.log(data, out=data)
+        data += 1.0
+    if vectorizer.use_idf:
+        data *= vectorizer.idf_[counts.indices]
+    if vectorizer.norm == "l2":
+        rows = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(texts)))
+        norms[norms == 0.0] = 1.0
+        data /= norms[rows]
+    return counts
+
+
+def _few_term_counts(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+    analyze = vectorizer.build_analyzer()
+    vocabulary = vectorizer.vocabulary_
+    indptr = [0]
+    indices: list[int] = []
+    counts: list[int] = []
+    for text in texts:
+        row: dict[int, int] = {}
+        for term in analyze(text):
+            column = vocabulary.get(term)
+            if column is not None:
+                row[column] = row.get(column, 0) + 1
+        indices.extend(row)
+        counts.extend(row.values())
+        indptr.append(len(indices))
+    matrix = sp.csr_matrix(
+        (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
+        shape=(len(texts), len(vocabulary)),
+    )
+    matrix.sort_indices()
+    return matrix
+
+
+def _term_counts(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
+    analyze = vectorizer.build_analyzer()
+    terms: list[str] = []
+    lengths = np.empty(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        analysed = analyze(text)
+        terms.extend(analysed)
+        lengths[i] = len(analysed)
+    # One C-level pass over every term of the batch instead of a Python loop per term.
+    columns = np.fromiter(map(vectorizer.vocabulary_.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
+    rows = np.repeat(np.arange(len(texts)), lengths)
+    known = columns >= 0
+    matrix = sp.csr_matrix(
+        (np.ones(int(known.sum())), (rows[known], columns[known])),
+        shape=(len(texts), len(vectorizer.vocabulary_)),
+    )
+    matrix.sum_duplicates()
+    return matrix

@@ -44,7 +44,8 @@ def _texts() -> list[str]:
 
 
 def test_the_compact_form_routes_the_demo_set_exactly_as_the_pipeline(demo_model: TrainedModel) -> None:
-    from classifiers.compact import BULK_FROM, compile_pipeline, dumps, loads, top_labels
+    from classifiers.compact import compile_pipeline, dumps, loads, top_labels
+    from classifiers.predict import BULK_FROM
 
     pipeline = demo_model.pipeline
     compact = loads(dumps(compile_pipeline(pipeline, artifact_sha256="0" * 64)))  # type: ignore[arg-type]
