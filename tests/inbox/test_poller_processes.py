@@ -215,7 +215,7 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
     for i in range(total):
         await imap_server.append(mail(message_id=f"<long-{i}@merchant.example>", subject=f"Order {i}"))
     mailbox = await add_mailbox(runtime, imap_proxy.endpoint_for(imap_server))
-    short = {"lease_seconds": 1.0, "lease_heartbeat_seconds": 0.2, "fetch_batch": 10, "command_timeout": 60.0}
+    short = {"lease_seconds": 3.0, "lease_heartbeat_seconds": 0.3, "fetch_batch": 10, "command_timeout": 60.0}
     working = poller(runtime, mailbox, owner="slow-worker", imap=short)
     rival = poller(runtime, mailbox, owner="rival-worker", imap=short)
     sync = asyncio.create_task(working.poll_once())
@@ -239,7 +239,7 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
             expires = expires.replace(tzinfo=stalled_at.tzinfo) if expires.tzinfo is None else expires
             return bool(expires > stalled_at + timedelta(seconds=3 * short["lease_seconds"]))
 
-        await until(renewed_for_three_leases, 20, "the stalled worker's heartbeat renews its lease")
+        await until(renewed_for_three_leases, 30, "the stalled worker's heartbeat renews its lease")
         assert not rival_took_it
         imap_proxy.stall(False)
         counts = await asyncio.wait_for(sync, 60)
