@@ -14,10 +14,34 @@ class ImapSettings(BaseModel):
     fetch_batch: int = Field(200, ge=1, le=5000)
     # RFC 2177 says servers may drop an IDLE after 30 minutes, so re-issue it before that.
     idle_seconds: float = Field(29 * 60, gt=0, le=29 * 60)
+    # How often the worker looks for new mail on the connection it keeps open: every poll without
+    # IDLE; with IDLE, the longest between two looks, should the server's push go missing.
     poll_interval: float = Field(60.0, gt=0)
+    # Reconnecting after failures: initial delay, doubled per failure up to backoff_max. It starts
+    # over only once a connection has worked for backoff_reset_seconds, not after every sync.
     backoff_initial: float = Field(1.0, gt=0)
     backoff_max: float = Field(300.0, gt=0)
-    lease_seconds: float = Field(120.0, ge=5)
+    backoff_reset_seconds: float = Field(60.0, gt=0)
+    # A worker holds a mailbox by a lease it renews every lease_heartbeat_seconds (at most a third of
+    # the lease) while it works, syncing or idling; a worker that died loses it lease_seconds after
+    # its last renewal, and another worker takes over.
+    lease_seconds: float = Field(30.0, ge=1)
+    lease_heartbeat_seconds: float = Field(10.0, gt=0)
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return min(self.lease_heartbeat_seconds, self.lease_seconds / 3)
+
+    @property
+    def lease_check_seconds(self) -> float:
+        """How often a worker that does not hold a mailbox's lease looks whether it ran out."""
+        return self.lease_seconds / 4
+
+    @property
+    def takeover_seconds(self) -> float:
+        """The longest a crashed worker's mailbox waits for another worker: its lease runs out, then
+        the next look (with jitter up to 1.2 times the check interval) finds it free."""
+        return self.lease_seconds + self.lease_check_seconds * 1.2
 
 
 class IngestSettings(BaseModel):

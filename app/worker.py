@@ -15,7 +15,8 @@ import structlog
 
 from app.db import unit_of_work
 from app.inbox import repository
-from app.inbox.poller import MailboxBusy, MailboxPoller, MailboxRef
+from app.inbox.parsing import die_with_parent
+from app.inbox.poller import LeaseLost, MailboxBusy, MailboxPoller, MailboxRef
 from app.inbox.service import IngestCounts
 from app.mail.imap import ImapAuthError, ImapError
 from app.replies.sender import run_sender
@@ -33,8 +34,15 @@ def worker_id() -> str:
 def parse_executor(workers: int) -> Executor | None:
     if workers <= 0:
         return None
-    # spawn, not fork: the parent has threads (aiosqlite) that a forked child must not inherit.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # spawn, not fork: the parent has threads (aiosqlite) that a forked child must not inherit, and a
+    # spawned child starts small instead of sharing (and copying) the parent's memory. Each worker
+    # dies with this process, even when it is killed with SIGKILL and cannot shut the pool down.
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 async def _mailboxes(runtime: Runtime) -> list[MailboxRef]:
@@ -60,7 +68,7 @@ async def poll_once(runtime: Runtime, *, owner: str | None = None) -> tuple[Inge
             )
             try:
                 totals.add(await poller.poll_once())
-            except MailboxBusy as exc:
+            except (MailboxBusy, LeaseLost) as exc:
                 errors.append(str(exc))
             except ImapAuthError as exc:
                 errors.append(f"mailbox {mailbox.name!r}: IMAP login refused: {exc}")

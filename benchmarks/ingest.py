@@ -2,6 +2,7 @@
 
 Usage:
     python benchmarks/ingest.py [--n 5000] [--reps 3] [--db sqlite|postgresql|both] [--imap-url URL]
+                                [--model none|demo|both]
 
 Without --imap-url it starts a throwaway Dovecot on loopback (needs `dovecot` installed, e.g.
 `apt-get install dovecot-imapd`) through tests/fixtures/dovecot.sh; with --imap-url it uses that
@@ -10,13 +11,24 @@ postgresql://postgres@127.0.0.1:5432/test): a new database is created per run an
 
 Timed: one `routedesk poll --once` process from spawn to exit (Python start-up, IMAP login, every
 message fetched, parsed, threaded and committed). Not timed: loading the mailbox, creating the
-database. Peak RSS is the child's ru_maxrss from wait4().
+database, training the model.
+
+Two conditions (--model): "none", no routing model (every ticket waits in triage), and "demo", the
+model `routedesk demo` trains (the project's labelled demo set, default parameters) trained and
+activated before the poll, so that the poll loads it and routes every message with it.
+
+Memory, read from /proc every 5 ms while the poll runs: peak_rss_mb is the poll process's own peak
+(the kernel's VmHWM); tree_peak_rss_mb adds the peaks of every process it started (parse worker,
+multiprocessing's resource tracker): an upper bound of what the machine had to hold at once. Not
+ru_maxrss from wait4(), which also counts the benchmark's own pages, shared with the child between
+fork and exec.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import os
 import shutil
@@ -24,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -50,7 +63,11 @@ def start_dovecot(workdir: Path) -> tuple[str, Path]:
     url = subprocess.run(
         ["bash", str(REPO / "tests/fixtures/dovecot.sh"), str(directory), str(free_port())],
         # stderr not captured: the daemonised Dovecot inherits it and would keep the pipe open forever.
-        check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60,
+        check=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        timeout=60,
     ).stdout.strip()
     return url, directory
 
@@ -77,18 +94,71 @@ def folder_url(url: str, folder: str) -> str:
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, check=True,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, check=True, capture_output=True, text=True
+    )
 
 
-def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, dict[str, int]]:
+def record_peaks(root: int, peaks: dict[int, int]) -> int:
+    """Record the peak RSS (VmHWM, kB) so far of `root` and every descendant into `peaks`; returns
+    the summed current RSS (VmRSS, kB) of the tree."""
+    current, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if line.startswith(("VmHWM:", "VmRSS:")))
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # The latest reading, not the largest: VmHWM only grows within one program, and a reading
+        # taken between fork and exec counts the parent's pages, which the child only shares.
+        if "VmHWM" in fields:  # absent once the process is exiting
+            peaks[pid] = int(fields["VmHWM"].split()[0])
+        current += int(fields.get("VmRSS", "0 kB").split()[0])
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as children:
+                    pending.extend(int(c) for c in children.read().split())
+            except FileNotFoundError:
+                continue
+    return current
+
+
+class TreeSampler(threading.Thread):
+    """Samples a process tree from /proc until stopped: each process's own peak (the kernel's VmHWM)
+    and the largest summed RSS seen at one moment."""
+
+    def __init__(self, pid: int, interval: float = 0.005) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peaks: dict[int, int] = {}
+        self.together_kb = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.together_kb = max(self.together_kb, record_peaks(self.pid, self.peaks))
+            self.done.wait(self.interval)
+
+
+def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, float, dict[str, int]]:
     start = time.perf_counter()
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
-    proc = subprocess.Popen([sys.executable, *prefix, "-m", "app.cli", "poll", "--once"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, *prefix, "-m", "app.cli", "poll", "--once"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
+    sampler = TreeSampler(proc.pid)
+    sampler.start()
     out = proc.stdout.read()
     err = proc.stderr.read()
+    sampler.done.set()
+    sampler.join()
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -98,7 +168,21 @@ def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, 
     # CPU seconds (user + system) of the poll process and its children (parse workers, reaped before
     # it exits): steadier than wall time on a machine that other processes load.
     cpu = usage.ru_utime + usage.ru_stime
-    return wall, usage.ru_maxrss / 1024, cpu, counts
+    # Not ru_maxrss: it counts this process's pages, which the child shares between fork and exec.
+    return wall, sampler.peaks.get(proc.pid, 0) / 1024, sum(sampler.peaks.values()) / 1024, cpu, counts
+
+
+def train_demo_model(env: dict[str, str], workdir: Path) -> None:
+    """Train and activate the model `routedesk demo` trains: the labelled demo set, default parameters."""
+    from app.demo.corpus import as_rows, labelled_examples
+
+    path = workdir / "labelled.csv"
+    if not path.exists():
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["subject", "body", "label"], extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(as_rows(labelled_examples()))
+    run_cli(["train", "--data", str(path), "--subject-col", "subject", "--body-col", "body", "--activate"], env)
 
 
 async def pg_database(base_url: str, name: str, *, drop: bool = False) -> str:
@@ -116,7 +200,13 @@ async def pg_database(base_url: str, name: str, *, drop: bool = False) -> str:
 
 
 def one_run(
-    db: str, imap_url: str, n: int, workdir: Path, extra_env: dict[str, str], profile: str | None = None
+    db: str,
+    imap_url: str,
+    n: int,
+    workdir: Path,
+    extra_env: dict[str, str],
+    profile: str | None = None,
+    model: str = "none",
 ) -> dict[str, object]:
     folder = f"bench{uuid.uuid4().hex[:8]}"
     size = asyncio.run(load_mailbox(imap_url, folder, n))
@@ -133,7 +223,9 @@ def one_run(
     try:
         run_cli(["db", "upgrade"], env)
         run_cli(["mailbox", "add", "bench", "--imap-url", folder_url(imap_url, folder)], env)
-        wall, rss, cpu, counts = timed_poll(env, profile)
+        if model == "demo":
+            train_demo_model(env, workdir)
+        wall, rss, tree_rss, cpu, counts = timed_poll(env, profile)
     finally:
         asyncio.run(drop_folder(imap_url, folder))
         if pg_name:
@@ -141,8 +233,18 @@ def one_run(
         shutil.rmtree(run_dir, ignore_errors=True)
     if counts["fetched"] != n or counts["ingested"] + counts["duplicates"] != n:
         sys.exit(f"incomplete run: {counts}")
-    return {"db": db, "n": n, "wall_s": round(wall, 3), "msgs_per_s": round(n / wall, 1),
-            "cpu_s": round(cpu, 2), "peak_rss_mb": round(rss, 1), "mailbox_mb": round(size / 1e6, 2), **counts}
+    return {
+        "db": db,
+        "model": model,
+        "n": n,
+        "wall_s": round(wall, 3),
+        "msgs_per_s": round(n / wall, 1),
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mb": round(rss, 1),
+        "tree_peak_rss_mb": round(tree_rss, 1),
+        "mailbox_mb": round(size / 1e6, 2),
+        **counts,
+    }
 
 
 def main() -> None:
@@ -154,6 +256,12 @@ def main() -> None:
     parser.add_argument("--parse-workers", type=int, default=None, help="ROUTEDESK_INGEST__PARSE_WORKERS")
     parser.add_argument("--fetch-batch", type=int, default=None, help="ROUTEDESK_IMAP__FETCH_BATCH")
     parser.add_argument("--profile", help="write a cProfile of the timed process to this file")
+    parser.add_argument(
+        "--model",
+        choices=["none", "demo", "both"],
+        default="both",
+        help="poll without a routing model, with the demo's model active, or both",
+    )
     args = parser.parse_args()
     extra: dict[str, str] = {}
     if args.parse_workers is not None:
@@ -167,29 +275,42 @@ def main() -> None:
         if imap_url is None:
             imap_url, dovecot_dir = start_dovecot(workdir)
         dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+        models = ["none", "demo"] if args.model == "both" else [args.model]
         summary = []
         for db in dbs:
-            runs = []
-            for rep in range(args.reps):
-                result = one_run(db, imap_url, args.n, workdir, extra, args.profile)
-                runs.append(result)
-                print(f"{db} run {rep + 1}: {json.dumps(result)}", flush=True)
-            median_wall = statistics.median(r["wall_s"] for r in runs)  # type: ignore[misc]
-            line = {
-                "db": db, "n": args.n, "median_wall_s": median_wall,
-                "median_msgs_per_s": round(args.n / median_wall, 1),
-                "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),  # type: ignore[misc]
-                "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),  # type: ignore[misc]
-            }
-            summary.append(line)
-            print(f"routedesk {db} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
-                  f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB, "
-                  f"CPU {line['median_cpu_s']} s", flush=True)
+            for model in models:
+                runs = []
+                for rep in range(args.reps):
+                    result = one_run(db, imap_url, args.n, workdir, extra, args.profile, model)
+                    runs.append(result)
+                    print(f"{db} model={model} run {rep + 1}: {json.dumps(result)}", flush=True)
+                median_wall = statistics.median(r["wall_s"] for r in runs)  # type: ignore[misc]
+                line = {
+                    "db": db,
+                    "model": model,
+                    "n": args.n,
+                    "median_wall_s": median_wall,
+                    "median_msgs_per_s": round(args.n / median_wall, 1),
+                    "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),  # type: ignore[misc]
+                    "median_tree_peak_rss_mb": statistics.median(
+                        r["tree_peak_rss_mb"]
+                        for r in runs  # type: ignore[misc]
+                    ),
+                    "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),  # type: ignore[misc]
+                }
+                summary.append(line)
+                print(
+                    f"routedesk {db} model={model} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
+                    f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB "
+                    f"(process tree {line['median_tree_peak_rss_mb']} MB), CPU {line['median_cpu_s']} s",
+                    flush=True,
+                )
         print(json.dumps(summary))
     finally:
         if dovecot_dir is not None:
-            subprocess.run(["doveadm", "-c", str(dovecot_dir / "dovecot.conf"), "stop"], check=False,
-                           capture_output=True)
+            subprocess.run(
+                ["doveadm", "-c", str(dovecot_dir / "dovecot.conf"), "stop"], check=False, capture_output=True
+            )
             shutil.rmtree(dovecot_dir.parent, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
 

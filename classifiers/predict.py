@@ -69,10 +69,32 @@ def predict_proba(pipeline: Pipeline, texts: Sequence[str]) -> NDArray[np.float6
 
 def _temperature_scaled_linear(classifier: Any, features: sp.csr_matrix) -> NDArray[np.float64] | None:
     """CalibratedClassifierCV(method="temperature").predict_proba over a multi-class linear model, or None."""
+    members = linear_members(classifier)
+    if members is None:
+        return None
+    total = np.zeros((features.shape[0], len(classifier.classes_)))
+    for coef, intercept, beta in members:
+        scores = np.asarray(features @ coef.T) + intercept
+        # scikit-learn reads a score matrix that looks like probabilities as probabilities.
+        if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
+            return None
+        logits = beta * scores
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        logits[(logits > 1.0) & (logits <= 1.0 + 1e-5)] = 1.0
+        total += logits
+    total /= len(members)
+    return total
+
+
+def linear_members(classifier: Any) -> list[tuple[Any, Any, float]] | None:
+    """(coef, intercept, beta) of each member of a CalibratedClassifierCV(method="temperature") over
+    a multi-class linear model, or None for any other classifier."""
     if _TemperatureScaling is None or type(classifier) is not CalibratedClassifierCV:
         return None
     classes = list(classifier.classes_)
-    total = np.zeros((features.shape[0], len(classes)))
+    members = []
     for member in classifier.calibrated_classifiers_:
         estimator, calibrators = member.estimator, member.calibrators
         if (
@@ -85,18 +107,15 @@ def _temperature_scaled_linear(classifier: Any, features: sp.csr_matrix) -> NDAr
             or list(estimator.classes_) not in (list(range(len(classes))), classes)
         ):
             return None
-        scores = np.asarray(features @ estimator.coef_.T) + estimator.intercept_
-        # scikit-learn reads a score matrix that looks like probabilities as probabilities.
-        if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
-            return None
-        logits = calibrators[0].beta_ * scores
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        logits[(logits > 1.0) & (logits <= 1.0 + 1e-5)] = 1.0
-        total += logits
-    total /= len(classifier.calibrated_classifiers_)
-    return total
+        members.append((estimator.coef_, estimator.intercept_, float(calibrators[0].beta_)))
+    return members or None
+
+
+def reproducible_union(union: Any) -> list[tuple[str, TfidfVectorizer]] | None:
+    """The (name, vectorizer) parts of a FeatureUnion whose TF-IDF rows _tfidf_features reproduces."""
+    if not isinstance(union, FeatureUnion) or not all(_reproducible(v) for _, v in union.transformer_list):
+        return None
+    return list(union.transformer_list)
 
 
 def _reproducible(vectorizer: Any) -> bool:

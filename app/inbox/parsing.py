@@ -5,7 +5,12 @@ database, the web framework or the classifier, which would cost that process sec
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import os
+import signal
+import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,3 +84,33 @@ def _incoming(
         error=error,
         truncated=truncated,
     )
+
+
+# linux/prctl.h
+_PR_SET_PDEATHSIG = 1
+PARENT_CHECK_SECONDS = 1.0
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Initializer of a parse worker process: it ends when the process that started it ends, however
+    that one ended (kill -9 included), instead of waiting forever on a pipe nobody will write to.
+
+    On Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG); everywhere, a thread
+    also checks every PARENT_CHECK_SECONDS that the parent is still the one that started us. Once the
+    worker is gone, multiprocessing's resource tracker sees its pipe close and exits too."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no usable libc: the thread below still watches
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    stopped = threading.Event()
+    while not stopped.wait(PARENT_CHECK_SECONDS):
+        if os.getppid() != parent_pid:
+            os._exit(1)

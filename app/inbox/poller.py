@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -52,15 +55,41 @@ class MailboxRef:
 
 
 class Backoff:
-    """Capped exponential backoff with jitter, so that many workers do not reconnect in step."""
+    """Capped exponential backoff with jitter, so that many workers do not reconnect in step.
 
-    def __init__(self, initial: float, maximum: float) -> None:
+    It grows with every failure and starts over only once a connection has stayed healthy for
+    `healthy_after` seconds: a server that drops every connection right after a successful sync
+    (or refuses a command each time) is retried less and less often, not once a second."""
+
+    def __init__(
+        self,
+        initial: float,
+        maximum: float,
+        *,
+        healthy_after: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.initial, self.maximum, self.attempt = initial, maximum, 0
+        self.healthy_after = healthy_after
+        self.clock = clock
+        self._since: float | None = None
+
+    def connected(self) -> None:
+        """A connection is up (logged in, folder selected): healthy from now on, until it fails."""
+        self._since = self.clock()
+
+    def healthy(self) -> None:
+        """The connection just did its work; resets the backoff once it has done so long enough."""
+        if self._since is not None and self.clock() - self._since >= self.healthy_after:
+            self.attempt = 0
 
     def next(self) -> float:
+        """The delay before the next attempt, after a failure."""
+        self.healthy()
+        self._since = None
         delay = min(self.maximum, self.initial * 2**self.attempt)
         self.attempt += 1
-        return delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        return float(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
 
     def reset(self) -> None:
         self.attempt = 0
@@ -95,6 +124,42 @@ class MailboxPoller:
                 now=now,
                 until=now + timedelta(seconds=self.settings.imap.lease_seconds),
             )
+
+    @asynccontextmanager
+    async def holding_lease(self) -> AsyncIterator[None]:
+        """Renew the lease every heartbeat while the block runs (a long sync, a batch, an IDLE), so a
+        live worker never loses it by working; its lease runs out only lease_seconds after it died.
+        Should the renewal find another worker holding the mailbox, the block is cancelled and
+        LeaseLost raised (and each commit checks the lease anyway)."""
+        task = asyncio.current_task()
+        assert task is not None
+        lost = False
+
+        async def beat() -> None:
+            nonlocal lost
+            while True:
+                await asyncio.sleep(self.settings.imap.heartbeat_seconds)
+                try:
+                    still_ours = await self.take_lease()
+                except Exception as exc:
+                    # The database blinked: try again at the next beat; commits check the lease.
+                    self.log.warning("lease_renewal_failed", error=type(exc).__name__)
+                    continue
+                if not still_ours:
+                    lost = True
+                    task.cancel()
+                    return
+
+        heartbeat = asyncio.create_task(beat(), name=f"lease:{self.mailbox.name}")
+        try:
+            yield
+        except asyncio.CancelledError:
+            if lost and task.uncancel() == 0:
+                raise LeaseLost(f"mailbox {self.mailbox.name!r}: lease taken over by another worker") from None
+            raise
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
 
     async def release_lease(self) -> None:
         async with unit_of_work(self.sessionmaker) as session:
@@ -212,29 +277,30 @@ class MailboxPoller:
         if not await self.take_lease():
             raise MailboxBusy(f"mailbox {self.mailbox.name!r} is being polled by another worker")
         try:
-            async with self._client() as client:
+            async with self.holding_lease(), self._client() as client:
                 return await self.sync(client)
         finally:
             await self.release_lease()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until stopped: sync, then IDLE (or poll), renewing the lease between waits."""
+        """Poll until stopped: sync, then IDLE (or, without IDLE, NOOP), and sync again at least every
+        poll_interval on the same connection; the lease is renewed by a heartbeat all along."""
         imap = self.settings.imap
-        backoff = Backoff(imap.backoff_initial, imap.backoff_max)
-        wait = min(imap.idle_seconds, imap.lease_seconds / 3)
+        backoff = Backoff(imap.backoff_initial, imap.backoff_max, healthy_after=imap.backoff_reset_seconds)
         while not stop.is_set():
             if not await self._lease_or_wait(stop):
                 continue
             held = True
             try:
-                async with self._client() as client:
+                async with self.holding_lease(), self._client() as client:
+                    backoff.connected()
                     self.log.info("mailbox_connected", uidvalidity=client.uidvalidity, idle=client.has_idle)
+                    # Every poll is a sync on this same connection, not a new login. With IDLE the sync
+                    # follows each push, and poll_interval at the latest, should a push go missing.
+                    wait = min(imap.idle_seconds, imap.poll_interval)
                     while not stop.is_set():
                         await self.sync(client)
-                        backoff.reset()
-                        if not await self.take_lease():
-                            held = False
-                            raise LeaseLost(f"mailbox {self.mailbox.name!r}: lease lost")
+                        backoff.healthy()
                         await _wait_or_stop(client.wait_for_new(wait), stop)
             except asyncio.CancelledError:
                 raise
@@ -265,12 +331,12 @@ class MailboxPoller:
             self.log.exception("lease_check_failed")
         # Someone else polls this mailbox: look again well before their lease could run out.
         jitter = random.uniform(0.8, 1.2)  # noqa: S311
-        await _sleep_or_stop(self.settings.imap.lease_seconds / 4 * jitter, stop)
+        await _sleep_or_stop(self.settings.imap.lease_check_seconds * jitter, stop)
         return False
 
 
-async def _wait_or_stop(waiting: object, stop: asyncio.Event) -> None:
-    wait_task = asyncio.ensure_future(waiting)  # type: ignore[arg-type]
+async def _wait_or_stop(waiting: Awaitable[object], stop: asyncio.Event) -> None:
+    wait_task = asyncio.ensure_future(waiting)
     stop_task = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({wait_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -279,8 +345,8 @@ async def _wait_or_stop(waiting: object, stop: asyncio.Event) -> None:
             if not task.done():
                 task.cancel()
         await asyncio.gather(wait_task, stop_task, return_exceptions=True)
-    if wait_task.done() and not wait_task.cancelled() and wait_task.exception() is not None:
-        raise wait_task.exception()  # type: ignore[misc]
+    if wait_task.done() and not wait_task.cancelled() and (error := wait_task.exception()) is not None:
+        raise error
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:

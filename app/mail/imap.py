@@ -851,7 +851,10 @@ class ImapClient:
 
     async def _noop(self) -> bool:
         protocol = self._protocol()
-        response = await self._command(protocol.simple_command("NOOP"), "NOOP")
+        # Not checked: a server that answers NOOP with NO or BAD still has a working connection, and
+        # the caller's next command (UID SEARCH on every poll) sees new mail all the same. Failing
+        # here made the poller log in again after every sync on such a server.
+        response = await self._command(protocol.simple_command("NOOP"), "NOOP", check=False)
         return self._absorb_unsolicited() | self._absorb(response.lines)
 
     async def _ensure_folder(self, folder: str, *, force: bool = False) -> None:

@@ -62,6 +62,9 @@ class ModelVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # metadata.json as written
     artifact: Mapped[bytes] = mapped_column(LargeBinary)  # model.skops
+    # What routing loads (classifiers/compact.py), built from the artifact once it passed its checks;
+    # None for a shape that has no compact form, or a version not activated since it was added.
+    compact: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)
 
 
 class Label(Base):

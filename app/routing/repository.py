@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,43 @@ async def active_model_stamp(session: AsyncSession) -> tuple[str, str] | None:
         await session.execute(select(ModelVersion.version, ModelVersion.sha256).where(ModelVersion.active.is_(True)))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def serving_form(session: AsyncSession, version: str) -> tuple[dict[str, Any], bool] | None:
+    """A version's metadata and whether it has a compact form, without reading its (large) artifact."""
+    row = (
+        await session.execute(
+            select(ModelVersion.meta, ModelVersion.compact.is_not(None)).where(ModelVersion.version == version)
+        )
+    ).first()
+    return (row[0], bool(row[1])) if row else None
+
+
+async def compact_form(session: AsyncSession, version: str) -> bytes | None:
+    return await session.scalar(select(ModelVersion.compact).where(ModelVersion.version == version))
+
+
+async def artifact_sha256(session: AsyncSession, version: str, *, chunk: int = 1024 * 1024) -> str | None:
+    """The sha256 of a version's artifact without holding it whole in this process: PostgreSQL
+    hashes it itself; SQLite's incremental blob I/O reads it a chunk at a time."""
+    where = ModelVersion.version == version
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return await session.scalar(select(func.encode(func.sha256(ModelVersion.artifact), "hex")).where(where))
+    row_id = await session.scalar(select(ModelVersion.id).where(where))
+    if row_id is None:
+        return None
+    raw = await (await session.connection()).get_raw_connection()
+    driver: Any = raw.driver_connection  # aiosqlite.Connection: runs calls on its own thread
+    assert driver is not None
+
+    def digest() -> str:
+        hashed = hashlib.sha256()
+        with driver._conn.blobopen(ModelVersion.__tablename__, "artifact", row_id, readonly=True) as blob:
+            while part := blob.read(chunk):
+                hashed.update(part)
+        return hashed.hexdigest()
+
+    return str(await driver._execute(digest))
 
 
 async def model_version(session: AsyncSession, version: str) -> ModelVersion | None:

@@ -49,12 +49,38 @@ class Rule:
         return pattern is not None and pattern.search(request.text) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class ServingModel:
+    """The active model as routing uses it: its compact form (NumPy only) when it has one, else the
+    scikit-learn pipeline from its artifact."""
+
+    version: str
+    threshold: float
+    classes: list[str]
+    compact: Any = None  # classifiers.compact.CompactModel
+    pipeline: Any = None  # sklearn Pipeline
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """The most likely area of each text and its probability."""
+        if self.compact is not None:
+            from classifiers.compact import CompactError, top_labels
+
+            try:
+                return top_labels(self.compact.predict_proba(texts), self.compact.classes)
+            except CompactError:
+                if self.pipeline is None:
+                    raise
+        from classifiers.predict import predict  # scikit-learn loads only for a model without compact form
+
+        return [(p.label, p.probability) for p in predict(self.pipeline, texts, top_k=1)]
+
+
 @dataclass
 class _Snapshot:
     rules: list[tuple[Rule, re.Pattern[str] | None]] = field(default_factory=list)
     thresholds: dict[str, float | None] = field(default_factory=dict)
     version: str | None = None
-    model: Any = None  # classifiers.artifacts.LoadedModel
+    model: ServingModel | None = None
     default_threshold: float = 1.01
 
 
@@ -103,15 +129,17 @@ class Router:
         elif active[0] != self._snapshot.version and active[0] not in self._refusals:
             version = active[0]
             try:
-                loaded = await load_version(session, version, cache_dir=self.cache_dir)
+                loaded = await load_serving(session, version, cache_dir=self.cache_dir)
             except ArtifactError as exc:
                 # The version that served until now keeps serving; the refusal is logged and kept.
                 self._refusals[version] = str(exc)
                 log.error("model_refused", version=version, error=str(exc))
             else:
                 snapshot.version, snapshot.model = version, loaded
-                snapshot.default_threshold = float(loaded.metadata.threshold)
-                log.info("model_loaded", version=version, classes=len(loaded.metadata.classes))
+                snapshot.default_threshold = loaded.threshold
+                log.info(
+                    "model_loaded", version=version, classes=len(loaded.classes), compact=loaded.compact is not None
+                )
         self._snapshot = snapshot
 
     def decide(self, requests: Sequence[RouteRequest]) -> list[RouteDecision]:
@@ -122,18 +150,16 @@ class Router:
             decisions.append(RouteDecision(area=rule.area, routed_by="rule", probability=1.0) if rule else None)
         pending = [i for i, d in enumerate(decisions) if d is None]
         if pending and snap.model is not None:
-            from classifiers.predict import predict  # scikit-learn loads only once a model serves
-
             texts = [requests[i].text for i in pending]
-            for i, prediction in zip(pending, predict(snap.model.pipeline, texts, top_k=1), strict=True):
-                threshold = snap.thresholds.get(prediction.label)
+            for i, (label, probability) in zip(pending, snap.model.predict(texts), strict=True):
+                threshold = snap.thresholds.get(label)
                 if threshold is None:
                     threshold = snap.default_threshold
-                confident = prediction.probability >= threshold and prediction.label in snap.thresholds
+                confident = probability >= threshold and label in snap.thresholds
                 decisions[i] = RouteDecision(
-                    area=prediction.label if confident else TRIAGE,
+                    area=label if confident else TRIAGE,
                     routed_by="model" if confident else "fallback",
-                    probability=prediction.probability,
+                    probability=probability,
                     model_version=snap.version,
                 )
         return [d or RouteDecision(area=TRIAGE, routed_by="fallback") for d in decisions]
@@ -143,6 +169,44 @@ def _keyword(rule: Rule) -> re.Pattern[str] | None:
     if rule.kind != "keyword":
         return None
     return re.compile(rf"(?<!\w){re.escape(rule.pattern)}(?!\w)", re.IGNORECASE)
+
+
+async def load_serving(session: AsyncSession, version: str, *, cache_dir: Path | None) -> ServingModel:
+    """The version as routing serves it. From its compact form when it has one: NumPy reads a few
+    MB, checked against the metadata and the artifact's checksum (streamed, never read whole), and
+    neither scikit-learn nor skops is imported. Else from the artifact, with every check."""
+    form = await repository.serving_form(session, version)
+    if form is None:
+        raise ArtifactError(f"no model version {version!r}")
+    meta, has_compact = form
+    if has_compact:
+        from classifiers.compact import CompactError, check_metadata, loads
+
+        # Hashed before the compact form is read, so that the two never take memory at once.
+        artifact_sha256 = await repository.artifact_sha256(session, version)
+        try:
+            compact = await asyncio.to_thread(loads, await repository.compact_form(session, version) or b"")
+        except CompactError as exc:
+            raise ArtifactError(f"model {version}: {exc}") from None
+        check_metadata(meta, compact, artifact_sha256=artifact_sha256)
+        return ServingModel(
+            version=version, threshold=float(meta["threshold"]), classes=list(compact.classes), compact=compact
+        )
+    loaded = await load_version(session, version, cache_dir=cache_dir)
+    return ServingModel(
+        version=version,
+        threshold=float(loaded.metadata.threshold),
+        classes=list(loaded.metadata.classes),
+        pipeline=loaded.pipeline,
+    )
+
+
+def compact_form(pipeline: Any, artifact_sha256: str) -> bytes | None:
+    """The compact form of a pipeline that passed its checks (None for a shape without one)."""
+    from classifiers.compact import compile_pipeline, dumps
+
+    compact = compile_pipeline(pipeline, artifact_sha256=artifact_sha256)
+    return dumps(compact) if compact is not None else None
 
 
 async def load_version(session: AsyncSession, version: str, *, cache_dir: Path | None) -> Any:

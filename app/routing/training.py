@@ -20,7 +20,7 @@ from app.db import unit_of_work, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, Job, ModelVersion
-from app.routing.service import Router, load_version
+from app.routing.service import Router, compact_form, load_version
 from classifiers.artifacts import ArtifactError, save_model
 from classifiers.data import DataError, Example, load_examples
 from classifiers.evaluate import evaluate
@@ -104,10 +104,15 @@ def artifact_bytes(model: TrainedModel) -> tuple[str, bytes, dict[str, Any]]:
     return metadata.version, artifact, meta
 
 
+def _artifact_and_compact(model: TrainedModel) -> tuple[str, bytes, dict[str, Any], bytes | None]:
+    version, artifact, meta = artifact_bytes(model)
+    return version, artifact, meta, compact_form(model.pipeline, meta["sha256"])
+
+
 async def register(
     session: AsyncSession, model: TrainedModel, *, source: str, comparison: dict[str, Any] | None = None
 ) -> ModelVersion:
-    version, artifact, meta = await asyncio.to_thread(artifact_bytes, model)
+    version, artifact, meta, compact = await asyncio.to_thread(_artifact_and_compact, model)
     metrics = dict(model.metrics)
     if comparison is not None:
         metrics["comparison"] = comparison
@@ -122,6 +127,7 @@ async def register(
         sha256=hashlib.sha256(artifact).hexdigest(),
         meta=meta,
         artifact=artifact,
+        compact=compact,
     )
     session.add(row)
     await session.flush()
@@ -169,9 +175,12 @@ async def activate(session: AsyncSession, version: str) -> tuple[ModelVersion, l
     if row is None:
         raise NotFound(f"no model version {version!r}")
     try:
-        await load_version(session, version, cache_dir=None)
+        loaded = await load_version(session, version, cache_dir=None)
     except ArtifactError as exc:
         raise InvalidInput(f"model {version} refused: {exc}") from exc
+    if not (await repository.serving_form(session, version) or ({}, False))[1]:
+        # Registered before compact forms existed: built now, from the artifact that just checked out.
+        row.compact = await asyncio.to_thread(compact_form, loaded.pipeline, loaded.metadata.sha256)
     now = utcnow()
     await repository.deactivate_all(session)
     row.active, row.activated_at = True, now
