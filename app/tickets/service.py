@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Row, RowWriter, insert_row, utcnow
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.inbox.models import Message
+from app.mail.html import sanitize_html
 from app.mail.parse import ParsedMessage, normalize_subject
 from app.routing.models import TRIAGE, Area, Label
 from app.tickets import repository
@@ -410,7 +411,9 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
                 sent_at=m.sent_at,
                 created_at=m.created_at,
                 text=m.body_text,
-                html=m.body_html,
+                # Sanitised again as it is read: HTML stored by an older sanitiser (which kept remote
+                # images) must not load anything in an agent's browser either. Sanitising is idempotent.
+                html=sanitize_html(m.body_html) if m.body_html else None,
                 auto=m.auto,
                 parse_status=m.parse_status,
                 attachments=files.get(m.id, []),

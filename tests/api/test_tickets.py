@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from app.inbox.models import Message
 from app.tickets.models import Ticket
 from tests.api.desk import Desk
 from tests.mailgen import mail
@@ -88,8 +89,14 @@ async def test_ticket_list_pages_newest_first_with_the_total(desk: Desk) -> None
 async def test_ticket_thread_holds_inbound_and_outbound_messages_in_order(desk: Desk) -> None:
     ticket_id = await desk.new_ticket(mail(message_id="<t1@merchant.example>"))
     await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "We are on it."})
-    await desk.ingest(mail(subject="Re: Payout missing", message_id="<t2@merchant.example>",
-                           in_reply_to="<t1@merchant.example>", body="Thanks!"))
+    await desk.ingest(
+        mail(
+            subject="Re: Payout missing",
+            message_id="<t2@merchant.example>",
+            in_reply_to="<t1@merchant.example>",
+            body="Thanks!",
+        )
+    )
     ticket = (await desk.agent.get(f"/tickets/{ticket_id}")).json()
     # inbound, the automatic acknowledgement, our reply, the customer's answer
     assert [m["direction"] for m in ticket["messages"]] == ["inbound", "outbound", "outbound", "inbound"]
@@ -109,8 +116,9 @@ async def test_ticket_detail_shows_notes_and_events(desk: Desk) -> None:
 
 async def test_ticket_detail_shows_routing_facts(desk: Desk) -> None:
     await desk.admin.post("/admin/areas", json={"name": "payouts"})
-    await desk.admin.post("/admin/rules", json={"kind": "sender_domain", "pattern": "merchant.example",
-                                                "area": "payouts"})
+    await desk.admin.post(
+        "/admin/rules", json={"kind": "sender_domain", "pattern": "merchant.example", "area": "payouts"}
+    )
     async with desk.runtime.sessionmaker() as session:
         await desk.runtime.router.refresh(session, force=True)
     ticket = (await desk.agent.get(f"/tickets/{await desk.new_ticket(mail())}")).json()
@@ -122,8 +130,13 @@ async def test_ticket_detail_lists_attachment_metadata_without_content(desk: Des
     ticket_id = await desk.new_ticket(_with_attachment())
     response = await desk.agent.get(f"/tickets/{ticket_id}")
     [attachment] = response.json()["messages"][0]["attachments"]
-    assert attachment == {"id": attachment["id"], "filename": "invoice.pdf", "content_type": "application/pdf",
-                          "size": 130, "stored": True}
+    assert attachment == {
+        "id": attachment["id"],
+        "filename": "invoice.pdf",
+        "content_type": "application/pdf",
+        "size": 130,
+        "stored": True,
+    }
     assert "PDF-1.4" not in response.text
 
 
@@ -131,3 +144,23 @@ async def test_unknown_ticket_is_a_404_json_error(desk: Desk) -> None:
     response = await desk.agent.get("/tickets/987654")
     assert response.status_code == 404
     assert response.json() == {"error": "NotFound", "detail": "no ticket 987654"}
+
+
+async def test_ticket_detail_blocks_remote_content_in_html_stored_before_the_sanitiser_did(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(
+        mail(subject="Logo missing", body="See the logo.", message_id="<logo-1@merchant.example>")
+    )
+    # HTML as an earlier version stored it: sanitised, but with a remote image and a CSS url() kept.
+    legacy = (
+        '<p>See <img src="http://tracker.example/pixel.gif" alt="">'
+        '<span style="background:url(https://tracker.example/bg.png)">the logo</span>.</p>'
+    )
+    await desk.execute(update(Message).where(Message.ticket_id == ticket_id).values(body_html=legacy))
+
+    detail = await desk.agent.get(f"/tickets/{ticket_id}")
+
+    assert detail.status_code == 200, detail.text
+    html = detail.json()["messages"][0]["html"]
+    assert "src=" not in html and "url(" not in html
+    assert "tracker.example/pixel.gif" in html  # shown as text, so the agent sees what was there
+    assert "the logo" in html
