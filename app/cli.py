@@ -48,12 +48,17 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
+    return _reporting(lambda: asyncio.run(make()))  # type: ignore[arg-type]
+
+
+def _reporting(call: Callable[[], T]) -> T:
+    """Runs a command's work; what it fails with for a reason the user can act on is one line on stderr."""
     # Imported here, not at the top: it brings FastAPI, and a parse worker process imports this module.
     from app.errors import AppError, database_unavailable
     from app.logs import exception_message
 
     try:
-        return asyncio.run(make())  # type: ignore[arg-type]
+        return call()
     except AppError as exc:
         raise _fail(exc.detail) from None
     except Exception as exc:
@@ -78,7 +83,7 @@ def db_upgrade(revision: str = "head") -> None:
     from app.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url, revision)
+    _reporting(lambda: upgrade(settings.database_url, revision))
     typer.echo(f"database at {revision}")
 
 
@@ -87,7 +92,7 @@ def db_downgrade(revision: str) -> None:
     from app.migrate import downgrade
 
     settings = _settings()
-    downgrade(settings.database_url, revision)
+    _reporting(lambda: downgrade(settings.database_url, revision))
     typer.echo(f"database at {revision}")
 
 

@@ -282,24 +282,24 @@ async def test_a_service_started_on_a_missing_sqlite_file_stops_with_a_clear_err
     assert not path.exists()
 
 
-def test_a_command_on_a_refused_database_fails_with_one_clear_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("host", "error"), [("127.0.0.1:{port}", "ConnectionRefusedError"), ("db.invalid", "gaierror")]
+)
+@pytest.mark.parametrize("command", ["mailbox add", "db upgrade"])
+def test_a_command_on_an_unreachable_database_fails_with_one_clear_line(
+    tmp_path: Path, command: str, host: str, error: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
+    secret = "imap-cli-pass-5d1e"
     env.update(
-        ROUTEDESK_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/routedesk",
+        ROUTEDESK_DATABASE_URL=f"postgresql://postgres:{secret}-db@{host.format(port=free_port())}/routedesk",
         ROUTEDESK_DATA_DIR=str(tmp_path / "data"),
     )
-    secret = "imap-cli-pass-5d1e"
+    args = command.split()
+    if command == "mailbox add":
+        args += ["support", "--imap-url", f"imaps://support:{secret}@imap.example/INBOX"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.cli",
-            "mailbox",
-            "add",
-            "support",
-            "--imap-url",
-            f"imaps://support:{secret}@imap.example/INBOX",
-        ],
+        [sys.executable, "-m", "app.cli", *args],
         cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
@@ -308,5 +308,5 @@ def test_a_command_on_a_refused_database_fails_with_one_clear_line(tmp_path: Pat
     )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: the database is unavailable (ConnectionRefusedError")
+    assert len(lines) == 1 and lines[0].startswith(f"error: the database is unavailable ({error}"), lines[:3]
     assert secret not in done.stdout + done.stderr

@@ -218,6 +218,9 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
     short = {"lease_seconds": 3.0, "lease_heartbeat_seconds": 0.3, "fetch_batch": 10, "command_timeout": 60.0}
     working = poller(runtime, mailbox, owner="slow-worker", imap=short)
     rival = poller(runtime, mailbox, owner="rival-worker", imap=short)
+    # The server stops answering mid-sync, at the third batch's FETCH (so after the first batch's
+    # commit however fast this machine is): the sync now lasts several leases.
+    imap_proxy.stall_before("UID FETCH", 3)
     sync = asyncio.create_task(working.poll_once())
     try:
 
@@ -226,8 +229,6 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
             return len(await stored(runtime)) > 0
 
         await until(first_batch, 30, "the first batch is committed")
-        # The server stops answering mid-sync: the sync now lasts several leases.
-        imap_proxy.stall(True)
         stalled_at = utcnow()
         rival_took_it = False
 
