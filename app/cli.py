@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -484,9 +485,21 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
             server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **_UVICORN))
+            loop = asyncio.get_running_loop()
+
+            def graceful(_signum: int, _frame: object) -> None:
+                server.should_exit = True
+                loop.call_soon_threadsafe(stop.set)
+
+            # uvicorn handles SIGTERM/SIGINT while it serves, then restores the handlers it found and
+            # raises the signal again: with Python's default handler that would end the process before
+            # the worker had stopped and given its mailboxes and outbox rows up. With this one, the
+            # repeated signal only asks for the stop that is already under way.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, graceful)
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:
-                await server.serve()  # uvicorn handles SIGTERM/SIGINT and returns
+                await server.serve()
             finally:
                 stop.set()
                 await worker_task

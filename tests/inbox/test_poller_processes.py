@@ -21,6 +21,7 @@ from app.config import ImapSettings
 from app.db import unit_of_work, utcnow
 from app.inbox import repository
 from app.inbox.poller import Backoff, MailboxPoller
+from app.ports import free_port
 from app.runtime import Runtime
 from tests.inbox.test_poller import _cli_env, add_mailbox, poller, stored
 from tests.mailgen import mail
@@ -318,3 +319,35 @@ def test_backoff_grows_across_short_lived_connections_and_resets_after_a_healthy
     assert backoff.next() <= 1.0
     # A failure before any connection (a refused login) keeps growing it.
     assert backoff.next() > 1.0 - 1e-9
+
+
+@pytest.mark.parametrize("command", ["worker", "run"])
+async def test_a_stopped_worker_gives_its_mailbox_up_at_once(
+    runtime: Runtime, imap_server: Any, tmp_path: Path, command: str
+) -> None:
+    """SIGTERM is an orderly stop: the mailbox is free for another worker right away, not a lease later
+    (uvicorn re-raises the signal it caught once it has shut down, which killed `run` before its worker
+    had stopped)."""
+    mailbox = await add_mailbox(runtime, imap_server.endpoint)
+    await imap_server.append(mail(message_id="<before-stop@merchant.example>"))
+    log = tmp_path / f"{command}.log"
+    args = [command] if command == "worker" else [command, "--port", str(free_port())]
+    process = await asyncio.to_thread(_cli, _cli_env(runtime.settings), log, *args)
+    try:
+
+        async def holding() -> bool:
+            assert process.poll() is None, log.read_text()
+            owner, _ = await _lease(runtime, mailbox.id)
+            return owner is not None and len(await stored(runtime)) == 1
+
+        await until(holding, 60, f"`{command}` holds the mailbox and ingested its mail")
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, 60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            await asyncio.to_thread(process.wait)
+    output = log.read_text()
+    assert code == 0, output
+    assert (await _lease(runtime, mailbox.id))[0] is None, output
+    assert "leaked semaphore" not in output  # the parse worker was shut down, not left to the tracker
