@@ -92,10 +92,7 @@ class CompactModel:
         if not texts:
             return np.zeros((0, len(self.classes)))
         features = union_features([(v.name, v, v.weight) for v in self.vectorizers], texts)
-        proba = temperature_softmax(features, [(m.coef, m.intercept, m.beta) for m in self.members], len(self.classes))
-        if proba is None:
-            raise CompactError("scores look like probabilities: only the full pipeline scores these")
-        return proba
+        return temperature_softmax(features, [(m.coef, m.intercept, m.beta) for m in self.members], len(self.classes))
 
 
 def top_labels(proba: NDArray[np.float64], classes: Sequence[str]) -> list[tuple[str, float]]:
@@ -304,9 +301,8 @@ def temperature_softmax(
     features: _Rows,
     members: Sequence[tuple[NDArray[np.float64], NDArray[np.float64], float]],
     n_classes: int,
-) -> NDArray[np.float64] | None:
-    """What CalibratedClassifierCV(method="temperature").predict_proba computes over linear models,
-    or None when a score matrix looks like probabilities (see calibrated_mean)."""
+) -> NDArray[np.float64]:
+    """What CalibratedClassifierCV(method="temperature").predict_proba computes over linear models."""
     scores = (
         (_matmul(features, np.ascontiguousarray(coef.T), n_classes) + intercept, beta)
         for coef, intercept, beta in members
@@ -316,16 +312,16 @@ def temperature_softmax(
 
 def calibrated_mean(
     member_scores: Iterable[tuple[NDArray[np.float64], float]], n_rows: int, n_classes: int
-) -> NDArray[np.float64] | None:
-    """The mean over members of softmax(beta * scores), for each member's decision scores and
-    temperature (predict.py's SciPy path and this module's NumPy one both end here). None when a
-    score matrix looks like probabilities, which scikit-learn would read differently."""
+) -> NDArray[np.float64]:
+    """The mean over members of softmax(beta * logits), for each member's decision scores and
+    temperature (predict.py's SciPy path and this module's NumPy one both end here)."""
     total = np.zeros((n_rows, n_classes))
     count = 0
     for scores, beta in member_scores:
-        # scikit-learn reads a score matrix that looks like probabilities as probabilities.
         if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
-            return None
+            # scikit-learn reads a score matrix that looks like probabilities as probabilities and
+            # takes their logs (calibration._convert_to_logits).
+            scores = np.log(scores + 1e-12)
         logits = beta * scores
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
