@@ -454,20 +454,15 @@ def serve(
     """The HTTP API (stateless: run as many as needed)."""
     import uvicorn
 
+    from app.http import UVICORN_OPTIONS
     from app.main import create_app
 
     settings = _settings()  # a bad setting stops here, once, with a clear message
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, **_UVICORN)
+        uvicorn.run(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
         return
     # Each worker process builds its app from the same environment.
-    uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **_UVICORN)
-
-
-# uvicorn's proxy_headers would rewrite the client address from X-Forwarded-For for peers it trusts
-# (127.0.0.1 by default): the client address is the socket peer, and settings.http.trusted_proxies
-# alone says whose X-Forwarded-For is believed.
-_UVICORN: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
+    uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
 
 
 @cli.command("run")
@@ -475,6 +470,7 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     """API and worker in one process: the single-machine default."""
     import uvicorn
 
+    from app.http import UVICORN_OPTIONS
     from app.main import create_app
     from app.runtime import open_runtime
     from app.worker import run_worker
@@ -484,7 +480,9 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     async def go() -> None:
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
-            server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **_UVICORN))
+            server = uvicorn.Server(
+                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS)
+            )
             loop = asyncio.get_running_loop()
 
             def graceful(_signum: int, _frame: object) -> None:

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, ClassVar
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from sqlalchemy import (
@@ -25,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -102,10 +103,13 @@ def create_engine(url: str, *, pool_size: int = 20, existing: bool = False, **kw
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         path = _sqlite_file(url) if existing else None
+        target: str | URL = url
         if path is not None:
-            url = f"sqlite+aiosqlite:///file:{path}?mode=rw&uri=true"
+            # A URI, so that mode=rw applies; its path percent-encoded, so that a "?", "#" or "%" in a
+            # file name cannot end it early (and open, or create, another file).
+            target = make_url(url).set(database=f"file:{quote(path)}", query={"mode": "rw", "uri": "true"})
         # A writer waits for the lock instead of failing at once; WAL lets readers run beside it.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(target, connect_args={"timeout": 30}, **kwargs)
 
         if path is not None:
             file_path = path

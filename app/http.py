@@ -42,6 +42,13 @@ _CSP_JSON = b"default-src 'none'; frame-ancestors 'none'"
 _CSP_HTML = b"frame-ancestors 'none'"
 
 
+# How every entry point (serve, run, demo) runs uvicorn. Its proxy_headers would rewrite the client
+# address from X-Forwarded-For for peers it trusts (127.0.0.1 by default), so any local client could
+# pick the address the throttle counts: the client address is the socket peer, and
+# settings.http.trusted_proxies alone says whose X-Forwarded-For is believed.
+UVICORN_OPTIONS: dict[str, Any] = {"log_config": None, "access_log": False, "proxy_headers": False}
+
+
 class HttpGuard:
     """Pure ASGI, outside every other layer of the app (see GuardedFastAPI), so that its headers are on
     every answer, the server-error handler's 500 included."""

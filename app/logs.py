@@ -75,13 +75,16 @@ _SCRUBBERS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 _known_lock = threading.Lock()
 _known: dict[str, None] = {}  # insertion-ordered: the oldest is forgotten first
+_pinned: set[str] = set()  # forms never forgotten (the encryption key's)
 _known_pattern: re.Pattern[str] | None = None
 MAX_KNOWN_SECRETS = 1000
 
 
-def register_secret(value: str | None) -> None:
+def register_secret(value: str | None, *, pinned: bool = False) -> None:
     """A value that must never be written (a mailbox password, the encryption key): from now on it is
-    redacted wherever it appears in a line, raw or base64-, URL-, JSON- or repr-encoded."""
+    redacted wherever it appears in a line, raw or base64-, URL-, JSON- or repr-encoded. Past
+    MAX_KNOWN_SECRETS forms the oldest are forgotten, but never a pinned one: the key is registered
+    once, at start, and would otherwise be the first to go."""
     global _known_pattern
     if not value or len(value) < 4:
         return  # a very short "secret" would redact ordinary words; such a password is no protection anyway
@@ -90,14 +93,19 @@ def register_secret(value: str | None) -> None:
     forms |= {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
     forms |= {f.rstrip("=") for f in list(forms) if f.endswith("=")}
     with _known_lock:
-        if all(form in _known for form in forms):
+        if all(form in _known or form in _pinned for form in forms) and (not pinned or forms <= _pinned):
             return
-        for form in forms:
-            _known.pop(form, None)
-            _known[form] = None
+        if pinned:
+            _pinned.update(forms)
+            for form in forms:
+                _known.pop(form, None)
+        else:
+            for form in forms - _pinned:
+                _known.pop(form, None)
+                _known[form] = None
         while len(_known) > MAX_KNOWN_SECRETS:
             del _known[next(iter(_known))]
-        alternatives = sorted(_known, key=len, reverse=True)
+        alternatives = sorted({*_known, *_pinned}, key=len, reverse=True)
         _known_pattern = re.compile("|".join(re.escape(a) for a in alternatives))
 
 

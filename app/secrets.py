@@ -14,7 +14,7 @@ from app.logs import register_secret
 
 class SecretBox:
     def __init__(self, key: bytes) -> None:
-        register_secret(key.decode("ascii", "replace"))
+        register_secret(key.decode("ascii", "replace"), pinned=True)
         try:
             self._fernet = Fernet(key)
         except ValueError as exc:

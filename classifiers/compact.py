@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +92,7 @@ class CompactModel:
         if not texts:
             return np.zeros((0, len(self.classes)))
         features = union_features([(v.name, v, v.weight) for v in self.vectorizers], texts)
-        proba = temperature_softmax(features, [(m.coef, m.intercept, m.beta) for m in self.members], len(self.classes))
-        if proba is None:
-            raise CompactError("scores look like probabilities: only the full pipeline scores these")
-        return proba
+        return temperature_softmax(features, [(m.coef, m.intercept, m.beta) for m in self.members], len(self.classes))
 
 
 def top_labels(proba: NDArray[np.float64], classes: Sequence[str]) -> list[tuple[str, float]]:
@@ -304,24 +301,35 @@ def temperature_softmax(
     features: _Rows,
     members: Sequence[tuple[NDArray[np.float64], NDArray[np.float64], float]],
     n_classes: int,
-) -> NDArray[np.float64] | None:
-    """The mean over members of softmax(beta * (features @ coef.T + intercept)): what
-    CalibratedClassifierCV(method="temperature").predict_proba computes over linear models. None
-    when a score matrix looks like probabilities, which scikit-learn would read differently."""
-    n_rows = len(features.indptr) - 1
+) -> NDArray[np.float64]:
+    """What CalibratedClassifierCV(method="temperature").predict_proba computes over linear models."""
+    scores = (
+        (_matmul(features, np.ascontiguousarray(coef.T), n_classes) + intercept, beta)
+        for coef, intercept, beta in members
+    )
+    return calibrated_mean(scores, len(features.indptr) - 1, n_classes)
+
+
+def calibrated_mean(
+    member_scores: Iterable[tuple[NDArray[np.float64], float]], n_rows: int, n_classes: int
+) -> NDArray[np.float64]:
+    """The mean over members of softmax(beta * logits), for each member's decision scores and
+    temperature (predict.py's SciPy path and this module's NumPy one both end here)."""
     total = np.zeros((n_rows, n_classes))
-    for coef, intercept, beta in members:
-        scores = _matmul(features, np.ascontiguousarray(coef.T), n_classes) + intercept
-        # scikit-learn reads a score matrix that looks like probabilities as probabilities.
+    count = 0
+    for scores, beta in member_scores:
         if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
-            return None
+            # scikit-learn reads a score matrix that looks like probabilities as probabilities and
+            # takes their logs (calibration._convert_to_logits).
+            scores = np.log(scores + 1e-12)
         logits = beta * scores
         logits -= logits.max(axis=1, keepdims=True)
         np.exp(logits, out=logits)
         logits /= logits.sum(axis=1, keepdims=True)
         logits[(logits > 1.0) & (logits <= 1.0 + 1e-5)] = 1.0
         total += logits
-    total /= len(members)
+        count += 1
+    total /= count
     return total
 
 
@@ -361,8 +369,14 @@ def union_features(parts: Sequence[tuple[str, Any, float | None]], texts: list[s
 
 
 def tfidf(vectorizer: Any, texts: list[str]) -> _Rows:
-    counts = _term_counts(vectorizer, texts)
-    # The same arithmetic as TfidfTransformer.transform followed by normalize() (and predict._tfidf).
+    counts = term_counts(vectorizer, texts)
+    weigh_counts(vectorizer, counts, len(texts))
+    return counts
+
+
+def weigh_counts(vectorizer: Any, counts: Any, n_texts: int) -> None:
+    """Turn term counts into TF-IDF rows in place, the same arithmetic as TfidfTransformer.transform
+    followed by normalize(). `counts` is a CSR matrix: _Rows, or SciPy's (predict._tfidf)."""
     data = counts.data
     if vectorizer.sublinear_tf:
         np.log(data, out=data)
@@ -370,14 +384,13 @@ def tfidf(vectorizer: Any, texts: list[str]) -> _Rows:
     if vectorizer.use_idf:
         data *= vectorizer.idf_[counts.indices]
     if vectorizer.norm == "l2":
-        rows = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(texts)))
+        rows = np.repeat(np.arange(n_texts), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=n_texts))
         norms[norms == 0.0] = 1.0
         data /= norms[rows]
-    return counts
 
 
-def _term_counts(vectorizer: Any, texts: list[str]) -> _Rows:
+def term_counts(vectorizer: Any, texts: list[str]) -> _Rows:
     """How often each vocabulary term occurs in each text, columns ascending within a row."""
     analyze = vectorizer.build_analyzer()
     vocabulary = vectorizer.vocabulary_

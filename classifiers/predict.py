@@ -15,6 +15,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from classifiers.compact import calibrated_mean, term_counts, weigh_counts
+
 # Below this many texts, counting terms in a dict per text beats building one big sparse matrix.
 BULK_FROM = 32
 
@@ -72,20 +74,8 @@ def _temperature_scaled_linear(classifier: Any, features: sp.csr_matrix) -> NDAr
     members = linear_members(classifier)
     if members is None:
         return None
-    total = np.zeros((features.shape[0], len(classifier.classes_)))
-    for coef, intercept, beta in members:
-        scores = np.asarray(features @ coef.T) + intercept
-        # scikit-learn reads a score matrix that looks like probabilities as probabilities.
-        if np.all((scores >= 0) & (scores <= 1)) and np.allclose(scores.sum(axis=1), 1.0):
-            return None
-        logits = beta * scores
-        logits -= logits.max(axis=1, keepdims=True)
-        np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)
-        logits[(logits > 1.0) & (logits <= 1.0 + 1e-5)] = 1.0
-        total += logits
-    total /= len(members)
-    return total
+    scores = ((np.asarray(features @ coef.T) + intercept, beta) for coef, intercept, beta in members)
+    return calibrated_mean(scores, features.shape[0], len(classifier.classes_))
 
 
 def linear_members(classifier: Any) -> list[tuple[Any, Any, float]] | None:
@@ -143,42 +133,13 @@ def _tfidf_features(union: FeatureUnion, texts: list[str]) -> sp.csr_matrix:
 
 def _tfidf(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
     counts = _term_counts(vectorizer, texts) if len(texts) >= BULK_FROM else _few_term_counts(vectorizer, texts)
-    # The same arithmetic as TfidfTransformer.transform followed by normalize().
-    data = counts.data
-    if vectorizer.sublinear_tf:
-        np.log(data, out=data)
-        data += 1.0
-    if vectorizer.use_idf:
-        data *= vectorizer.idf_[counts.indices]
-    if vectorizer.norm == "l2":
-        rows = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
-        norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=len(texts)))
-        norms[norms == 0.0] = 1.0
-        data /= norms[rows]
+    weigh_counts(vectorizer, counts, len(texts))
     return counts
 
 
 def _few_term_counts(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:
-    analyze = vectorizer.build_analyzer()
-    vocabulary = vectorizer.vocabulary_
-    indptr = [0]
-    indices: list[int] = []
-    counts: list[int] = []
-    for text in texts:
-        row: dict[int, int] = {}
-        for term in analyze(text):
-            column = vocabulary.get(term)
-            if column is not None:
-                row[column] = row.get(column, 0) + 1
-        indices.extend(row)
-        counts.extend(row.values())
-        indptr.append(len(indices))
-    matrix = sp.csr_matrix(
-        (np.asarray(counts, dtype=np.float64), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
-        shape=(len(texts), len(vocabulary)),
-    )
-    matrix.sort_indices()
-    return matrix
+    rows = term_counts(vectorizer, texts)  # a dict per text, columns ascending
+    return sp.csr_matrix((rows.data, rows.indices, rows.indptr), shape=(len(texts), len(vectorizer.vocabulary_)))
 
 
 def _term_counts(vectorizer: TfidfVectorizer, texts: list[str]) -> sp.csr_matrix:

@@ -136,3 +136,22 @@ def test_the_token_pattern_matches_the_tokens_the_app_issues() -> None:
 
     token = new_token()
     assert token not in scrub(f"token {token} refused")
+
+
+def test_the_encryption_key_stays_redacted_however_many_secrets_come_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography.fernet import Fernet
+
+    from app import logs
+    from app.secrets import SecretBox
+
+    # This process's registry, emptied for the test and put back after it.
+    monkeypatch.setattr(logs, "_known", {})
+    monkeypatch.setattr(logs, "_pinned", set())
+    monkeypatch.setattr(logs, "_known_pattern", None)
+    monkeypatch.setattr(logs, "MAX_KNOWN_SECRETS", 50)
+    key = Fernet.generate_key()
+    box = SecretBox(key)
+    for n in range(100):  # mailbox passwords saved over the process's life
+        box.encrypt(f"mailbox-password-{n:04d}")
+    assert key.decode() not in logs.scrub(f"key={key.decode()}")
+    assert "mailbox-password-0099" not in logs.scrub("mailbox-password-0099")

@@ -24,6 +24,7 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
 from app.demo.macros import DEMO_MACROS
+from app.http import UVICORN_OPTIONS
 from app.inbox import service as inbox
 from app.inbox.schemas import MailboxCreate
 from app.macros import service as macros
@@ -173,9 +174,7 @@ async def _serve(runtime: Runtime, port: int) -> None:
     typer.echo(f"admin token: {admin_token}")
     typer.echo(f'try: curl -s -H "Authorization: Bearer {token}" {base}/api/v1/queues')
     stop = asyncio.Event()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1", port=port, **UVICORN_OPTIONS))
     worker = asyncio.create_task(run_worker(runtime, stop))
     try:
         await server.serve()

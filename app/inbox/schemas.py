@@ -1,13 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from app.mail.addresses import address_problem
 from app.validation import Line, OptionalLine, OptionalSecretLine, SecretLine
 
 Security = Literal["tls", "starttls", "none"]
+
+
+def _sendable(address: str | None) -> str | None:
+    # The mailbox's address is the sender of its acknowledgements and replies: one the outbox's address
+    # rule refuses would make every one of them fail, so it is refused here, by the same rule.
+    if address is not None and address_problem(address) is not None:
+        raise PydanticCustomError("address_invalid", "not an address mail can be sent from")
+    return address
+
+
+SenderAddress = Annotated[OptionalLine, AfterValidator(_sendable)]
 
 
 class SmtpFields(BaseModel):
@@ -29,7 +42,7 @@ class MailboxCreate(SmtpFields):
     imap_username: Line = Field(min_length=1, max_length=255)
     imap_password: SecretLine = Field(min_length=1, max_length=1024)
     folder: Line = Field("INBOX", min_length=1, max_length=255)
-    address: OptionalLine = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    address: SenderAddress = Field(None, max_length=320)
     from_name: OptionalLine = Field(None, max_length=200)
 
 
@@ -42,7 +55,7 @@ class MailboxUpdate(SmtpFields):
     imap_username: OptionalLine = Field(None, min_length=1, max_length=255)
     imap_password: OptionalSecretLine = Field(None, min_length=1, max_length=1024)
     folder: OptionalLine = Field(None, min_length=1, max_length=255)
-    address: OptionalLine = Field(None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    address: SenderAddress = Field(None, max_length=320)
     from_name: OptionalLine = Field(None, max_length=200)
     enabled: bool | None = None
 

@@ -63,13 +63,9 @@ class ServingModel:
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """The most likely area of each text and its probability."""
         if self.compact is not None:
-            from classifiers.compact import CompactError, top_labels
+            from classifiers.compact import top_labels
 
-            try:
-                return top_labels(self.compact.predict_proba(texts), self.compact.classes)
-            except CompactError:
-                if self.pipeline is None:
-                    raise
+            return top_labels(self.compact.predict_proba(texts), self.compact.classes)
         from classifiers.predict import predict  # scikit-learn loads only for a model without compact form
 
         return [(p.label, p.probability) for p in predict(self.pipeline, texts, top_k=1)]

@@ -92,6 +92,16 @@ async def test_macro_for_an_unknown_area_is_404(desk: Desk) -> None:
 # -- mailboxes -----------------------------------------------------------------------------------------
 
 
+@sqlite_only
+async def test_a_mailbox_address_the_outbox_cannot_send_from_is_refused(desk: Desk) -> None:
+    # Its acknowledgements and replies would each fail permanently at the sender (app/mail/addresses.py).
+    created = await desk.admin.post("/admin/mailboxes", json=_mailbox(address="support@localhost"))
+    mailbox_id = (await desk.admin.post("/admin/mailboxes", json=_mailbox())).json()["id"]
+    patched = await desk.admin.patch(f"/admin/mailboxes/{mailbox_id}", json={"address": "sup,port@routedesk.example"})
+    assert (created.status_code, patched.status_code) == (422, 422)
+    assert [f["type"] for f in created.json()["fields"] + patched.json()["fields"]] == ["address_invalid"] * 2
+
+
 async def test_mailbox_secrets_are_never_returned(desk: Desk) -> None:
     created = await desk.admin.post("/admin/mailboxes", json=_mailbox())
     mailbox_id = created.json()["id"]

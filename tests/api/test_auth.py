@@ -2,21 +2,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import re
 
 import httpx
-import structlog
 from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
 
-from app.cli import cli
-from app.config import get_settings
 from app.http import FailedAuthThrottle
 from app.main import create_app
 from app.users.models import User
 from tests.api.desk import Desk, sqlite_only
+from tests.cli import invoke_routedesk
 from tests.mailgen import mail
 
 # Every operation of the API, from the app's own OpenAPI schema (building the app builds no runtime).
@@ -122,19 +118,7 @@ async def test_rotating_a_token_retires_the_old_one(desk: Desk) -> None:
 
 
 def _routedesk(desk: Desk, *args: str) -> Result:
-    """Run the `routedesk` command in-process, as a user would on this database. A subprocess would
-    spend seconds importing scikit-learn for each command."""
-    env = {"ROUTEDESK_DATABASE_URL": desk.settings.database_url, "ROUTEDESK_DATA_DIR": str(desk.settings.data_dir)}
-    # The command configures logging for its process; this process's logging is put back afterwards.
-    structlog_config, root = structlog.get_config(), logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(cli, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-        structlog.configure(**structlog_config)
-        root.handlers[:], root.level = handlers, level
+    return invoke_routedesk(desk.settings, *args)
 
 
 async def test_cli_token_is_accepted_until_the_cli_revokes_it(desk: Desk) -> None:

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from app.config import Settings
 from app.db import SessionDep, unit_of_work
@@ -280,6 +280,22 @@ async def test_a_service_started_on_a_missing_sqlite_file_stops_with_a_clear_err
         async with open_runtime(settings):
             pass
     assert not path.exists()
+
+
+@pytest.mark.parametrize("name", ["a?b.db", "a#b.db", "a%41b.db"])
+async def test_a_service_opens_an_sqlite_file_whose_name_has_uri_characters(tmp_path: Path, name: str) -> None:
+    # The service opens the file as an SQLite URI: unescaped, "?" or "#" ended its path early, and the
+    # service opened (with "?", created) another, empty database instead of the one db upgrade made.
+    folder = tmp_path / "db"
+    folder.mkdir()
+    path = folder / name
+    settings = Settings(database_url=URL.create("sqlite+aiosqlite", database=str(path)).render_as_string(),
+                        data_dir=tmp_path / "data")  # fmt: skip
+    await upgrade_async(settings.database_url)
+    before = sorted(folder.iterdir())
+    async with open_runtime(settings) as runtime, unit_of_work(runtime.sessionmaker) as session:
+        assert await session.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    assert sorted(folder.iterdir()) == before
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,8 @@ async def test_an_unexpected_500_carries_the_hardening_headers(desk: Desk) -> No
         raise RuntimeError("broken for the test")
 
     desk.app.add_api_route("/api/v1/broken-for-test", broken)
-    # The 500 comes from the server-error middleware, the outermost layer but for the guard.
+    # The 500 comes from ErrorBoundary (app/errors.py), inside the server-error middleware; the guard
+    # is outside both.
     transport = httpx.ASGITransport(app=desk.app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/api/v1/broken-for-test")

@@ -70,3 +70,20 @@ def test_pipeline_of_another_shape_is_scored_by_scikit_learn(examples: list[Exam
 
 def test_predicting_no_texts_gives_no_predictions(trained: TrainedModel) -> None:
     assert predict(trained.pipeline, []) == []
+
+
+def test_scores_that_look_like_probabilities_are_scored_as_scikit_learn_scores_them(examples: list[Example]) -> None:
+    from classifiers.compact import compile_pipeline
+
+    pipeline = build_pipeline().fit([e.text for e in examples], [e.label for e in examples])
+    n_classes = len(pipeline.classes_)
+    # Every member's decision scores are the same probability-like row: scikit-learn then takes their
+    # logs before the temperature; the compact form must too, for it has no pipeline to fall back on.
+    for member in pipeline.steps[1][1].calibrated_classifiers_:
+        member.estimator.coef_ = np.zeros_like(member.estimator.coef_)
+        member.estimator.intercept_ = np.arange(1.0, n_classes + 1) / (n_classes * (n_classes + 1) / 2)
+    compact = compile_pipeline(pipeline, artifact_sha256="0" * 64)
+    assert compact is not None
+    expected = pipeline.predict_proba(TEXTS)
+    assert np.allclose(compact.predict_proba(TEXTS), expected, rtol=1e-12, atol=1e-14)
+    assert np.allclose(predict_proba(pipeline, TEXTS), expected, rtol=1e-12, atol=1e-14)

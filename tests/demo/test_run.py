@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from sqlalchemy import func, select
 
 from app.config import Settings
@@ -10,7 +12,7 @@ from app.db import unit_of_work
 from app.demo import run as demo
 from app.macros.models import Macro
 from app.replies.models import Outbox
-from app.runtime import open_runtime
+from app.runtime import Runtime, open_runtime
 from app.tickets.models import Ticket
 
 
@@ -29,3 +31,23 @@ async def test_demo_trains_routes_acknowledges_and_seeds_macros(
     assert routed.get("model", 0) > 0
     assert sent == sum(routed.values())
     assert macros == len(demo.DEMO_MACROS)
+
+
+async def test_the_demo_server_takes_the_client_address_from_the_socket_not_x_forwarded_for(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # uvicorn's default proxy_headers believes X-Forwarded-For from 127.0.0.1, where the demo listens:
+    # any local client could then pick the address the failed-authentication throttle counts.
+    configured: list[dict[str, Any]] = []
+
+    class Configured(Exception):
+        pass
+
+    def config(*_args: Any, **kwargs: Any) -> None:
+        configured.append(kwargs)
+        raise Configured
+
+    monkeypatch.setattr(uvicorn, "Config", config)
+    with pytest.raises(Configured):
+        await demo._serve(runtime, 8000)
+    assert configured and configured[0]["proxy_headers"] is False

@@ -7,20 +7,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import structlog
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
-from typer.testing import CliRunner, Result
 
-from app.cli import cli
-from app.config import get_settings
 from app.db import fit_row, storable_text, unit_of_work
 from app.inbox import repository
 from app.inbox import service as inbox
@@ -31,6 +26,7 @@ from app.main import create_app
 from app.runtime import Runtime
 from app.tickets.models import Customer, Ticket
 from app.users import service as users
+from tests.cli import invoke_routedesk
 from tests.mailgen import mail
 
 CRLF = b"\r\n"
@@ -289,23 +285,6 @@ async def api_app(runtime: Runtime) -> AsyncIterator[FastAPI]:
         yield app
 
 
-def routedesk(runtime: Runtime, *args: str) -> Result:
-    """The `routedesk` command in-process, on this test's database."""
-    env = {
-        "ROUTEDESK_DATABASE_URL": runtime.settings.database_url,
-        "ROUTEDESK_DATA_DIR": str(runtime.settings.data_dir),
-    }
-    structlog_config, root = structlog.get_config(), logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(cli, list(args), env=env)
-    finally:
-        get_settings.cache_clear()
-        structlog.configure(**structlog_config)
-        root.handlers[:], root.level = handlers, level
-
-
 async def test_a_message_the_database_refuses_is_parked_and_the_rest_of_the_batch_commits(
     runtime: Runtime, imap_server: Any, api_app: FastAPI
 ) -> None:
@@ -340,7 +319,7 @@ async def test_a_message_the_database_refuses_is_parked_and_the_rest_of_the_batc
         kept = (await admin.get(f"/admin/messages/{problem['id']}/raw")).content
     assert REFUSED_SUBJECT.encode() in kept and hashlib.sha256(kept).hexdigest() in copies.values()
 
-    listed = await asyncio.to_thread(routedesk, runtime, "messages", "list", "--failed")
+    listed = await asyncio.to_thread(invoke_routedesk, runtime.settings, "messages", "list", "--failed")
     assert listed.exit_code == 0, listed.output
     assert f'"id": {problem["id"]}' in listed.output and '"status": "failed"' in listed.output
 
