@@ -103,20 +103,24 @@ async def seed(settings: Settings, *, agents: int, tickets: int) -> list[tuple[s
         async with unit_of_work(runtime.sessionmaker) as session:
             for area in AREAS:
                 await routing.create_area(session, AreaCreate(name=area, acknowledge=False))
-                await routing.create_rule(session, RuleCreate(kind="sender_domain", pattern=f"{area}.example",
-                                                              area=area))
+                await routing.create_rule(
+                    session, RuleCreate(kind="sender_domain", pattern=f"{area}.example", area=area)
+                )
             team = []
             for i in range(agents):
                 name = f"agent{i:02d}"
-                _user, token = await users.create_user(session, name=name, email=f"{name}@routedesk.example",
-                                                       role="agent")
+                _user, token = await users.create_user(
+                    session, name=name, email=f"{name}@routedesk.example", role="agent"
+                )
                 team.append((name, token, AREAS[i % len(AREAS)]))
         async with unit_of_work(runtime.sessionmaker) as session:
             await runtime.router.refresh(session, force=True)
         source = inbox.Source(mailbox_id=None, uidvalidity=None)
         for start in range(0, tickets, 500):
-            batch = [inbox.prepare(customer_mail(i, AREAS[i % len(AREAS)]), None, max_attachment_bytes=1024)
-                     for i in range(start, min(tickets, start + 500))]
+            batch = [
+                inbox.prepare(customer_mail(i, AREAS[i % len(AREAS)]), None, max_attachment_bytes=1024)
+                for i in range(start, min(tickets, start + 500))
+            ]
             async with unit_of_work(runtime.sessionmaker) as session:
                 await inbox.ingest_batch(session, batch, source=source, settings=settings, router=runtime.router)
         return team
@@ -126,15 +130,21 @@ async def audit(settings: Settings, told: list[tuple[int, str]]) -> dict[str, in
     """Double assignments, read back from the database: tickets claimed more than once, and claims
     whose ticket is stored as someone else's."""
     async with open_runtime(settings) as runtime, unit_of_work(runtime.sessionmaker) as session:
-        claimed_twice = int(await session.scalar(
-            select(func.count()).select_from(
-                select(TicketEvent.ticket_id).where(TicketEvent.kind == "claimed")
-                .group_by(TicketEvent.ticket_id).having(func.count() > 1).subquery()
+        claimed_twice = int(
+            await session.scalar(
+                select(func.count()).select_from(
+                    select(TicketEvent.ticket_id)
+                    .where(TicketEvent.kind == "claimed")
+                    .group_by(TicketEvent.ticket_id)
+                    .having(func.count() > 1)
+                    .subquery()
+                )
             )
-        ) or 0)
-        stored = dict((await session.execute(
-            select(Ticket.id, User.name).join(User, User.id == Ticket.assignee_id)
-        )).all())
+            or 0
+        )
+        stored = dict(
+            (await session.execute(select(Ticket.id, User.name).join(User, User.id == Ticket.assignee_id))).all()
+        )
     told_twice = sum(1 for n in Counter(ticket for ticket, _agent in told).values() if n > 1)
     mismatched = sum(1 for ticket, agent in told if stored.get(ticket) != agent)
     return {"claimed_twice_in_db": claimed_twice, "answered_twice": told_twice, "assignee_mismatch": mismatched}
@@ -169,14 +179,29 @@ def with_children(pids: list[int]) -> list[int]:
     return found
 
 
-def start_server(env: dict[str, str], port: int, log: Path, profile: str | None,
-                 workers: int = 1) -> subprocess.Popen[bytes]:
+def start_server(
+    env: dict[str, str], port: int, log: Path, profile: str | None, workers: int = 1
+) -> subprocess.Popen[bytes]:
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, *prefix, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                *prefix,
+                "-m",
+                "app.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -219,8 +244,10 @@ class Connection:
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = (f"{self.method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.auth}"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+        head = (
+            f"{self.method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.auth}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
         length, close = 0, False
@@ -243,8 +270,9 @@ class Connection:
             self.writer = None
 
 
-async def agent_loop(connection: Connection, name: str, area: str, tally: Tally, measure_from: float,
-                     stop_at: float) -> None:
+async def agent_loop(
+    connection: Connection, name: str, area: str, tally: Tally, measure_from: float, stop_at: float
+) -> None:
     try:
         while (now := time.perf_counter()) < stop_at:
             status, content = await connection.post(f"/api/v1/queues/{area}/claim")
@@ -270,8 +298,9 @@ async def agent_loop(connection: Connection, name: str, area: str, tally: Tally,
         await connection.close()
 
 
-async def load(ports: list[int], team: list[tuple[str, str, str]], *, warmup: float,
-               duration: float, server_pids: list[int]) -> tuple[Tally, float, dict[str, float]]:
+async def load(
+    ports: list[int], team: list[tuple[str, str, str]], *, warmup: float, duration: float, server_pids: list[int]
+) -> tuple[Tally, float, dict[str, float]]:
     """Run the agents; returns the tally, the measured seconds and the CPU seconds each party used in them."""
     tally = Tally()
     start = time.perf_counter()
@@ -284,14 +313,17 @@ async def load(ports: list[int], team: list[tuple[str, str, str]], *, warmup: fl
         before = (cpu_seconds(server_pids), cpu_seconds(command="postgres"), time.process_time())
         await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
         after = (cpu_seconds(server_pids), cpu_seconds(command="postgres"), time.process_time())
-        cpu.update(zip(("server", "postgres", "client"), (b - a for a, b in zip(before, after, strict=True)),
-                       strict=True))
+        cpu.update(
+            zip(("server", "postgres", "client"), (b - a for a, b in zip(before, after, strict=True)), strict=True)
+        )
 
     sampler = asyncio.create_task(sample_cpu())
-    await asyncio.gather(*(
-        agent_loop(Connection("127.0.0.1", ports[i % len(ports)], token), name, area, tally, measure_from, stop_at)
-        for i, (name, token, area) in enumerate(team)
-    ))
+    await asyncio.gather(
+        *(
+            agent_loop(Connection("127.0.0.1", ports[i % len(ports)], token), name, area, tally, measure_from, stop_at)
+            for i, (name, token, area) in enumerate(team)
+        )
+    )
     ended = time.perf_counter()
     if not sampler.done():  # the queues ran dry before the end: no CPU figures for a partial window
         sampler.cancel()
@@ -324,23 +356,27 @@ def main() -> None:
     try:
         started = time.perf_counter()
         team = asyncio.run(seed(settings, agents=args.agents, tickets=args.tickets))
-        print(f"seeded {args.tickets} tickets in {len(AREAS)} areas and {args.agents} agents "
-              f"({args.db}) in {time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"seeded {args.tickets} tickets in {len(AREAS)} areas and {args.agents} agents "
+            f"({args.db}) in {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-        env.update(ROUTEDESK_DATABASE_URL=url, ROUTEDESK_DATA_DIR=str(settings.data_dir),
-                   ROUTEDESK_LOG_LEVEL="warning")
+        env.update(ROUTEDESK_DATABASE_URL=url, ROUTEDESK_DATA_DIR=str(settings.data_dir), ROUTEDESK_LOG_LEVEL="warning")
         if args.pool_size:
             env["ROUTEDESK_DATABASE_POOL_SIZE"] = str(args.pool_size)
         ports = [free_port() for _ in range(args.servers)]
-        servers = [start_server(env, port, workdir / f"serve-{port}.log", args.profile if i == 0 else None,
-                                args.workers)
-                   for i, port in enumerate(ports)]
+        servers = [
+            start_server(env, port, workdir / f"serve-{port}.log", args.profile if i == 0 else None, args.workers)
+            for i, port in enumerate(ports)
+        ]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
 
         async def run() -> tuple[Tally, float, dict[str, float]]:
             await asyncio.gather(*(wait_ready(base, process) for base, process in zip(bases, servers, strict=True)))
-            return await load(ports, team, warmup=args.warmup, duration=args.duration,
-                              server_pids=[p.pid for p in servers])
+            return await load(
+                ports, team, warmup=args.warmup, duration=args.duration, server_pids=[p.pid for p in servers]
+            )
 
         tally, elapsed, cpu = asyncio.run(run())
         for process in servers:
@@ -382,16 +418,19 @@ def main() -> None:
     result["targets_met"] = (
         result["claims_per_s"] >= TARGET_CLAIMS_PER_S and result["claim_p99_ms"] <= TARGET_P99_MS and doubles == 0
     )
-    print(f"{args.db}: {result['claims']} claims in {elapsed:.1f} s = {result['claims_per_s']} claims/s; "
-          f"claim latency p50 {result['claim_p50_ms']} ms, p99 {result['claim_p99_ms']} ms "
-          f"(target >= {TARGET_CLAIMS_PER_S}/s, p99 <= {TARGET_P99_MS} ms); "
-          f"solve p50 {result['solve_p50_ms']} ms; double assignments: {doubles}; errors: {dict(tally.errors)}")
+    print(
+        f"{args.db}: {result['claims']} claims in {elapsed:.1f} s = {result['claims_per_s']} claims/s; "
+        f"claim latency p50 {result['claim_p50_ms']} ms, p99 {result['claim_p99_ms']} ms "
+        f"(target >= {TARGET_CLAIMS_PER_S}/s, p99 <= {TARGET_P99_MS} ms); "
+        f"solve p50 {result['solve_p50_ms']} ms; double assignments: {doubles}; errors: {dict(tally.errors)}"
+    )
     if cpu:
-        print("CPU ms per claim and solve: " + ", ".join(
-            f"{who} {1000 * seconds / max(1, tally.claims):.2f}" for who, seconds in cpu.items()))
+        print(
+            "CPU ms per claim and solve: "
+            + ", ".join(f"{who} {1000 * seconds / max(1, tally.claims):.2f}" for who, seconds in cpu.items())
+        )
     if tally.empty:
-        print(f"warning: {tally.empty} agents found their queue empty before the end: raise --tickets",
-              file=sys.stderr)
+        print(f"warning: {tally.empty} agents found their queue empty before the end: raise --tickets", file=sys.stderr)
     print(json.dumps(result), flush=True)
     if doubles:
         sys.exit(1)

@@ -80,9 +80,7 @@ async def load(endpoint: ImapEndpoint, folder: str, count: int, start: int, conn
 
 async def time_adapter(endpoint: ImapEndpoint, batch: int) -> tuple[int, int, float, float]:
     """(messages, bytes, wall seconds, CPU seconds of this process) for uids_after + batched fetch."""
-    async with ImapClient(
-        endpoint, ImapSettings(fetch_batch=min(batch, 5000), command_timeout=300)
-    ) as client:
+    async with ImapClient(endpoint, ImapSettings(fetch_batch=min(batch, 5000), command_timeout=300)) as client:
         wall, cpu = time.perf_counter(), time.process_time()
         uids = await client.uids_after(0)
         count = size = 0
@@ -171,9 +169,7 @@ async def bench(args: argparse.Namespace, base: ImapEndpoint, server: LocalImapS
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("url", nargs="?", help="imap://USER:PASS@HOST:PORT/ (Dovecot)")
     parser.add_argument("--pymap", action="store_true", help="benchmark an in-process pymap server instead")
     parser.add_argument("-n", "--messages", type=int, default=5000)

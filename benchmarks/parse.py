@@ -206,9 +206,7 @@ def _fill(rng: random.Random, sentence: str) -> str:
 
 def _paragraphs(rng: random.Random, topic: str, count: int) -> list[str]:
     sentences = TOPICS[topic]
-    return [
-        " ".join(_fill(rng, rng.choice(sentences)) for _ in range(rng.randint(2, 4))) for _ in range(count)
-    ]
+    return [" ".join(_fill(rng, rng.choice(sentences)) for _ in range(rng.randint(2, 4))) for _ in range(count)]
 
 
 def _wrap(text: str, width: int = 72) -> str:
@@ -421,9 +419,7 @@ def build_corpus(count: int, seed: int) -> list[bytes]:
     return [_message(rng, i) for i in range(count)]
 
 
-def _rates(
-    candidates: list[tuple[str, Callable[[bytes], object]]], corpus: list[bytes], rounds: int
-) -> list[float]:
+def _rates(candidates: list[tuple[str, Callable[[bytes], object]]], corpus: list[bytes], rounds: int) -> list[float]:
     # Rounds interleave the candidates, so that load from other processes falls on all of them alike.
     rates: list[list[float]] = [[] for _ in candidates]
     for _ in range(rounds):

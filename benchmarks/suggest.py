@@ -139,17 +139,14 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/bench.db"
         await upgrade_async(url)
-        queries = await populate(
-            url, n_macros=args.macros, n_tickets=args.tickets, n_uses=args.uses, seed=args.seed
-        )
+        queries = await populate(url, n_macros=args.macros, n_tickets=args.tickets, n_uses=args.uses, seed=args.seed)
         engine = create_engine(url)
         sessionmaker = create_sessionmaker(engine)
         try:
             rng = random.Random(args.seed)
             cold, _ = await timed(sessionmaker, queries[0], 1)
             warm = [
-                await timed(sessionmaker, rng.choice(queries), rng.randint(1, len(AREAS)))
-                for _ in range(args.requests)
+                await timed(sessionmaker, rng.choice(queries), rng.randint(1, len(AREAS))) for _ in range(args.requests)
             ]
             async with unit_of_work(sessionmaker) as session:
                 await macros.record_use(session, macro_id=1, ticket_id=1, user_id=None)

@@ -6,17 +6,16 @@ Create Date: 2026-11-22 02:07:31.592808
 
 """
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0001"
-down_revision: Union[str, Sequence[str], None] = None
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -111,9 +110,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.create_index("ix_ticket_area_id_status", ["area_id", "status"], unique=False)
-        batch_op.create_index(
-            "ix_ticket_customer_id_subject_key", ["customer_id", "subject_key"], unique=False
-        )
+        batch_op.create_index("ix_ticket_customer_id_subject_key", ["customer_id", "subject_key"], unique=False)
 
     op.create_table(
         "message",
@@ -158,9 +155,7 @@ def upgrade() -> None:
             ["ticket_id"], ["ticket.id"], name=op.f("fk_message_ticket_id_ticket"), ondelete="SET NULL"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message")),
-        sa.UniqueConstraint(
-            "mailbox_id", "uidvalidity", "uid", name=op.f("uq_message_mailbox_id_uidvalidity_uid")
-        ),
+        sa.UniqueConstraint("mailbox_id", "uidvalidity", "uid", name=op.f("uq_message_mailbox_id_uidvalidity_uid")),
         sa.UniqueConstraint("message_id", name=op.f("uq_message_message_id")),
         sa.UniqueConstraint("raw_sha256", name=op.f("uq_message_raw_sha256")),
     )

@@ -6,17 +6,16 @@ Create Date: 2026-11-22 02:19:28.512230
 
 """
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0003"
-down_revision: Union[str, Sequence[str], None] = "0002"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -44,9 +43,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["area_id"], ["area.id"], name=op.f("fk_macro_area_id_area"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["area_id"], ["area.id"], name=op.f("fk_macro_area_id_area"), ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_macro")),
     )
     op.create_table(
@@ -76,9 +73,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["ticket_id"], ["ticket.id"], name=op.f("fk_macro_use_ticket_id_ticket"), ondelete="CASCADE"
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["user.id"], name=op.f("fk_macro_use_user_id_user"), ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], name=op.f("fk_macro_use_user_id_user"), ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_macro_use")),
     )
     with op.batch_alter_table("macro_use", schema=None) as batch_op:
@@ -122,9 +117,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("smtp_host", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("smtp_port", sa.Integer(), nullable=True))
         # Existing mailboxes get the common default; the model sets it for new rows.
-        batch_op.add_column(
-            sa.Column("smtp_security", sa.String(length=16), nullable=False, server_default="starttls")
-        )
+        batch_op.add_column(sa.Column("smtp_security", sa.String(length=16), nullable=False, server_default="starttls"))
         batch_op.add_column(sa.Column("smtp_username", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("smtp_password_encrypted", sa.Text(), nullable=True))
 

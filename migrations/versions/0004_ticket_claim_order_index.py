@@ -8,16 +8,15 @@ Waiting tickets of an area in the order agents claim them (next SLA deadline, th
 claim reads one index entry instead of sorting every open ticket of the area.
 """
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision: str = "0004"
-down_revision: Union[str, Sequence[str], None] = "0003"
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | Sequence[str] | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 WAITING = sa.text("status = 'open' AND assignee_id IS NULL")
 

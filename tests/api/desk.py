@@ -141,8 +141,9 @@ async def api_app(runtime: Runtime) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def desk(runtime: Runtime, api_app: FastAPI, smtp_server: SmtpTestServer) -> AsyncIterator[Desk]:
     async with unit_of_work(runtime.sessionmaker) as session:
-        _admin, admin_token = await users.create_user(session, name="root", email="root@routedesk.example",
-                                                      role="admin")
+        _admin, admin_token = await users.create_user(
+            session, name="root", email="root@routedesk.example", role="admin"
+        )
     mailbox = await add_mailbox(runtime, smtp_server)
     desk = Desk(runtime=runtime, app=api_app, smtp=smtp_server, mailbox_id=mailbox.id)
     desk.admin = desk.client(admin_token)

@@ -31,10 +31,12 @@ def _mailbox(**fields: object) -> dict[str, object]:
 
 
 async def test_admin_creates_lists_and_updates_areas(desk: Desk) -> None:
-    created = await desk.admin.post("/admin/areas", json={"name": "payouts", "title": "Payouts",
-                                                          "first_response_minutes": 60})
-    updated = await desk.admin.patch("/admin/areas/payouts", json={"title": "Payouts & transfers",
-                                                                   "acknowledge": False})
+    created = await desk.admin.post(
+        "/admin/areas", json={"name": "payouts", "title": "Payouts", "first_response_minutes": 60}
+    )
+    updated = await desk.admin.patch(
+        "/admin/areas/payouts", json={"title": "Payouts & transfers", "acknowledge": False}
+    )
     listed = {a["name"]: a for a in (await desk.admin.get("/admin/areas")).json()}
     assert (created.status_code, updated.status_code) == (201, 200)
     assert (listed["payouts"]["title"], listed["payouts"]["first_response_minutes"]) == ("Payouts & transfers", 60)
@@ -156,8 +158,13 @@ async def test_admin_lists_problem_messages_and_downloads_their_raw_bytes(desk: 
     raw = mail(subject="Huge", message_id="<huge@merchant.example>")
     truncated = inbox.prepare(raw, 7, size=len(raw) * 1000, truncated=True, max_attachment_bytes=1024)
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        await inbox.ingest_batch(session, [truncated], source=inbox.Source(mailbox_id=desk.mailbox_id,
-                                 uidvalidity=1), settings=desk.settings, router=desk.runtime.router)
+        await inbox.ingest_batch(
+            session,
+            [truncated],
+            source=inbox.Source(mailbox_id=desk.mailbox_id, uidvalidity=1),
+            settings=desk.settings,
+            router=desk.runtime.router,
+        )
     problems = await desk.admin.get("/admin/messages/problems")
     assert problems.status_code == 200, problems.text
     [problem] = problems.json()
@@ -188,8 +195,9 @@ async def test_admin_lists_users_with_their_roles(desk: Desk) -> None:
 
 async def test_admin_creates_and_deletes_routing_rules(desk: Desk) -> None:
     await desk.admin.post("/admin/areas", json={"name": "payouts"})
-    created = await desk.admin.post("/admin/rules", json={"kind": "sender_domain", "pattern": "@Bank.example",
-                                                          "area": "payouts"})
+    created = await desk.admin.post(
+        "/admin/rules", json={"kind": "sender_domain", "pattern": "@Bank.example", "area": "payouts"}
+    )
     rule = created.json()
     deleted = await desk.admin.delete(f"/admin/rules/{rule['id']}")
     assert (created.status_code, rule["pattern"], deleted.status_code) == (201, "bank.example", 204)

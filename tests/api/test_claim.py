@@ -16,8 +16,10 @@ from tests.mailgen import mail
 
 
 async def _tickets(desk: Desk, count: int, *, sender: str = "ana@merchant.example") -> list[int]:
-    raws = [mail(subject=f"Question {i}", sender=sender, message_id=f"<q{i}.{count}@merchant.example>")
-            for i in range(count)]
+    raws = [
+        mail(subject=f"Question {i}", sender=sender, message_id=f"<q{i}.{count}@merchant.example>")
+        for i in range(count)
+    ]
     await desk.ingest(*raws)
     return [await desk.ticket_of(f"q{i}.{count}@merchant.example") for i in range(count)]
 
@@ -55,8 +57,9 @@ async def test_claim_takes_the_ticket_whose_deadline_comes_first(desk: Desk) -> 
 async def test_claim_assigns_the_ticket_to_the_caller_and_records_it(desk: Desk) -> None:
     [ticket_id] = await _tickets(desk, 1)
     claimed = await desk.agent.post("/queues/triage/claim")
-    events = await desk.all(select(TicketEvent.actor).where(TicketEvent.ticket_id == ticket_id,
-                                                              TicketEvent.kind == "claimed"))
+    events = await desk.all(
+        select(TicketEvent.actor).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "claimed")
+    )
     assert claimed.status_code == 200
     assert (claimed.json()["id"], claimed.json()["assignee"]) == (ticket_id, "ana")
     assert events == ["agent:ana"]
@@ -122,8 +125,9 @@ async def test_fifty_agents_claiming_at_once_never_get_the_same_ticket(desk: Des
     doubles = [ticket for ticket, n in Counter(claims).items() if n > 1]
     told = {ticket: f"agent{i}" for i, got in enumerate(results) for ticket in got}
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        stored = dict((await session.execute(
-            select(Ticket.id, User.name).join(User, User.id == Ticket.assignee_id))).all())
+        stored = dict(
+            (await session.execute(select(Ticket.id, User.name).join(User, User.id == Ticket.assignee_id))).all()
+        )
     claimed_events = await desk.scalar(select(func.count()).where(TicketEvent.kind == "claimed"))
     assert doubles == []
     assert sorted(claims) == sorted(ticket_ids)

@@ -56,19 +56,39 @@ async def _seed(settings: Settings) -> str:
     admin token (the fuzzer should reach the handlers, not stop at authentication)."""
     async with open_runtime(settings) as runtime, unit_of_work(runtime.sessionmaker) as session:
         # A name no generated path parameter will hit: revoking the fuzzer's own token would end the run.
-        _admin, token = await users.create_user(session, name=f"fuzz-{uuid.uuid4().hex}", email="f@x.example",
-                                                role="admin")
+        _admin, token = await users.create_user(
+            session, name=f"fuzz-{uuid.uuid4().hex}", email="f@x.example", role="admin"
+        )
         await users.create_user(session, name="ana", email="ana@routedesk.example", role="agent")
         await routing.create_area(session, AreaCreate(name="payouts"))
         await macros.create_macro(session, data=MacroCreate(title="Hello", body="Hi {customer_name}"))
-        mailbox = await inbox.create_mailbox(session, MailboxCreate(
-            name="support", imap_host="127.0.0.1", imap_username="support@routedesk.example",
-            imap_password="secret", address="support@routedesk.example", smtp_host="127.0.0.1", smtp_port=2525,
-            smtp_security="none"), secrets=runtime.secrets)
-        batch = [inbox.prepare(mail(subject=f"Question {i}", sender=f"c{i}@merchant.example"), None,
-                               max_attachment_bytes=1024) for i in range(3)]
-        await inbox.ingest_batch(session, batch, source=inbox.Source(mailbox_id=mailbox.id, uidvalidity=None),
-                                 settings=settings, router=runtime.router)
+        mailbox = await inbox.create_mailbox(
+            session,
+            MailboxCreate(
+                name="support",
+                imap_host="127.0.0.1",
+                imap_username="support@routedesk.example",
+                imap_password="secret",
+                address="support@routedesk.example",
+                smtp_host="127.0.0.1",
+                smtp_port=2525,
+                smtp_security="none",
+            ),
+            secrets=runtime.secrets,
+        )
+        batch = [
+            inbox.prepare(
+                mail(subject=f"Question {i}", sender=f"c{i}@merchant.example"), None, max_attachment_bytes=1024
+            )
+            for i in range(3)
+        ]
+        await inbox.ingest_batch(
+            session,
+            batch,
+            source=inbox.Source(mailbox_id=mailbox.id, uidvalidity=None),
+            settings=settings,
+            router=runtime.router,
+        )
         return token
 
 
@@ -117,8 +137,11 @@ def fuzz_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         app = create_app(config)
         try:
             schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-            target = FuzzTarget(schema=schema, headers={"Authorization": f"Bearer {token}"},
-                                fingerprint=lambda: portal.call(_fingerprint, engine))
+            target = FuzzTarget(
+                schema=schema,
+                headers={"Authorization": f"Bearer {token}"},
+                fingerprint=lambda: portal.call(_fingerprint, engine),
+            )
             target.last_fingerprint = target.fingerprint()
             yield target
         finally:
@@ -129,8 +152,14 @@ def fuzz_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 def _fuzz_operation(target: FuzzTarget, operation: Any, mode: GenerationMode) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES_PER_OPERATION, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.generate],
+    )
     def run(case: Any) -> None:
         # Only requests change the data: what the last one left is what this one starts from.
         before = target.last_fingerprint

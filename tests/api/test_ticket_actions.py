@@ -40,8 +40,12 @@ async def test_reply_queues_an_outbound_message_and_sets_the_ticket_pending(desk
     outbox = await desk.scalar(select(Outbox).where(Outbox.id == result["outbox_id"]))
     message = await desk.scalar(select(Message).where(Message.id == outbox.message_id))
     assert response.status_code == 200
-    assert (outbox.kind, outbox.status, outbox.rcpt_to, outbox.ticket_id) == ("reply", "queued",
-                                                                              "ana@merchant.example", ticket_id)
+    assert (outbox.kind, outbox.status, outbox.rcpt_to, outbox.ticket_id) == (
+        "reply",
+        "queued",
+        "ana@merchant.example",
+        ticket_id,
+    )
     assert (message.message_id, message.body_text) == (result["message_id"], "It is on its way.")
     assert f"Message-ID: <{result['message_id']}>".encode() in outbox.raw
     assert result["ticket"]["status"] == "pending"
@@ -189,9 +193,16 @@ async def test_reroute_records_a_label_and_returns_the_ticket_to_the_queue(desk:
     response = await desk.agent.post(f"/tickets/{ticket_id}/reroute", json={"area": "payouts"})
     label = await desk.scalar(select(Label).where(Label.ticket_id == ticket_id))
     assert (response.json()["area"], response.json()["assignee"], response.json()["routed_by"]) == (
-        "payouts", None, "agent")
-    assert (label.area, label.previous_area, label.source, label.actor) == ("payouts", "triage", "corrected",
-                                                                            "agent:ana")
+        "payouts",
+        None,
+        "agent",
+    )
+    assert (label.area, label.previous_area, label.source, label.actor) == (
+        "payouts",
+        "triage",
+        "corrected",
+        "agent:ana",
+    )
 
 
 async def test_reroute_to_an_unknown_area_is_404_and_changes_nothing(desk: Desk) -> None:
@@ -239,8 +250,12 @@ async def _solved(desk: Desk, *, days_ago: float) -> int:
 
 
 def _answer() -> bytes:
-    return mail(subject="Re: Payout missing", message_id="<r2@merchant.example>", in_reply_to="<r1@merchant.example>",
-                body="It happened again.")
+    return mail(
+        subject="Re: Payout missing",
+        message_id="<r2@merchant.example>",
+        in_reply_to="<r1@merchant.example>",
+        body="It happened again.",
+    )
 
 
 async def test_customer_message_within_the_window_reopens_the_solved_ticket(desk: Desk) -> None:
@@ -262,8 +277,14 @@ async def test_customer_message_after_the_window_opens_a_new_linked_ticket(desk:
 
 async def test_auto_reply_does_not_reopen_a_solved_ticket(desk: Desk) -> None:
     ticket_id = await _solved(desk, days_ago=1)
-    await desk.ingest(mail(subject="Out of office", message_id="<r3@merchant.example>",
-                           in_reply_to="<r1@merchant.example>", headers={"Auto-Submitted": "auto-replied"}))
+    await desk.ingest(
+        mail(
+            subject="Out of office",
+            message_id="<r3@merchant.example>",
+            in_reply_to="<r1@merchant.example>",
+            headers={"Auto-Submitted": "auto-replied"},
+        )
+    )
     assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["status"] == "solved"
 
 
@@ -271,8 +292,13 @@ async def test_auto_reply_does_not_reopen_a_solved_ticket(desk: Desk) -> None:
 
 
 async def test_suggestions_are_the_top_three_macros_scored_and_rendered(desk: Desk) -> None:
-    ticket_id = await desk.new_ticket(mail(sender="Ana Silva <ana@merchant.example>", subject="Payout missing",
-                                           body="My payout has not arrived in my bank account."))
+    ticket_id = await desk.new_ticket(
+        mail(
+            sender="Ana Silva <ana@merchant.example>",
+            subject="Payout missing",
+            body="My payout has not arrived in my bank account.",
+        )
+    )
     for title, body in [
         ("Payout delay", "Hi {customer_first_name}, payouts can take three bank days to arrive."),
         ("Payout missing", "Hi {customer_first_name}, we traced your missing payout to the bank."),

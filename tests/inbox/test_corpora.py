@@ -50,8 +50,13 @@ async def test_every_corpus_message_is_stored_through_a_real_imap_server(
     async with unit_of_work(runtime.sessionmaker) as session:
         row = await inbox.add_mailbox(session, name="corpus", endpoint=imap_server.endpoint, secrets=runtime.secrets)
         mailbox = MailboxRef.from_row(row, runtime.secrets)
-    poller = MailboxPoller(mailbox, sessionmaker=runtime.sessionmaker, settings=runtime.settings,
-                           router=runtime.router, owner="corpus-test")
+    poller = MailboxPoller(
+        mailbox,
+        sessionmaker=runtime.sessionmaker,
+        settings=runtime.settings,
+        router=runtime.router,
+        owner="corpus-test",
+    )
     counts = await poller.poll_once()
     assert counts.fetched == len(raws)
     assert counts.ingested + counts.duplicates == len(raws)

@@ -39,8 +39,9 @@ def poller(runtime: Runtime, mailbox: MailboxRef, owner: str = "test-worker", **
     config = runtime.settings.model_copy(deep=True)
     for group, values in settings.items():
         setattr(config, group, getattr(config, group).model_copy(update=values))
-    return MailboxPoller(mailbox, sessionmaker=runtime.sessionmaker, settings=config, router=runtime.router,
-                         owner=owner)
+    return MailboxPoller(
+        mailbox, sessionmaker=runtime.sessionmaker, settings=config, router=runtime.router, owner=owner
+    )
 
 
 async def unseen(client: ImapClient) -> list[int]:
@@ -111,9 +112,7 @@ async def test_lost_lease_rolls_back_the_batch_and_leaves_mail_unseen(runtime: R
     assert await slow.take_lease()
     # The stalled worker's lease runs out and another worker takes the mailbox over.
     async with unit_of_work(runtime.sessionmaker) as session:
-        await session.execute(
-            MailboxState.__table__.update().values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+        await session.execute(MailboxState.__table__.update().values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     assert await poller(runtime, mailbox, owner="new-worker").take_lease()
     async with ImapClient(imap_server.endpoint, runtime.settings.imap) as client:
         with pytest.raises(Exception, match="lease"):
@@ -133,9 +132,7 @@ async def test_an_expired_lease_is_taken_over(runtime: Runtime, imap_server: Any
     mailbox = await add_mailbox(runtime, imap_server.endpoint)
     assert await poller(runtime, mailbox, owner="crashed-worker").take_lease()
     async with unit_of_work(runtime.sessionmaker) as session:
-        await session.execute(
-            MailboxState.__table__.update().values(lease_expires_at=utcnow() - timedelta(seconds=1))
-        )
+        await session.execute(MailboxState.__table__.update().values(lease_expires_at=utcnow() - timedelta(seconds=1)))
     await imap_server.append(mail(message_id="<takeover@merchant.example>"))
     counts = await poller(runtime, mailbox, owner="healthy-worker").poll_once()
     assert counts.ingested == 1
@@ -242,7 +239,10 @@ def _cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 def _poll_cli(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "poll", "--once"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 

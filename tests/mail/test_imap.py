@@ -76,9 +76,7 @@ def free_port_fixture() -> int:
 
 
 def test_parse_imap_url_reads_percent_encoded_user_password_and_folder() -> None:
-    endpoint = parse_imap_url(
-        "imaps://support%40example.com:p%40ss%3Aw%2Fd@mail.example.com:1993/Support%20Inbox"
-    )
+    endpoint = parse_imap_url("imaps://support%40example.com:p%40ss%3Aw%2Fd@mail.example.com:1993/Support%20Inbox")
     assert endpoint == ImapEndpoint(
         host="mail.example.com",
         port=1993,
@@ -177,9 +175,7 @@ async def test_uids_after_lists_new_uids_and_ignores_the_star_quirk(
 async def test_fetch_returns_the_exact_bytes_sorted_by_uid(
     imap_server: ImapTestServer, imap_settings: ImapSettings
 ) -> None:
-    big = message(
-        3, body=b"".join(b"line %06d of a long quoted thread (with parens)\r\n" % i for i in range(6000))
-    )
+    big = message(3, body=b"".join(b"line %06d of a long quoted thread (with parens)\r\n" % i for i in range(6000)))
     raws = [TRICKY, message(1), big, message(2, body=b"")]
     for raw in raws:
         await imap_server.append(raw)
@@ -288,16 +284,12 @@ async def test_wrong_password_raises_auth_error_that_never_shows_the_password(
     assert never_mentions(caught.value, "Wr0ng-pa$$word")
 
 
-async def test_missing_folder_raises_imap_error(
-    imap_server: ImapTestServer, imap_settings: ImapSettings
-) -> None:
+async def test_missing_folder_raises_imap_error(imap_server: ImapTestServer, imap_settings: ImapSettings) -> None:
     with pytest.raises(ImapError, match="cannot select folder"):
         await ImapClient(replace(imap_server.endpoint, folder="no-such-folder-here"), imap_settings).connect()
 
 
-async def test_connection_refused_raises_connection_error(
-    free_port: int, imap_settings: ImapSettings
-) -> None:
+async def test_connection_refused_raises_connection_error(free_port: int, imap_settings: ImapSettings) -> None:
     endpoint = ImapEndpoint("127.0.0.1", free_port, "none", "support@example.com", "Secret-123")
     with pytest.raises(ImapConnectionError) as caught:
         await ImapClient(endpoint, imap_settings).connect()
@@ -429,14 +421,10 @@ async def test_implicit_tls_connects(tls_contexts: TlsContexts, imap_settings: I
         assert client.encrypted
 
 
-async def test_untrusted_certificate_is_refused(
-    tls_contexts: TlsContexts, imap_settings: ImapSettings
-) -> None:
+async def test_untrusted_certificate_is_refused(tls_contexts: TlsContexts, imap_settings: ImapSettings) -> None:
     async with LocalImapServer(ssl_context=tls_contexts.server, implicit_tls=True) as server:
         with pytest.raises(ImapConnectionError):
-            await ImapClient(
-                server.endpoint, imap_settings, ssl_context=ssl.create_default_context()
-            ).connect()
+            await ImapClient(server.endpoint, imap_settings, ssl_context=ssl.create_default_context()).connect()
 
 
 async def test_starttls_is_never_skipped_when_the_server_does_not_offer_it(

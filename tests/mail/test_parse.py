@@ -459,9 +459,7 @@ def test_a_charset_that_is_not_a_text_encoding_is_refused() -> None:
 # --- attachments -----------------------------------------------------------------------------------
 
 
-def _with_attachment(
-    disposition: str, payload: bytes = b"%PDF-1.7 statement", ctype: str = "application/pdf"
-) -> bytes:
+def _with_attachment(disposition: str, payload: bytes = b"%PDF-1.7 statement", ctype: str = "application/pdf") -> bytes:
     lines = [
         'Content-Type: multipart/mixed; boundary="mix"',
         "",
@@ -719,10 +717,7 @@ def test_boundary_that_prefixes_another_does_not_split_it() -> None:
 
 
 def test_boundary_line_with_transport_padding_is_a_boundary() -> None:
-    raw = (
-        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-        b"--b  \r\nContent-Type: text/plain\r\n\r\nok\r\n--b--\t\r\n"
-    )
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b  \r\nContent-Type: text/plain\r\n\r\nok\r\n--b--\t\r\n"
     assert parse_message(raw).text == "ok"
 
 

@@ -22,21 +22,36 @@ async def _poll(desk: Desk, mailbox_id: int) -> None:
         row = await session.get(Mailbox, mailbox_id)
         assert row is not None
         ref = MailboxRef.from_row(row, desk.runtime.secrets)
-    poller = MailboxPoller(ref, sessionmaker=desk.runtime.sessionmaker, settings=desk.settings,
-                           router=desk.runtime.router, owner="round-trip")
+    poller = MailboxPoller(
+        ref,
+        sessionmaker=desk.runtime.sessionmaker,
+        settings=desk.settings,
+        router=desk.runtime.router,
+        owner="round-trip",
+    )
     counts = await poller.poll_once()
     assert counts.failed == 0, counts
 
 
 async def _imap_mailbox(desk: Desk, imap_server: Any) -> int:
     endpoint = imap_server.endpoint
-    response = await desk.admin.post("/admin/mailboxes", json={
-        "name": "inbound", "imap_host": endpoint.host, "imap_port": endpoint.port,
-        "imap_security": endpoint.security, "imap_username": endpoint.username,
-        "imap_password": endpoint.password, "folder": endpoint.folder,
-        "address": "support@routedesk.example", "from_name": "Routedesk Support",
-        "smtp_host": desk.smtp.host, "smtp_port": desk.smtp.port, "smtp_security": "none",
-    })
+    response = await desk.admin.post(
+        "/admin/mailboxes",
+        json={
+            "name": "inbound",
+            "imap_host": endpoint.host,
+            "imap_port": endpoint.port,
+            "imap_security": endpoint.security,
+            "imap_username": endpoint.username,
+            "imap_password": endpoint.password,
+            "folder": endpoint.folder,
+            "address": "support@routedesk.example",
+            "from_name": "Routedesk Support",
+            "smtp_host": desk.smtp.host,
+            "smtp_port": desk.smtp.port,
+            "smtp_security": "none",
+        },
+    )
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -75,8 +90,9 @@ async def test_customer_answer_to_our_reply_lands_in_the_same_ticket(desk: Desk,
     answer, answer_id = _answer(ours, body="It arrived, thank you!")
     await imap_server.append(answer)
     await _poll(desk, mailbox_id)
-    threaded = await desk.all(select(TicketEvent.data).where(TicketEvent.ticket_id == ticket_id,
-                                                            TicketEvent.kind == "customer_message"))
+    threaded = await desk.all(
+        select(TicketEvent.data).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "customer_message")
+    )
     assert await desk.ticket_of(answer_id) == ticket_id
     assert await desk.scalar(select(func.count()).select_from(Ticket)) == 1
     assert [event["threaded_by"] for event in threaded] == ["header"]
