@@ -25,7 +25,7 @@ import re
 import sys
 import threading
 import types
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import IO, Any
 from urllib.parse import quote, quote_plus
@@ -455,16 +455,6 @@ def flush_logs(timeout: float = 5.0) -> None:
 
     threading.Thread(target=wait, daemon=True).start()
     done.wait(timeout)
-
-
-def dropped_records() -> int:
-    current = _active
-    return current[1].dropped if current is not None else 0
-
-
-def configured_handlers() -> Iterable[logging.Handler]:
-    current = _active
-    return () if current is None else (current[1],)
 
 
 atexit.register(stop_logging)
