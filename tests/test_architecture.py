@@ -85,7 +85,8 @@ class _Binding:
 class _WriteFinder(ast.NodeVisitor):
     """Finds writes by what the code names: a model class, its `__table__` (also through a constant or
     `cast`), an instance made or annotated as a model, a row RowWriter.add returned, or a variable named
-    after a model (`ticket`) whose type the code does not state."""
+    after a model (`ticket`) whose type the code does not state. A variable so named that holds
+    something else is told apart by annotating it (`ticket: TicketRead`)."""
 
     def __init__(self, models: dict[str, Model]) -> None:
         self.models = models
@@ -94,8 +95,8 @@ class _WriteFinder(ast.NodeVisitor):
         self.scopes: list[dict[str, _Binding]] = [{}]
         self.writes: list[Write] = []
 
-    def _found(self, node: ast.AST, model: Model, how: str) -> None:
-        self.writes.append(Write(getattr(node, "lineno", 0), model, how))
+    def _found(self, node: ast.expr, model: Model, how: str) -> None:
+        self.writes.append(Write(node.lineno, model, how))
 
     def _bound(self, name: str) -> _Binding | None:
         for scope in reversed(self.scopes):
@@ -121,15 +122,14 @@ class _WriteFinder(ast.NodeVisitor):
             return self._table(node.args[1]) if len(node.args) == 2 else None
         return self._class(node)
 
-    def _instance(self, node: ast.expr, *, guess: bool = True) -> Model | None:
+    def _instance(self, node: ast.expr) -> Model | None:
         if isinstance(node, ast.Call):
             return self._class(node.func)
         if isinstance(node, ast.Name):
             binding = self._bound(node.id)
             if binding is not None:
                 return binding.model if binding.kind in ("instance", "row") else None
-            if guess:
-                return next((m for m in self.models.values() if _snake(m.name) == node.id), None)
+            return next((m for m in self.models.values() if _snake(m.name) == node.id), None)
         return None
 
     def _annotated(self, annotation: ast.expr | None) -> _Binding | None:
