@@ -40,6 +40,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import TypedDict
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -142,7 +143,30 @@ class TreeSampler(threading.Thread):
             self.done.wait(self.interval)
 
 
-def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, float, dict[str, int]]:
+class PollCounts(TypedDict):
+    """The last line `routedesk poll --once` prints."""
+
+    fetched: int
+    ingested: int
+    duplicates: int
+    threaded: int
+    auto_replies: int
+    failed: int
+
+
+class Run(PollCounts):
+    db: str
+    model: str
+    n: int
+    wall_s: float
+    msgs_per_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    tree_peak_rss_mb: float
+    mailbox_mb: float
+
+
+def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, float, PollCounts]:
     start = time.perf_counter()
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
     proc = subprocess.Popen(
@@ -207,7 +231,7 @@ def one_run(
     extra_env: dict[str, str],
     profile: str | None = None,
     model: str = "none",
-) -> dict[str, object]:
+) -> Run:
     folder = f"bench{uuid.uuid4().hex[:8]}"
     size = asyncio.run(load_mailbox(imap_url, folder, n))
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
@@ -284,19 +308,16 @@ def main() -> None:
                     result = one_run(db, imap_url, args.n, workdir, extra, args.profile, model)
                     runs.append(result)
                     print(f"{db} model={model} run {rep + 1}: {json.dumps(result)}", flush=True)
-                median_wall = statistics.median(r["wall_s"] for r in runs)  # type: ignore[misc]
+                median_wall = statistics.median(r["wall_s"] for r in runs)
                 line = {
                     "db": db,
                     "model": model,
                     "n": args.n,
                     "median_wall_s": median_wall,
                     "median_msgs_per_s": round(args.n / median_wall, 1),
-                    "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),  # type: ignore[misc]
-                    "median_tree_peak_rss_mb": statistics.median(
-                        r["tree_peak_rss_mb"]
-                        for r in runs  # type: ignore[misc]
-                    ),
-                    "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),  # type: ignore[misc]
+                    "median_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+                    "median_tree_peak_rss_mb": statistics.median(r["tree_peak_rss_mb"] for r in runs),
+                    "median_cpu_s": statistics.median(r["cpu_s"] for r in runs),
                 }
                 summary.append(line)
                 print(

@@ -106,7 +106,7 @@ async def run(args: argparse.Namespace) -> None:
         smtp["send_lease_seconds"] = args.lease
     if args.heartbeat:
         smtp["send_heartbeat_seconds"] = args.heartbeat
-    effective = Settings(smtp=smtp).smtp  # type: ignore[arg-type]
+    effective = Settings(smtp=smtp).smtp
     env = _env(settings, smtp)
     waits = []
     for n in range(args.reps):

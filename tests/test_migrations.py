@@ -28,7 +28,7 @@ async def _diff_and_tables(url: str) -> tuple[list[object], set[str]]:
                     # Alembic cannot compare expression indexes; test_claim_order_index checks that one.
                     warnings.filterwarnings("ignore", message=".*expression-based index '?ix_ticket_claim_order")
                     diff = compare_metadata(context, Base.metadata)
-                tables = set(inspect(sync_conn).get_table_names()) - {"alembic_version"}  # type: ignore[arg-type]
+                tables = set(inspect(sync_conn).get_table_names()) - {"alembic_version"}
                 return diff, tables
 
             return await conn.run_sync(inspect_sync)
@@ -83,6 +83,7 @@ async def test_claim_order_index_is_built_and_serves_the_claim(database_url: str
                 event.remove(engine.sync_engine, "before_cursor_execute", capture)
                 [(sql, args)] = [(statement, p) for statement, p in sent if "FOR UPDATE SKIP LOCKED" in statement]
                 raw = (await conn.get_raw_connection()).driver_connection
+                assert raw is not None
                 await raw.execute(f"PREPARE claim_plan AS {sql}")
                 values = ", ".join(
                     str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'" for v in args

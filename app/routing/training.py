@@ -21,8 +21,9 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, Job, ModelVersion
 from app.routing.service import Router, compact_form, load_version
-from classifiers.artifacts import ArtifactError, save_model
+from classifiers.artifacts import save_model
 from classifiers.data import DataError, Example, load_examples
+from classifiers.errors import ArtifactError
 from classifiers.evaluate import evaluate
 from classifiers.train import TrainedModel, train
 
@@ -237,20 +238,22 @@ async def run_one_job(sessionmaker: async_sessionmaker[AsyncSession], *, owner: 
             return False
         job_id, params = job.id, dict(job.params)
         examples = await ticket_examples(session)
-    progress_state = {"stage": "starting", "fraction": 0.0}
+    latest = ("starting", 0.0)
 
     def progress(stage: str, fraction: float) -> None:
-        progress_state.update(stage=stage, fraction=fraction)
+        nonlocal latest
+        latest = (stage, fraction)
 
     async def report_progress() -> None:
         while True:
             await asyncio.sleep(1.0)
+            stage, fraction = latest
             async with unit_of_work(sessionmaker) as session:
                 await repository.job_progress(
                     session,
                     job_id,
-                    stage=progress_state["stage"],
-                    fraction=float(progress_state["fraction"]),
+                    stage=stage,
+                    fraction=fraction,
                     lease_until=utcnow() + timedelta(seconds=lease_seconds),
                 )
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, literal, literal_column, or_, select, update
@@ -212,7 +213,8 @@ async def search(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[Any], int]:
-    filters = dict(
+    filtered = partial(
+        _filtered,
         area_id=area_id,
         status=status,
         assignee_id=assignee_id,
@@ -223,10 +225,10 @@ async def search(
     base = _with_names()
     rows = (
         await session.execute(
-            _filtered(base, **filters).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
+            filtered(base).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
         )
     ).all()
-    counted = _filtered(select(func.count(Ticket.id)).outerjoin(Customer, Customer.id == Ticket.customer_id), **filters)
+    counted = filtered(select(func.count(Ticket.id)).outerjoin(Customer, Customer.id == Ticket.customer_id))
     return rows, int(await session.scalar(counted) or 0)
 
 

@@ -5,8 +5,8 @@ import hashlib
 import re
 
 import httpx
-from click.testing import Result
 from sqlalchemy import select
+from typer.testing import Result
 
 from app.http import FailedAuthThrottle
 from app.main import create_app

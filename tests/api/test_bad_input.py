@@ -27,11 +27,13 @@ async def _fingerprint(desk: Desk) -> str:
     return digest.hexdigest()
 
 
-async def _refused(desk: Desk, method: str, path: str, *, status: int | tuple[int, ...], **kwargs: Any) -> dict:
+async def _refused(
+    desk: Desk, method: str, path: str, *, status: int | tuple[int, ...], **kwargs: Any
+) -> dict[str, Any]:
     """Send a request as the claiming agent; assert the refusal and that no table changed."""
     before = await _fingerprint(desk)
     response = await desk.agent.request(method, path, **kwargs)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert response.status_code in ((status,) if isinstance(status, int) else status), (response.status_code, body)
     assert isinstance(body["error"], str) and isinstance(body["detail"], str) and body["detail"]
     assert await _fingerprint(desk) == before

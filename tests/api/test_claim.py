@@ -110,7 +110,7 @@ async def test_fifty_agents_claiming_at_once_never_get_the_same_ticket(desk: Des
     async def work(client: httpx.AsyncClient) -> list[int]:
         # Each agent claims until the queue is empty: every round is a race against the 49 others.
         await start.wait()
-        mine = []
+        mine: list[int] = []
         while True:
             response = await client.post("/queues/triage/claim")
             if response.status_code == 404:

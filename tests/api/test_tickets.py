@@ -21,7 +21,7 @@ def _with_attachment() -> bytes:
     return msg.as_bytes()
 
 
-async def _ids(desk: Desk, **params: object) -> list[int]:
+async def _ids(desk: Desk, **params: str | bool) -> list[int]:
     response = await desk.agent.get("/tickets", params=params)
     assert response.status_code == 200, response.text
     return sorted(t["id"] for t in response.json()["items"])

@@ -17,12 +17,12 @@ from sklearn.preprocessing import FunctionTransformer
 from classifiers.artifacts import (
     METADATA_FILE,
     MODEL_FILE,
-    ArtifactError,
     load_model,
     read_metadata,
     save_model,
 )
 from classifiers.data import Example
+from classifiers.errors import ArtifactError
 from classifiers.train import TrainedModel, build_pipeline
 
 TEXTS = ["my payout is late", "refund the invoice", "password reset link", "something else entirely"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -35,7 +37,7 @@ TEXTS = [
     ],
     ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()) or "defaults",
 )
-def test_fast_probabilities_equal_the_pipeline_probabilities(examples: list[Example], params: dict) -> None:
+def test_fast_probabilities_equal_the_pipeline_probabilities(examples: list[Example], params: dict[str, Any]) -> None:
     pipeline = build_pipeline(**params).fit([e.text for e in examples], [e.label for e in examples])
     few, many = TEXTS, [e.text for e in examples] + TEXTS  # per-text counting, then the bulk path
     assert len(few) < BULK_FROM <= len(many)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -81,7 +83,7 @@ def test_unknown_training_parameter_is_refused(examples: list[Example]) -> None:
     ],
     ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
 )
-def test_every_pipeline_variant_gives_probabilities(examples: list[Example], params: dict) -> None:
+def test_every_pipeline_variant_gives_probabilities(examples: list[Example], params: dict[str, Any]) -> None:
     pipeline = build_pipeline(**params).fit([e.text for e in examples], [e.label for e in examples])
     probs = pipeline.predict_proba(["payout late", "invoice refund"])
     assert probs.shape == (2, 3)

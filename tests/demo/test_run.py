@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import unit_of_work
 from app.demo import run as demo
+from app.demo.macros import DEMO_MACROS
 from app.macros.models import Macro
 from app.replies.models import Outbox
 from app.runtime import Runtime, open_runtime
@@ -30,7 +31,7 @@ async def test_demo_trains_routes_acknowledges_and_seeds_macros(
         macros = await session.scalar(select(func.count()).select_from(Macro))
     assert routed.get("model", 0) > 0
     assert sent == sum(routed.values())
-    assert macros == len(demo.DEMO_MACROS)
+    assert macros == len(DEMO_MACROS)
 
 
 async def test_the_demo_server_takes_the_client_address_from_the_socket_not_x_forwarded_for(

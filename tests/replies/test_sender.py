@@ -41,7 +41,7 @@ async def _send_at(desk: Desk, when: datetime, *, owner: str = "test-sender", **
 
 
 async def _row(desk: Desk, outbox_id: int) -> Outbox:
-    row = await desk.scalar(select(Outbox).where(Outbox.id == outbox_id))
+    row: Outbox | None = await desk.scalar(select(Outbox).where(Outbox.id == outbox_id))
     assert row is not None
     return row
 
