@@ -180,6 +180,7 @@ def _fallback(raw: bytes, reason: str) -> ParsedMessage:
     return message
 
 
+# ---------------------------------------------------------------------------------------------------
 # body text
 
 

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 
 from mailtext.headers import (
-    MAX_DEFECTS,
     NOT_BASE64,
     add_defect,
     decode_bytes,
@@ -24,8 +23,8 @@ from mailtext.headers import (
 # Bounds on what hostile or runaway input can cost; past them the rest is kept as opaque attachments.
 MAX_DEPTH = 20
 MAX_PARTS = 500
-TOO_DEEP = f"MIME structure deeper than {MAX_DEPTH} levels, the rest kept as one attachment"
-TOO_MANY = f"too many parts, only the first {MAX_PARTS} were read"
+_TOO_DEEP = f"MIME structure deeper than {MAX_DEPTH} levels, the rest kept as one attachment"
+_TOO_MANY = f"too many parts, only the first {MAX_PARTS} were read"
 
 
 @dataclass(slots=True)
@@ -39,6 +38,9 @@ class ParsedAttachment:
 
 
 class Walk:
+    """What reading a message's parts collects: text and HTML pieces, attachments, and the marks that
+    mailtext.auto tells automatic mail by (delivery reports, the ids of bounced messages)."""
+
     __slots__ = (
         "attachments",
         "bounce_ids",
@@ -69,8 +71,7 @@ class Walk:
         self.parts = 0
 
     def defect(self, note: str) -> None:
-        if len(self.defects) < MAX_DEFECTS and note not in self.defects:
-            self.defects.append(note)
+        add_defect(self.defects, note)
 
 
 def walk_entity(walk: Walk, first: dict[str, str], body: bytes, depth: int, default_type: str) -> str:
@@ -84,7 +85,7 @@ def walk_entity(walk: Walk, first: dict[str, str], body: bytes, depth: int, defa
             _leaf(walk, first, body, "text/plain", params, depth)
             return ctype
         if depth >= MAX_DEPTH or walk.parts >= MAX_PARTS:
-            walk.defect(TOO_DEEP if depth >= MAX_DEPTH else TOO_MANY)
+            walk.defect(_TOO_DEEP if depth >= MAX_DEPTH else _TOO_MANY)
             _attachment(walk, first, body, ctype, params)
             return ctype
         parts, closed = _split_multipart(body, boundary.encode("utf-8", "replace"))
@@ -138,7 +139,7 @@ def _alternatives(walk: Walk, parts: list[bytes], depth: int, child_default: str
 def _too_many_parts(walk: Walk) -> bool:
     if walk.parts < MAX_PARTS:
         return False
-    walk.defect(TOO_MANY)
+    walk.defect(_TOO_MANY)
     return True
 
 
@@ -246,12 +247,12 @@ def _nested_message(
         walk.nested_html.extend(nested.html)
         walk.bounce_ids.extend(nested.bounce_ids)
         # the attached message's own defects are its sender's business; hitting our limits is ours
-        for note in (TOO_DEEP, TOO_MANY):
+        for note in (_TOO_DEEP, _TOO_MANY):
             if note in nested.defects:
                 walk.defect(note)
         walk.delivery_status = walk.delivery_status or nested.delivery_status
     elif depth >= MAX_DEPTH:
-        walk.defect(TOO_DEEP)
+        walk.defect(_TOO_DEEP)
     _keep_attachment(walk, first, data, ctype, params, default_name="forwarded-message.eml")
 
 
