@@ -4,6 +4,7 @@ WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY classifiers ./classifiers
+COPY mailtext ./mailtext
 COPY migrations ./migrations
 RUN python -m venv /opt/routedesk && /opt/routedesk/bin/pip install --no-cache-dir .
 

@@ -1,4 +1,4 @@
-"""Parse rate of app.mail.parse.parse_message on a generated corpus of payments-support mail.
+"""Parse rate of mailtext.message.parse_message on a generated corpus of payments-support mail.
 
     python benchmarks/parse.py [--messages 2000] [--rounds 5] [--seed 7] [--dump DIR]
 
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.mail.parse import parse_message
+from mailtext.message import parse_message
 
 FIRST = [
     "Anna",

@@ -6,18 +6,15 @@ import csv
 import hashlib
 import json
 import mailbox
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from email import policy
-from email.header import decode_header, make_header
-from email.message import Message
-from email.parser import BytesParser
-from html.parser import HTMLParser
 from pathlib import Path
 
 import structlog
+
+from mailtext.message import MessageParseError, parse_message
+from mailtext.text import routing_text
 
 log = structlog.get_logger(__name__)
 
@@ -48,12 +45,6 @@ class LoadReport:
     @property
     def skipped(self) -> int:
         return self.skipped_empty_text + self.skipped_no_label
-
-
-def compose_text(subject: str | None, body: str | None) -> str:
-    """What the model reads: the subject line, then the body."""
-    parts = [part.strip() for part in (subject, body) if part and part.strip()]
-    return "\n".join(parts)
 
 
 def fingerprint(examples: Iterable[Example]) -> str:
@@ -224,32 +215,33 @@ def _examples_from_rows(
             raise DataError(f"{source}: no column {name!r}; columns found: {found}")
 
     require(label_col)
-    text_cols: list[str]
+    # Either one column that is the whole text, or a subject and/or a body column made into the
+    # routing text as ingest makes it of a parsed message (the body taken as the new text).
+    whole: str | None = None
+    subject_key, body_key = subject_col or "subject", body_col or "body"
     if text_col is not None:
         require(text_col)
-        text_cols = [text_col]
+        whole = text_col
     elif subject_col is None and body_col is None and "text" in columns:
-        text_cols = ["text"]
-    else:
-        wanted = [subject_col or "subject", body_col or "body"]
-        text_cols = [c for c in wanted if c in columns]
-        if not text_cols:
-            raise DataError(
-                f"{source}: no text column: expected 'text', or 'subject' and/or 'body' "
-                f"(or name them with text_col/subject_col/body_col); columns found: {found}"
-            )
+        whole = "text"
+    elif subject_key not in columns and body_key not in columns:
+        raise DataError(
+            f"{source}: no text column: expected 'text', or 'subject' and/or 'body' "
+            f"(or name them with text_col/subject_col/body_col); columns found: {found}"
+        )
 
     report = LoadReport(source=source)
     for number, row in enumerate(rows, start=1):
         try:
             label = _cell(row.get(label_col)).strip()
-            if len(text_cols) == 1:
-                text = _cell(row.get(text_cols[0])).strip()
+            if whole is not None:
+                text = _cell(row.get(whole)).strip()
             else:
-                text = compose_text(_cell(row.get(text_cols[0])), _cell(row.get(text_cols[1])))
+                # stripped as a parsed message's subject and new text are
+                text = routing_text(_cell(row.get(subject_key)).strip(), _cell(row.get(body_key)).strip())
         except DataError as exc:
             raise DataError(f"{source}: record {number}: {exc}") from None
-        if not text:
+        if not text.strip():
             report.skipped_empty_text += 1
         elif not label:
             report.skipped_no_label += 1
@@ -301,8 +293,8 @@ def _read_mbox(path: Path, labels_file: Path) -> LoadReport:
     box = mailbox.mbox(path, factory=None, create=False)
     try:
         for key in box.iterkeys():
-            message = _parse(box.get_bytes(key))
-            _add_message(report, message, labels.get(_normal_message_id(str(message.get("Message-ID", "")))))
+            message_id, text = _mail_text(box.get_bytes(key))
+            _add_message(report, text, labels.get(message_id or ""))
     finally:
         box.close()
     return report
@@ -320,112 +312,31 @@ def _read_maildir(path: Path, labels_file: Path) -> LoadReport:
         for file in sorted(folder.iterdir()):
             if not file.is_file() or file.name.startswith("."):
                 continue
-            message = _parse(file.read_bytes())
+            message_id, text = _mail_text(file.read_bytes())
             if key == "filename":
                 # Delivery flags after ':2,' change as mail is read; the unique name before them does not.
                 unique = file.name.split(":", 1)[0]
                 label = labels.get(file.name) or labels.get(unique) or labels.get(f"{sub}/{file.name}")
             else:
-                label = labels.get(_normal_message_id(str(message.get("Message-ID", ""))))
-            _add_message(report, message, label)
+                label = labels.get(message_id or "")
+            _add_message(report, text, label)
     return report
 
 
-def _add_message(report: LoadReport, message: Message, label: str | None) -> None:
-    text = compose_text(_header_text(message.get("Subject")), plain_text_body(message))
+def _mail_text(raw: bytes) -> tuple[str | None, str]:
+    """(Message-ID, routing text) of a raw message, parsed and composed exactly as ingest does."""
+    try:
+        # Training needs no attachment bytes, and the text does not depend on keeping them.
+        parsed = parse_message(raw, max_attachment_bytes=0)
+    except MessageParseError:  # an empty message
+        return None, ""
+    return parsed.message_id, routing_text(parsed.subject, parsed.new_text)
+
+
+def _add_message(report: LoadReport, text: str, label: str | None) -> None:
     if not label:
         report.skipped_no_label += 1
-    elif not text:
+    elif not text.strip():
         report.skipped_empty_text += 1
     else:
         report.examples.append(Example(text=text, label=label))
-
-
-def _parse(raw: bytes) -> Message:
-    # compat32 is the tolerant policy: it never raises on malformed headers, it records defects.
-    return BytesParser(policy=policy.compat32).parsebytes(raw)
-
-
-def _header_text(value: object) -> str:
-    if value is None:
-        return ""
-    try:
-        return str(make_header(decode_header(str(value))))
-    except (UnicodeError, LookupError, ValueError):
-        return str(value)
-
-
-def plain_text_body(message: Message) -> str:
-    """The new text of a message: the first text/plain part (else HTML as text), without quotes."""
-    html = None
-    for part in message.walk():
-        if part.is_multipart() or part.get_content_disposition() == "attachment":
-            continue
-        kind = part.get_content_type()
-        if kind == "text/plain":
-            return strip_quoted(_decoded(part))
-        if kind == "text/html" and html is None:
-            html = _decoded(part)
-    return strip_quoted(_html_to_text(html)) if html is not None else ""
-
-
-def _decoded(part: Message) -> str:
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    for charset in (part.get_content_charset(), "utf-8", "cp1252"):
-        if not charset:
-            continue
-        try:
-            return payload.decode(charset)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return payload.decode("latin-1")
-
-
-_REPLY_HEADER = re.compile(r"^(On .{0,200}wrote:|-{2,} ?Original Message ?-{2,})$", re.IGNORECASE)
-
-
-def strip_quoted(text: str) -> str:
-    """Drop quoted replies and the signature, as the live ingest does before classifying."""
-    kept: list[str] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.rstrip() == "--" or _REPLY_HEADER.match(line.strip()):
-            break
-        if line.lstrip().startswith(">"):
-            continue
-        kept.append(line)
-    return "\n".join(kept).strip()
-
-
-class _TextExtractor(HTMLParser):
-    # A blockquote in a reply is the quoted earlier message, not the customer's new text.
-    _SKIP = frozenset({"script", "style", "head", "blockquote"})
-    _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag in self._BREAK:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.chunks.append(data)
-
-
-def _html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.chunks).split("\n"))
-    return "\n".join(line for line in lines if line)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.mail.parse import MessageParseError, ParsedMessage, parse_message
+from mailtext.message import MessageParseError, ParsedMessage, parse_message
 
 
 @dataclass(slots=True)

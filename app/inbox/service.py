@@ -20,13 +20,13 @@ from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.inbox.parsing import Incoming as Incoming
 from app.inbox.parsing import prepare as prepare
 from app.inbox.schemas import MailboxCreate, MailboxRead, MailboxUpdate
-from app.mail.parse import ParsedMessage
 from app.replies import service as replies
 from app.replies.models import Outbox
 from app.routing import service as routing
 from app.routing.models import TRIAGE
 from app.secrets import SecretBox
 from app.tickets import service as tickets
+from mailtext.message import ParsedMessage
 
 if TYPE_CHECKING:
     from app.mail.imap import ImapEndpoint

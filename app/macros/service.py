@@ -21,6 +21,7 @@ from app.macros import repository
 from app.macros.models import Macro, MacroUse
 from app.macros.schemas import MacroCreate, MacroRead, MacroUpdate, SuggestionRead
 from app.tickets import service as tickets
+from mailtext.text import routing_text
 
 # ---------------------------------------------------------------------------------------------------------
 # Placeholders
@@ -239,7 +240,7 @@ PAST_TICKET_CHARS = 5_000
 
 def ticket_text(subject: str, new_text: str) -> str:
     """The text suggestions compare: the first inbound message's subject and its new (unquoted) part."""
-    return f"{subject}\n{new_text}"
+    return routing_text(subject, new_text)
 
 
 async def suggest(

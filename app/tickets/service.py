@@ -13,8 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import Row, RowWriter, insert_row, utcnow
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.inbox.models import Message
-from app.mail.html import sanitize_html
-from app.mail.parse import ParsedMessage, normalize_subject
 from app.routing.models import TRIAGE, Area, Label
 from app.tickets import repository
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
@@ -29,6 +27,9 @@ from app.tickets.schemas import (
     TicketSummary,
 )
 from app.users.models import User
+from mailtext.headers import normalize_subject
+from mailtext.html import sanitize_html
+from mailtext.message import ParsedMessage
 
 # Crockford's base32 without I, L, O, U: no look-alike characters for people reading references aloud.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

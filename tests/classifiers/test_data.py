@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from classifiers.data import DataError, Example, compose_text, fingerprint, load_examples, read_examples
+from classifiers.data import DataError, Example, fingerprint, load_examples, read_examples
 
 TWO_AREAS = "text,label\nMy payout is late,payouts\nI was charged twice,billing\n"
 
@@ -28,7 +28,7 @@ def test_csv_without_text_column_composes_subject_and_body(tmp_path: Path) -> No
     examples = load_examples(path, label_col="area")
     assert examples == [
         Example("Refund\nPlease refund order 7", "billing"),
-        Example("Payout late", "payouts"),
+        Example("\nPayout late", "payouts"),
     ]
 
 
@@ -43,7 +43,7 @@ def test_jsonl_subject_and_body_fields_are_composed(tmp_path: Path) -> None:
         {"body": "refund", "label": "billing"},
     ]
     path = write(tmp_path / "t.jsonl", "\n".join(json.dumps(line) for line in lines) + "\n\n")
-    assert load_examples(path) == [Example("Payout\nlate again", "payouts"), Example("refund", "billing")]
+    assert load_examples(path) == [Example("Payout\nlate again", "payouts"), Example("\nrefund", "billing")]
 
 
 def test_jsonl_with_text_field_gives_examples(tmp_path: Path) -> None:
@@ -166,10 +166,11 @@ def test_maildir_without_labels_file_is_refused(tmp_path: Path) -> None:
         load_examples(tmp_path / "box")
 
 
-def test_compose_text_joins_subject_and_body_and_drops_blanks() -> None:
-    assert compose_text(" Refund ", "please\n") == "Refund\nplease"
-    assert compose_text(None, "body") == "body"
-    assert compose_text("", None) == ""
+def test_subject_and_body_cells_are_stripped_and_joined_as_serving_joins_them(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.csv", 'subject,body,label\n" Refund ","please\n",billing\n,,payouts\nPayout,,payouts\n')
+    report = read_examples(path)
+    assert report.examples == [Example("Refund\nplease", "billing"), Example("Payout\n", "payouts")]
+    assert report.skipped_empty_text == 1
 
 
 def test_fingerprint_ignores_order_but_not_labels() -> None:

@@ -5,8 +5,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from app.mail.html import sanitize_html
-from app.mail.parse import html_to_text, parse_message
+from mailtext.html import html_to_text, sanitize_html
+from mailtext.message import parse_message
 
 
 def test_block_elements_end_lines() -> None:

@@ -4,7 +4,7 @@ import base64
 import textwrap
 from datetime import timedelta
 
-from app.mail.parse import ParsedMessage
+from mailtext.message import ParsedMessage
 
 
 def eml(text: str, *, encoding: str = "utf-8") -> bytes:

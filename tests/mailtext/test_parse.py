@@ -5,14 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.mail.parse import (
-    MessageParseError,
-    ParsedAttachment,
-    ParsedMessage,
-    normalize_subject,
-    parse_message,
-)
-from tests.mail.helpers import REPLY, b64, eml
+from mailtext.headers import normalize_subject
+from mailtext.message import MessageParseError, ParsedMessage, parse_message
+from mailtext.mime import ParsedAttachment
+from tests.mailtext.helpers import REPLY, b64, eml
 
 # --- the record ---------------------------------------------------------------------------------
 

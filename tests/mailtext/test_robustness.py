@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.mail.parse import MessageParseError, parse_message
-from tests.mail.helpers import REPLY, assert_well_formed, b64, eml
+from mailtext.message import MessageParseError, parse_message
+from tests.mailtext.helpers import REPLY, assert_well_formed, b64, eml
 
 SEEDS = [
     REPLY,

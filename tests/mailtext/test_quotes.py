@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from app.mail.parse import strip_quoted
+from mailtext.quotes import strip_quoted
 
 
 def strip(text: str) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from app.mail.parse import parse_message
-from tests.mail.helpers import assert_well_formed
+from mailtext.message import parse_message
+from tests.mailtext.helpers import assert_well_formed
 
 REPO = Path(__file__).resolve().parents[2]
 

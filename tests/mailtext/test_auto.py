@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.mail.parse import parse_message
-from tests.mail.helpers import REPLY, eml
+from mailtext.message import parse_message
+from tests.mailtext.helpers import REPLY, eml
 
 ORIGINAL_ID = "out-42@payhub.example"
 
