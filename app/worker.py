@@ -18,6 +18,7 @@ from app.inbox import repository
 from app.inbox.parsing import die_with_parent
 from app.inbox.poller import LeaseLost, MailboxBusy, MailboxPoller, MailboxRef
 from app.inbox.service import IngestCounts
+from app.loops import sleep_or_stop
 from app.mail.imap import ImapAuthError, ImapError
 from app.replies.sender import run_sender
 from app.runtime import Runtime
@@ -119,11 +120,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                             executor=executor,
                         )
                         tasks[mailbox_id] = asyncio.create_task(poller.run(stop), name=f"poll:{mailbox.name}")
-                try:
-                    async with asyncio.timeout(MAILBOX_REFRESH_SECONDS):
-                        await stop.wait()
-                except TimeoutError:
-                    pass
+                await sleep_or_stop(MAILBOX_REFRESH_SECONDS, stop)
         finally:
             stop.set()
             for task in tasks.values():

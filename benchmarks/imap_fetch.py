@@ -25,8 +25,8 @@ from email.utils import format_datetime
 import aioimaplib
 
 from app.config import ImapSettings
+from app.demo.imap_server import LocalImapServer
 from app.mail.imap import ImapClient, ImapEndpoint, parse_imap_url
-from app.mail.local_imap import LocalImapServer
 
 _VOCABULARY = (
     "payment refund card charged twice invoice payout merchant account verification dispute "

@@ -23,13 +23,13 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.db import unit_of_work
 from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
+from app.demo.imap_server import LocalImapServer
 from app.demo.macros import DEMO_MACROS
 from app.http import UVICORN_OPTIONS
 from app.inbox import service as inbox
 from app.inbox.schemas import MailboxCreate
 from app.macros import service as macros
 from app.macros.schemas import MacroCreate
-from app.mail.local_imap import LocalImapServer
 from app.main import create_app
 from app.migrate import upgrade_async
 from app.ports import free_port

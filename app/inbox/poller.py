@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from app.inbox import repository
 from app.inbox import service as inbox
 from app.inbox.models import Mailbox
 from app.inbox.parsing import parse_batch, parse_many
+from app.loops import Backoff, sleep_or_stop, wait_or_stop
 from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoint, ImapError
 from app.routing.service import Router
 from app.secrets import SecretBox
@@ -52,47 +52,6 @@ class MailboxRef:
         )
         own = {a.lower() for a in (mailbox.address, mailbox.imap_username) if a and "@" in a}
         return cls(id=mailbox.id, name=mailbox.name, endpoint=endpoint, own_addresses=frozenset(own))
-
-
-class Backoff:
-    """Capped exponential backoff with jitter, so that many workers do not reconnect in step.
-
-    It grows with every failure and starts over only once a connection has stayed healthy for
-    `healthy_after` seconds: a server that drops every connection right after a successful sync
-    (or refuses a command each time) is retried less and less often, not once a second."""
-
-    def __init__(
-        self,
-        initial: float,
-        maximum: float,
-        *,
-        healthy_after: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.initial, self.maximum, self.attempt = initial, maximum, 0
-        self.healthy_after = healthy_after
-        self.clock = clock
-        self._since: float | None = None
-
-    def connected(self) -> None:
-        """A connection is up (logged in, folder selected): healthy from now on, until it fails."""
-        self._since = self.clock()
-
-    def healthy(self) -> None:
-        """The connection just did its work; resets the backoff once it has done so long enough."""
-        if self._since is not None and self.clock() - self._since >= self.healthy_after:
-            self.attempt = 0
-
-    def next(self) -> float:
-        """The delay before the next attempt, after a failure."""
-        self.healthy()
-        self._since = None
-        delay = min(self.maximum, self.initial * 2**self.attempt)
-        self.attempt += 1
-        return float(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter, not security
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class MailboxPoller:
@@ -301,7 +260,7 @@ class MailboxPoller:
                     while not stop.is_set():
                         await self.sync(client)
                         backoff.healthy()
-                        await _wait_or_stop(client.wait_for_new(wait), stop)
+                        await wait_or_stop(client.wait_for_new(wait), stop)
             except asyncio.CancelledError:
                 raise
             except LeaseLost as exc:
@@ -310,15 +269,15 @@ class MailboxPoller:
             except ImapAuthError as exc:
                 self.log.error("imap_login_refused", error=str(exc))
                 await self.record_error(f"login refused: {exc}")
-                await _sleep_or_stop(max(backoff.next(), imap.backoff_max / 4), stop)
+                await sleep_or_stop(max(backoff.next(), imap.backoff_max / 4), stop)
             except (ImapError, OSError, TimeoutError) as exc:
                 self.log.warning("imap_connection_failed", error=str(exc) or type(exc).__name__)
                 await self.record_error(f"connection: {exc or type(exc).__name__}")
-                await _sleep_or_stop(backoff.next(), stop)
+                await sleep_or_stop(backoff.next(), stop)
             except Exception as exc:
                 self.log.exception("poller_failed")
                 await self.record_error(f"{type(exc).__name__}: {exc}")
-                await _sleep_or_stop(backoff.next(), stop)
+                await sleep_or_stop(backoff.next(), stop)
             finally:
                 if held and stop.is_set():
                     await asyncio.shield(self.release_lease())
@@ -331,27 +290,5 @@ class MailboxPoller:
             self.log.exception("lease_check_failed")
         # Someone else polls this mailbox: look again well before their lease could run out.
         jitter = random.uniform(0.8, 1.2)  # noqa: S311
-        await _sleep_or_stop(self.settings.imap.lease_check_seconds * jitter, stop)
+        await sleep_or_stop(self.settings.imap.lease_check_seconds * jitter, stop)
         return False
-
-
-async def _wait_or_stop(waiting: Awaitable[object], stop: asyncio.Event) -> None:
-    wait_task = asyncio.ensure_future(waiting)
-    stop_task = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({wait_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (wait_task, stop_task):
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(wait_task, stop_task, return_exceptions=True)
-    if wait_task.done() and not wait_task.cancelled() and (error := wait_task.exception()) is not None:
-        raise error
-
-
-async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        pass

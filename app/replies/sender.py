@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.inbox.models import Mailbox
+from app.loops import jittered_delay, sleep_or_stop
 from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, SmtpTemporaryError, send
 from app.replies import repository
 from app.secrets import SecretBox
@@ -37,8 +37,9 @@ def smtp_endpoint(mailbox: Mailbox, secrets: SecretBox) -> SmtpEndpoint | None:
 
 
 def retry_delay(attempts: int, settings: Settings) -> float:
-    base: float = settings.smtp.retry_initial * 2.0 ** max(0, attempts - 1)
-    return min(settings.smtp.retry_max, base) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+    return jittered_delay(
+        max(0, attempts - 1), initial=settings.smtp.retry_initial, maximum=settings.smtp.retry_max, jitter=(0.8, 1.2)
+    )
 
 
 Clock = Callable[[], datetime]
@@ -234,8 +235,4 @@ async def run_sender(
             handled = 0
         if handled:
             continue
-        try:
-            async with asyncio.timeout(settings.smtp.poll_interval):
-                await stop.wait()
-        except TimeoutError:
-            pass
+        await sleep_or_stop(settings.smtp.poll_interval, stop)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import unit_of_work, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
+from app.loops import sleep_or_stop
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, Job, ModelVersion
 from app.routing.service import Router, compact_form, load_version
@@ -297,8 +298,4 @@ async def run_jobs(
             log.exception("job_runner_failed")
             ran = False
         if not ran:
-            try:
-                async with asyncio.timeout(interval):
-                    await stop.wait()
-            except TimeoutError:
-                pass
+            await sleep_or_stop(interval, stop)

@@ -20,7 +20,8 @@ import pytest
 from app.config import ImapSettings
 from app.db import unit_of_work, utcnow
 from app.inbox import repository
-from app.inbox.poller import Backoff, MailboxPoller
+from app.inbox.poller import MailboxPoller
+from app.loops import Backoff
 from app.ports import free_port
 from app.runtime import Runtime
 from tests.inbox.test_poller import _cli_env, add_mailbox, poller, stored

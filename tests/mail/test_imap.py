@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import inspect
+import re
 import ssl
 import time
+import tomllib
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from aioimaplib import aioimaplib as _aioimap
+from packaging.requirements import Requirement
 
 from app.config import ImapSettings
+from app.demo.imap_server import LocalImapServer
 from app.mail.imap import (
     ImapAuthError,
     ImapClient,
@@ -17,7 +25,6 @@ from app.mail.imap import (
     ImapTimeoutError,
     parse_imap_url,
 )
-from app.mail.local_imap import LocalImapServer
 from app.ports import free_port
 from tests.fixtures.imap import ImapProxy, ImapTestServer, TlsContexts
 
@@ -296,6 +303,26 @@ async def test_connection_refused_raises_connection_error(free_port: int, imap_s
     assert never_mentions(caught.value, "Secret-123")
 
 
+async def test_connection_refused_fails_at_once_not_after_the_connect_timeout(
+    free_port: int, imap_settings: ImapSettings
+) -> None:
+    endpoint = ImapEndpoint("127.0.0.1", free_port, "none", "support@example.com", "Secret-123")
+    start = time.monotonic()
+    with pytest.raises(ImapConnectionError) as caught:
+        await ImapClient(endpoint, imap_settings).connect()
+    assert not isinstance(caught.value, ImapTimeoutError)
+    assert seconds_since(start) < imap_settings.connect_timeout / 2
+
+
+async def test_a_line_break_in_the_password_is_refused_before_it_is_sent(
+    imap_server: ImapTestServer, imap_settings: ImapSettings
+) -> None:
+    # Sent as is, the line after the break would run as a command of its own.
+    injected = replace(imap_server.endpoint, password="pw\r\nA999 DELETE INBOX")
+    with pytest.raises(ImapAuthError, match="contains CR, LF or NUL"):
+        await ImapClient(injected, imap_settings).connect()
+
+
 async def test_server_closing_at_once_raises_connection_error_without_waiting(
     imap_server: ImapTestServer, imap_proxy: ImapProxy, imap_settings: ImapSettings
 ) -> None:
@@ -457,3 +484,58 @@ async def test_local_server_stops_cleanly_under_an_idling_client(imap_settings: 
     with pytest.raises(ImapConnectionError):
         await asyncio.wait_for(waiting, 5)
     await client.close()
+
+
+# What app/mail/imap/reader.py overrides or calls inside aioimaplib, with the parameters it relies on.
+# A release that renames one breaks IMAP in ways the tests above only see as hangs or timeouts.
+AIOIMAPLIB_INTERNALS = {
+    "IMAP4ClientProtocol.__init__": ("loop", "conn_lost_cb"),
+    "IMAP4ClientProtocol.data_received": ("d",),
+    "IMAP4ClientProtocol._handle_responses": ("data", "line_handler", "current_cmd"),
+    "IMAP4ClientProtocol._handle_line": ("line", "current_cmd"),
+    "IMAP4ClientProtocol._untagged_response": ("line",),
+    "Command.begin_literal_data": ("expected_size", "literal_data"),
+    "Command.wait_literal_data": (),
+    "Command.append_literal_data": ("data",),
+    "Command.flush": (),
+    "FetchCommand.append_to_resp": ("line", "result"),
+    "FetchCommand.wait_data": (),
+    "IncompleteRead.__init__": ("cmd", "data"),
+    "IMAP4.create_client": ("host", "port", "loop", "conn_lost_cb", "ssl_context"),
+}
+PROTOCOL_STATE = ("incomplete_line", "current_command", "pending_sync_command", "idle_queue", "tasks")
+
+
+def test_installed_aioimaplib_is_a_release_the_imap_reader_was_verified_against() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    pinned = next(
+        Requirement(spec) for spec in pyproject["project"]["dependencies"] if Requirement(spec).name == "aioimaplib"
+    )
+    installed = importlib.metadata.version("aioimaplib")
+    assert pinned.specifier.contains(installed), (
+        f"aioimaplib {installed} is installed, but app/mail/imap/reader.py replaces its private response reader "
+        f"and was verified only against aioimaplib{pinned.specifier}: diff the new release's IMAP4ClientProtocol "
+        "and FetchCommand against the adapter, run these tests, then widen the pin in pyproject.toml"
+    )
+
+
+async def test_installed_aioimaplib_has_the_internals_the_imap_reader_replaces() -> None:
+    problems: list[str] = []
+    for name, expected in AIOIMAPLIB_INTERNALS.items():
+        owner, _, attribute = name.partition(".")
+        function = getattr(getattr(_aioimap, owner, None), attribute, None)
+        if function is None:
+            problems.append(f"{name} is missing")
+            continue
+        parameters = tuple(inspect.signature(function).parameters)[1:]
+        if parameters != expected:
+            problems.append(f"{name}{parameters} no longer takes {expected}")
+    literal = getattr(_aioimap, "literal_data_re", None)
+    if not isinstance(literal, re.Pattern) or "size" not in literal.groupindex:
+        problems.append("literal_data_re with a (?P<size>...) group is missing")
+    protocol = _aioimap.IMAP4ClientProtocol(asyncio.get_running_loop(), None)
+    problems += [f"IMAP4ClientProtocol().{name} is missing" for name in PROTOCOL_STATE if not hasattr(protocol, name)]
+    assert not problems, (
+        f"aioimaplib {importlib.metadata.version('aioimaplib')} lacks what app/mail/imap/reader.py overrides: "
+        + "; ".join(problems)
+    )

@@ -1,161 +1,35 @@
-"""IMAP client adapter: the only place that speaks IMAP (through aioimaplib) for the poller.
+"""The IMAP client the poller uses: one connection, one folder selected.
 
 It holds no database state. Every network step runs under `asyncio.timeout`; a timeout, a lost
 connection or a protocol desync leaves the client unusable (`ImapConnectionError`) so that the caller
 reconnects instead of reusing a connection whose state is unknown.
-
-aioimaplib 2.0.3 quirks this module works around (see `_Protocol` and `_FetchCommand`):
-- its response reader recurses once per line of a received chunk, so a chunk with more than ~1,000
-  short lines (RFC822.SIZE of many messages, many tiny messages) raises RecursionError inside
-  `data_received`, asyncio closes the transport and the pending command hangs forever;
-- `FetchCommand.wait_data` rescans every line received so far for each new line, which makes a UID
-  FETCH of n messages cost O(n^2) (60% of the CPU time of a 500-message batch);
-- pending commands are never failed when the connection drops; they wait for their timeout;
-- untagged EXISTS/EXPUNGE that arrive while no NOOP/IDLE/sync command is pending are dropped;
-- the capability list parsed from a LOGIN response code keeps its closing bracket (`MOVE]`), so
-  capabilities are asked for explicitly after login;
-- its `data_received` formats every received chunk for a debug log even when debug logging is off
-  (a third of the CPU time of a large FETCH, and message bodies in the log when it is on);
-- arguments (mailbox names, user names) are sent as is: this module quotes and encodes them.
-Its "Sending" debug log shows commands; keep the `aioimaplib` logger above DEBUG in production.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 import ssl
-from collections import deque
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-import aioimaplib
 from aioimaplib import aioimaplib as _aioimap
 
 from app.config import ImapSettings
+from app.mail.imap.arguments import chunks, mailbox_arg, quoted, uid_set
+from app.mail.imap.errors import ImapAuthError, ImapConnectionError, ImapError, ImapTimeoutError
+from app.mail.imap.reader import FetchCommand, FetchItem, Imap4, completion_text, fetch_items
+from app.mail.imap.url import ImapEndpoint
 
-__all__ = [
-    "FetchedMessage",
-    "ImapAuthError",
-    "ImapClient",
-    "ImapConnectionError",
-    "ImapEndpoint",
-    "ImapError",
-    "ImapTimeoutError",
-    "parse_imap_url",
-]
+__all__ = ["FetchedMessage", "ImapClient"]
 
-Security = Literal["tls", "starttls", "none"]
 _T = TypeVar("_T")
 
-_DEFAULT_PORTS = {"imap": 143, "imaps": 993}
-# UIDs per FETCH/STORE/MOVE command: bounds the command line and one response, whatever batch the
-# caller asks for (fetch_batch may be up to 5,000).
-_MAX_UIDS_PER_COMMAND = 500
 _LOGOUT_TIMEOUT = 5.0
-
-
-# ---------------------------------------------------------------------------------------------------
-# Endpoint and URL
-
-
-@dataclass(frozen=True)
-class ImapEndpoint:
-    host: str
-    port: int
-    security: Security
-    username: str
-    password: str = field(repr=False)
-    folder: str = "INBOX"
-
-    def to_url(self, *, with_password: bool = True) -> str:
-        scheme = "imaps" if self.security == "tls" else "imap"
-        password = quote(self.password, safe="") if with_password else "***"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        query = "?tls=starttls" if self.security == "starttls" else ""
-        return (
-            f"{scheme}://{quote(self.username, safe='')}:{password}@{host}:{self.port}"
-            f"/{quote(self.folder, safe='/')}{query}"
-        )
-
-    def __str__(self) -> str:
-        return self.to_url(with_password=False)
-
-
-def parse_imap_url(url: str) -> ImapEndpoint:
-    """imap://USER:PASS@HOST[:PORT]/FOLDER, plain unless `?tls=starttls`; imaps:// is implicit TLS.
-
-    Plain imap:// never upgrades on its own: a URL that asks for no TLS gets none, and one that asks
-    for STARTTLS fails when the server does not offer it, rather than silently sending the password
-    in the clear. User, password and folder are percent-decoded. Errors never quote the password.
-    """
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        raise ValueError("not a valid IMAP URL") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"IMAP URL scheme must be imap:// or imaps://, not {scheme or 'none'!r}")
-    if parts.fragment:
-        raise ValueError("IMAP URL must not have a #fragment")
-    try:
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        raise ValueError("IMAP URL has an invalid port") from None
-    if not host:
-        raise ValueError("IMAP URL has no host")
-    if port is None:
-        if parts.netloc.rpartition("@")[2].endswith(":"):
-            raise ValueError("IMAP URL has an empty port")
-        port = _DEFAULT_PORTS[scheme]
-    if not 0 < port < 65536:
-        raise ValueError("IMAP URL has an invalid port")
-    if not parts.username:
-        raise ValueError("IMAP URL has no user (imap://USER:PASSWORD@HOST/FOLDER)")
-
-    security: Security = "tls" if scheme == "imaps" else "none"
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "tls":
-            raise ValueError(f"unknown IMAP URL parameter {key!r} (only tls=starttls|none)")
-        if scheme == "imaps":
-            raise ValueError("imaps:// is implicit TLS; use imap://...?tls=starttls for STARTTLS")
-        if value not in ("starttls", "none"):
-            raise ValueError("IMAP URL parameter tls must be 'starttls' or 'none'")
-        security = "starttls" if value == "starttls" else "none"
-
-    folder = unquote(parts.path.lstrip("/")) or "INBOX"
-    return ImapEndpoint(
-        host=host,
-        port=port,
-        security=security,
-        username=unquote(parts.username),
-        password=unquote(parts.password or ""),
-        folder=folder,
-    )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Errors and results
-
-
-class ImapError(Exception):
-    """A command failed (NO/BAD) or the server misbehaved. Messages never contain the password."""
-
-
-class ImapAuthError(ImapError):
-    """The server refused the credentials: retrying will not help until they change."""
-
-
-class ImapConnectionError(ImapError):
-    """The connection failed, dropped or desynchronised: reconnect with backoff."""
-
-
-class ImapTimeoutError(ImapConnectionError, TimeoutError):
-    """A network step took longer than its configured timeout."""
+_EXISTS = re.compile(rb"(?:\* )?(\d+) (EXISTS|EXPUNGE)\s*$")
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 
 
 @dataclass(slots=True)
@@ -163,237 +37,6 @@ class FetchedMessage:
     uid: int
     raw: bytes
     size: int
-
-
-# ---------------------------------------------------------------------------------------------------
-# aioimaplib with a linear-time response reader
-
-_FETCH_START = re.compile(rb"(?:\* )?\d+ FETCH \(")
-_CRLF = b"\r\n"
-
-
-class _FetchCommand(_aioimap.FetchCommand):  # type: ignore[misc]
-    """FETCH whose "response still open?" check is O(1) per line instead of O(lines so far).
-
-    Same rule as upstream: count parentheses on the text lines since the last `n FETCH (` line;
-    literals (bytearray) are not counted.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._depth = 0
-        super().__init__(*args, **kwargs)
-
-    def append_to_resp(self, line: bytes, result: str = "Pending") -> None:
-        super().append_to_resp(line, result)
-        if type(line) is bytes:
-            balance = line.count(b"(") - line.count(b")")
-            self._depth = balance if _FETCH_START.match(line) else self._depth + balance
-
-    def wait_data(self) -> bool:
-        return self._depth != 0
-
-
-class _Protocol(_aioimap.IMAP4ClientProtocol):  # type: ignore[misc]
-    incomplete_line: bytes
-    current_command: Any
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, conn_lost_cb: Any) -> None:
-        super().__init__(loop, conn_lost_cb)
-        # Untagged lines aioimaplib would drop (no command to hand them to): EXISTS, EXPUNGE, BYE...
-        self.unsolicited: deque[bytes] = deque(maxlen=1024)
-        # While a command runs, arriving data pushes its deadline back (an inactivity timeout).
-        self.watchdog: tuple[asyncio.Timeout, float] | None = None
-
-    def data_received(self, d: bytes) -> None:
-        # Upstream's, minus its debug log: that formats every received chunk (message bodies
-        # included) even when debug logging is off, a third of the CPU time of a large FETCH.
-        if self.watchdog is not None:
-            deadline, seconds = self.watchdog
-            if not deadline.expired():
-                deadline.reschedule(self.loop.time() + seconds)
-        data = self.incomplete_line + d if self.incomplete_line else d
-        try:
-            self._handle_responses(data, self._handle_line, self.current_command)
-            self.incomplete_line = b""
-            self.current_command = None
-        except _aioimap.IncompleteRead as incomplete_read:
-            self.current_command = incomplete_read.cmd
-            self.incomplete_line = incomplete_read.data
-
-    def _untagged_response(self, line: bytes) -> Any:
-        command = super()._untagged_response(line)
-        if command is None:
-            self.unsolicited.append(line)
-        return command
-
-    def _handle_responses(self, data: bytes, line_handler: Any, current_cmd: Any = None) -> None:
-        # Upstream's logic, as a loop over offsets instead of one recursion (and one copy of the
-        # rest of the chunk) per line.
-        pos, end = 0, len(data)
-        while True:
-            if pos >= end:
-                if self.pending_sync_command is not None:
-                    self.pending_sync_command.flush()
-                if current_cmd is not None and current_cmd.wait_data():
-                    raise _aioimap.IncompleteRead(current_cmd)
-                return
-            if current_cmd is not None and current_cmd.wait_literal_data():
-                rest = current_cmd.append_literal_data(memoryview(data)[pos:])
-                pos = end - len(rest)
-                if current_cmd.wait_literal_data():
-                    raise _aioimap.IncompleteRead(current_cmd)
-            eol = data.find(_CRLF, pos)
-            if eol < 0:
-                raise _aioimap.IncompleteRead(current_cmd, data[pos:])
-            line = data[pos:eol]
-            pos = eol + 2
-            cmd = line_handler(line, current_cmd)
-            begin_literal = _aioimap.literal_data_re.match(line)
-            if begin_literal:
-                if cmd is None:
-                    cmd = _aioimap.Command("NIL", "unused", loop=self.loop)
-                cmd.begin_literal_data(int(begin_literal.group("size")))
-                current_cmd = cmd
-            elif cmd is not None and cmd.wait_data():
-                current_cmd = cmd
-            else:
-                current_cmd = None
-
-
-class _Imap4(aioimaplib.IMAP4):  # type: ignore[misc]
-    def create_client(
-        self,
-        host: str,
-        port: int,
-        loop: asyncio.AbstractEventLoop | None,
-        conn_lost_cb: Any = None,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        local_loop = loop or asyncio.get_running_loop()
-        self.protocol = _Protocol(local_loop, conn_lost_cb)
-        self._client_task = local_loop.create_task(
-            local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
-        )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Response parsing helpers
-
-_EXISTS = re.compile(rb"(?:\* )?(\d+) (EXISTS|EXPUNGE)\s*$")
-_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
-_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
-_UID_ITEM = re.compile(rb"[ (]UID (\d+)")
-_SIZE_ITEM = re.compile(rb"[ (]RFC822\.SIZE (\d+)")
-_FLAGS_ITEM = re.compile(rb"[ (]FLAGS \(([^)]*)\)")
-_BODY_LITERAL = re.compile(rb"[ (]BODY\[\](?:<\d+>)? \{\d+\}$")
-_BODY_QUOTED = re.compile(rb'[ (]BODY\[\](?:<\d+>)? "((?:[^"\\]|\\.)*)"')
-
-
-@dataclass(slots=True)
-class _FetchItem:
-    text: list[bytes]
-    body: bytes | None = None
-    expect_body: bool = False
-
-
-def _fetch_items(lines: Sequence[bytes | bytearray]) -> list[_FetchItem]:
-    """Group a FETCH response into one item per `n FETCH (...)`, literals attached to their item.
-
-    Servers may interleave unsolicited FETCH responses (flag changes) and put items in any order, so
-    nothing here assumes a layout beyond "a literal that follows `BODY[] {n}` is the body".
-    """
-    items: list[_FetchItem] = []
-    current: _FetchItem | None = None
-    for line in lines[:-1]:  # the last line is the tagged completion text
-        if type(line) is bytes:
-            if _FETCH_START.match(line):
-                current = _FetchItem([line])
-                items.append(current)
-            elif current is not None:
-                current.text.append(line)
-            else:
-                continue
-            current.expect_body = bool(_BODY_LITERAL.search(line))
-        elif current is not None and current.expect_body:
-            current.body = bytes(line)
-            current.expect_body = False
-    return items
-
-
-def _item_int(item: _FetchItem, pattern: re.Pattern[bytes]) -> int | None:
-    for text in item.text:
-        match = pattern.search(text)
-        if match:
-            return int(match.group(1))
-    return None
-
-
-def _item_body(item: _FetchItem) -> bytes | None:
-    if item.body is not None:
-        return item.body
-    for text in item.text:
-        match = _BODY_QUOTED.search(text)
-        if match:
-            return re.sub(rb"\\(.)", rb"\1", match.group(1))
-    return None
-
-
-def _uid_set(uids: Iterable[int]) -> str:
-    """1,2,3,5,7,8 -> "1:3,5,7:8" (uids must be sorted and unique)."""
-    ranges: list[str] = []
-    start = prev = -1
-    for uid in uids:
-        if uid == prev + 1:
-            prev = uid
-            continue
-        if start >= 0:
-            ranges.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = uid
-    if start >= 0:
-        ranges.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(ranges)
-
-
-def _chunks(uids: Iterable[int], size: int = _MAX_UIDS_PER_COMMAND) -> list[list[int]]:
-    ordered = sorted({int(uid) for uid in uids})
-    for uid in ordered:
-        if uid < 1:
-            raise ValueError(f"invalid UID {uid}")
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _mailbox_arg(name: str) -> str:
-    """A folder name as a quoted IMAP mailbox name in modified UTF-7 (RFC 3501 5.1.3)."""
-    out: list[str] = []
-    pending: list[str] = []
-
-    def flush() -> None:
-        if pending:
-            encoded = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
-            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
-            pending.clear()
-
-    for char in name:
-        if 0x20 <= ord(char) <= 0x7E:
-            flush()
-            out.append("&-" if char == "&" else char)
-        else:
-            pending.append(char)
-    flush()
-    return _quoted("".join(out))
-
-
-def _text(lines: Sequence[bytes | bytearray]) -> str:
-    last = lines[-1] if lines else b""
-    return bytes(last).decode("utf-8", "replace").strip()
-
-
-# ---------------------------------------------------------------------------------------------------
-# The client
 
 
 class ImapClient:
@@ -410,7 +53,7 @@ class ImapClient:
         self.endpoint = endpoint
         self._settings = settings
         self._ssl_context = ssl_context
-        self._imap: _Imap4 | None = None
+        self._imap: Imap4 | None = None
         self._lost: asyncio.Future[Exception | None] | None = None
         self._broken = False
         self._lock = asyncio.Lock()
@@ -467,7 +110,7 @@ class ImapClient:
         tls_context = self._tls_context() if endpoint.security == "tls" else None
         try:
             async with asyncio.timeout(settings.connect_timeout):
-                self._imap = _Imap4(
+                self._imap = Imap4(
                     host=endpoint.host,
                     port=endpoint.port,
                     timeout=settings.connect_timeout,
@@ -542,9 +185,9 @@ class ImapClient:
         exist are missing from the result."""
         found: dict[int, FetchedMessage] = {}
         async with self._lock:
-            for chunk in _chunks(uids):
-                for item in await self._fetch(_uid_set(chunk), "(UID BODY.PEEK[])"):
-                    uid, body = _item_int(item, _UID_ITEM), _item_body(item)
+            for chunk in chunks(uids):
+                for item in await self._fetch(uid_set(chunk), "(UID BODY.PEEK[])"):
+                    uid, body = item.uid(), item.body()
                     if uid is not None and body is not None:
                         found[uid] = FetchedMessage(uid=uid, raw=body, size=len(body))
         return [found[uid] for uid in sorted(found)]
@@ -554,20 +197,20 @@ class ImapClient:
         if limit < 1:
             raise ValueError("limit must be positive")
         async with self._lock:
-            items = await self._fetch(_uid_set([uid]), f"(UID RFC822.SIZE BODY.PEEK[]<0.{limit}>)")
+            items = await self._fetch(uid_set([uid]), f"(UID RFC822.SIZE BODY.PEEK[]<0.{limit}>)")
         for item in items:
-            body = _item_body(item)
-            if _item_int(item, _UID_ITEM) == uid and body is not None:
-                size = _item_int(item, _SIZE_ITEM)
+            body = item.body()
+            if item.uid() == uid and body is not None:
+                size = item.size()
                 return FetchedMessage(uid=uid, raw=body, size=size if size is not None else len(body))
         raise ImapError(f"message UID {uid} not found in {self.selected!r} on {self._where}")
 
     async def sizes(self, uids: Iterable[int]) -> dict[int, int]:
         result: dict[int, int] = {}
         async with self._lock:
-            for chunk in _chunks(uids):
-                for item in await self._fetch(_uid_set(chunk), "(UID RFC822.SIZE)"):
-                    uid, size = _item_int(item, _UID_ITEM), _item_int(item, _SIZE_ITEM)
+            for chunk in chunks(uids):
+                for item in await self._fetch(uid_set(chunk), "(UID RFC822.SIZE)"):
+                    uid, size = item.uid(), item.size()
                     if uid is not None and size is not None:
                         result[uid] = size
         return result
@@ -575,18 +218,17 @@ class ImapClient:
     async def flags(self, uids: Iterable[int]) -> dict[int, frozenset[str]]:
         result: dict[int, frozenset[str]] = {}
         async with self._lock:
-            for chunk in _chunks(uids):
-                for item in await self._fetch(_uid_set(chunk), "(UID FLAGS)"):
-                    uid = _item_int(item, _UID_ITEM)
-                    match = next(filter(None, map(_FLAGS_ITEM.search, item.text)), None)
-                    if uid is not None and match is not None:
-                        result[uid] = frozenset(match.group(1).decode("ascii", "replace").split())
+            for chunk in chunks(uids):
+                for item in await self._fetch(uid_set(chunk), "(UID FLAGS)"):
+                    uid, flags = item.uid(), item.flags()
+                    if uid is not None and flags is not None:
+                        result[uid] = flags
         return result
 
     async def mark_seen(self, uids: Iterable[int]) -> None:
         async with self._lock:
-            for chunk in _chunks(uids):
-                await self._store(_uid_set(chunk), "\\Seen")
+            for chunk in chunks(uids):
+                await self._store(uid_set(chunk), "\\Seen")
 
     async def move(self, uids: Iterable[int], folder: str) -> None:
         """MOVE when the server has it; else COPY, flag \\Deleted and UID EXPUNGE those UIDs only.
@@ -596,21 +238,21 @@ class ImapClient:
             protocol = self._protocol(selected=True)
             if folder == self.selected:
                 raise ValueError("cannot move messages into the folder they are in")
-            chunks = _chunks(uids)
-            if not chunks:
+            batches = chunks(uids)
+            if not batches:
                 return
             await self._ensure_folder(folder)
-            target = _mailbox_arg(folder)
-            for chunk in chunks:
-                uid_set = _uid_set(chunk)
+            target = mailbox_arg(folder)
+            for chunk in batches:
+                uids_arg = uid_set(chunk)
                 if self.has_move:
-                    response = await self._command(protocol.move(uid_set, target, by_uid=True), "UID MOVE")
+                    response = await self._command(protocol.move(uids_arg, target, by_uid=True), "UID MOVE")
                     self._absorb(response.lines)
                 else:
-                    await self._command(protocol.copy(uid_set, target, by_uid=True), "UID COPY")
-                    await self._store(uid_set, "\\Deleted")
+                    await self._command(protocol.copy(uids_arg, target, by_uid=True), "UID COPY")
+                    await self._store(uids_arg, "\\Deleted")
                     if self.has_uidplus:
-                        response = await self._command(protocol.expunge(uid_set, by_uid=True), "UID EXPUNGE")
+                        response = await self._command(protocol.expunge(uids_arg, by_uid=True), "UID EXPUNGE")
                         self._absorb(response.lines)
 
     async def wait_for_new(self, timeout: float) -> bool:  # noqa: ASYNC109 - the wait is the operation
@@ -632,7 +274,7 @@ class ImapClient:
         async with self._lock:
             protocol = self._protocol()
             response = await self._command(
-                protocol.append(raw, mailbox=_mailbox_arg(folder or self.endpoint.folder)), "APPEND"
+                protocol.append(raw, mailbox=mailbox_arg(folder or self.endpoint.folder)), "APPEND"
             )
             self._absorb(response.lines)
 
@@ -649,11 +291,11 @@ class ImapClient:
                 await self._command(protocol.close(), "CLOSE")
                 self.selected = None
             response = await self._command(
-                protocol.simple_command("DELETE", _mailbox_arg(folder)), "DELETE", check=False
+                protocol.simple_command("DELETE", mailbox_arg(folder)), "DELETE", check=False
             )
             self._known_folders.discard(folder)
             if response.result != "OK":
-                text = _text(response.lines)
+                text = completion_text(response.lines)
                 if missing_ok and "NONEXISTENT" in text.upper():
                     return
                 raise ImapError(f"cannot delete folder {folder!r} on {self._where}: {text}")
@@ -763,7 +405,7 @@ class ImapClient:
             self._broken = True
             raise ImapTimeoutError(f"{what} timed out after {seconds:g}s on {self._where}") from None
         if check and response.result != "OK":
-            raise ImapError(f"{what} failed on {self._where}: {self._scrub(_text(response.lines))}")
+            raise ImapError(f"{what} failed on {self._where}: {self._scrub(completion_text(response.lines))}")
         return response
 
     async def _starttls(self) -> None:
@@ -774,7 +416,7 @@ class ImapClient:
         command = _aioimap.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
         response = await self._race(protocol.execute(command), "STARTTLS")
         if response.result != "OK":
-            raise ImapConnectionError(f"STARTTLS refused by {self._where}: {_text(response.lines)}")
+            raise ImapConnectionError(f"STARTTLS refused by {self._where}: {completion_text(response.lines)}")
         if protocol.incomplete_line:
             # Plain-text bytes after the OK would be read as if they had come over TLS (an injection).
             raise ImapConnectionError(f"{self._where} sent unexpected data after STARTTLS")
@@ -795,7 +437,7 @@ class ImapClient:
             raise ImapAuthError(f"{self._where} refuses to log in without TLS; use imaps:// or ?tls=starttls")
         try:
             response = await self._command(
-                protocol.login(_quoted(self.endpoint.username), self.endpoint.password),
+                protocol.login(quoted(self.endpoint.username), self.endpoint.password),
                 "LOGIN",
                 check=False,
             )
@@ -805,19 +447,18 @@ class ImapClient:
         except ValueError:
             raise ImapAuthError("user name or password contains CR, LF or NUL") from None
         if response.result != "OK":
-            raise ImapAuthError(
-                f"login as {self.endpoint.username!r} refused by {self._where}: {self._scrub(_text(response.lines))}"
-            )
+            refusal = self._scrub(completion_text(response.lines))
+            raise ImapAuthError(f"login as {self.endpoint.username!r} refused by {self._where}: {refusal}")
         # Asked for explicitly: the list in LOGIN's response code is misparsed by aioimaplib.
         await self._command(protocol.capability(), "CAPABILITY", check=False)
         self.capabilities = {c.upper() for c in protocol.capabilities}
 
     async def _select(self, folder: str) -> None:
         protocol = self._protocol()
-        response = await self._command(protocol.select(_mailbox_arg(folder)), "SELECT", check=False)
+        response = await self._command(protocol.select(mailbox_arg(folder)), "SELECT", check=False)
         if response.result != "OK":
             self.selected = None
-            raise ImapError(f"cannot select folder {folder!r} on {self._where}: {_text(response.lines)}")
+            raise ImapError(f"cannot select folder {folder!r} on {self._where}: {completion_text(response.lines)}")
         uidvalidity = uidnext = exists = None
         for line in response.lines:
             line = bytes(line)
@@ -839,11 +480,11 @@ class ImapClient:
 
     # -- internals: commands ----------------------------------------------------------------------
 
-    async def _fetch(self, uid_set: str, items: str) -> list[_FetchItem]:
+    async def _fetch(self, uid_set: str, items: str) -> list[FetchItem]:
         protocol = self._protocol(selected=True)
-        command = _FetchCommand(protocol.new_tag(), uid_set, items, prefix="UID", loop=protocol.loop)
+        command = FetchCommand(protocol.new_tag(), uid_set, items, prefix="UID", loop=protocol.loop)
         response = await self._command(protocol.execute(command), "UID FETCH")
-        return _fetch_items(response.lines)
+        return fetch_items(response.lines)
 
     async def _store(self, uid_set: str, flag: str) -> None:
         protocol = self._protocol(selected=True)
@@ -861,12 +502,12 @@ class ImapClient:
         if folder in self._known_folders and not force:
             return
         protocol = self._protocol()
-        name = _mailbox_arg(folder)
+        name = mailbox_arg(folder)
         response = await self._command(protocol.simple_command("CREATE", name), "CREATE", check=False)
         if response.result != "OK":
             listed = await self._command(protocol.simple_command("LIST", '""', name), "LIST")
             if len(listed.lines) < 2:  # only the completion line: no such folder
-                raise ImapError(f"cannot create folder {folder!r} on {self._where}: {_text(response.lines)}")
+                raise ImapError(f"cannot create folder {folder!r} on {self._where}: {completion_text(response.lines)}")
         self._known_folders.add(folder)
 
     def _absorb(self, lines: Iterable[bytes | bytearray]) -> bool:
@@ -953,7 +594,7 @@ class ImapClient:
             acked.cancel()
         if idle_task.done():
             response = idle_task.result()
-            raise ImapError(f"IDLE refused by {self._where}: {_text(response.lines)}")
+            raise ImapError(f"IDLE refused by {self._where}: {completion_text(response.lines)}")
 
     async def _next_push(self, protocol: Any, seconds: float) -> list[bytes] | None:
         """The next batch of untagged lines received while idling, or None after `seconds`."""
