@@ -6,12 +6,17 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from app.config import Settings, get_settings
 from app.logs import configure_logging
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.runtime import Runtime
 
 T = TypeVar("T")
 
@@ -68,7 +73,7 @@ def _reporting(call: Callable[[], T]) -> T:
         raise _fail(f"the database is unavailable ({type(exc).__name__}: {exception_message(exc)})") from None
 
 
-def _with_runtime(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
+def _with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]]) -> T:
     from app.runtime import open_runtime
 
     async def main() -> T:
@@ -76,6 +81,17 @@ def _with_runtime(settings: Settings, fn: Callable[[Any], Awaitable[T]]) -> T:
             return await fn(runtime)
 
     return _run(main)
+
+
+def _in_session(settings: Settings, fn: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:
+    """Runs a command's work in one unit of work: committed when `fn` returns, rolled back if it raises."""
+    from app.db import unit_of_work
+
+    async def main(runtime: Runtime) -> T:
+        async with unit_of_work(runtime.sessionmaker) as session:
+            return await fn(session, runtime)
+
+    return _with_runtime(settings, main)
 
 
 @db_cli.command("upgrade")
@@ -103,7 +119,6 @@ def mailbox_add(
     imap_url: Annotated[str, typer.Option("--imap-url", help="imap[s]://USER:PASS@HOST:PORT/FOLDER")],
     address: Annotated[str | None, typer.Option(help="The support address customers write to")] = None,
 ) -> None:
-    from app.db import unit_of_work
     from app.inbox import service as inbox
     from app.mail.imap import parse_imap_url
 
@@ -113,11 +128,10 @@ def mailbox_add(
     except ValueError as exc:
         raise _fail(str(exc)) from None
 
-    async def add(runtime: Any) -> None:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            await inbox.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address)
+    async def add(session: AsyncSession, runtime: Runtime) -> None:
+        await inbox.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets, address=address)
 
-    _with_runtime(settings, add)
+    _in_session(settings, add)
     typer.echo(
         f"mailbox {name!r} added: {endpoint.security} {endpoint.username}@{endpoint.host}:{endpoint.port}/"
         f"{endpoint.folder} (password stored encrypted)"
@@ -126,45 +140,41 @@ def mailbox_add(
 
 @mailbox_cli.command("list")
 def mailbox_list() -> None:
-    from app.db import unit_of_work
     from app.inbox import repository
 
     settings = _settings()
 
-    async def rows(runtime: Any) -> list[dict[str, Any]]:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            out = []
-            for m in await repository.mailboxes(session):
-                state = await repository.state(session, m.id)
-                out.append(
-                    {
-                        "name": m.name,
-                        "imap": f"{m.imap_security} {m.imap_username}@{m.imap_host}:{m.imap_port}/{m.folder}",
-                        "enabled": m.enabled,
-                        "uidvalidity": state.uidvalidity if state else None,
-                        "last_uid": state.last_uid if state else 0,
-                        "last_poll_at": state.last_poll_at.isoformat() if state and state.last_poll_at else None,
-                        "last_error": state.last_error if state else None,
-                    }
-                )
-            return out
+    async def rows(session: AsyncSession, _runtime: Runtime) -> list[dict[str, Any]]:
+        out = []
+        for m in await repository.mailboxes(session):
+            state = await repository.state(session, m.id)
+            out.append(
+                {
+                    "name": m.name,
+                    "imap": f"{m.imap_security} {m.imap_username}@{m.imap_host}:{m.imap_port}/{m.folder}",
+                    "enabled": m.enabled,
+                    "uidvalidity": state.uidvalidity if state else None,
+                    "last_uid": state.last_uid if state else 0,
+                    "last_poll_at": state.last_poll_at.isoformat() if state and state.last_poll_at else None,
+                    "last_error": state.last_error if state else None,
+                }
+            )
+        return out
 
-    for row in _with_runtime(settings, rows):
+    for row in _in_session(settings, rows):
         typer.echo(json.dumps(row))
 
 
 @mailbox_cli.command("remove")
 def mailbox_remove(name: str) -> None:
-    from app.db import unit_of_work
     from app.inbox import service as inbox
 
     settings = _settings()
 
-    async def remove(runtime: Any) -> None:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            await inbox.remove_mailbox(session, name)
+    async def remove(session: AsyncSession, _runtime: Runtime) -> None:
+        await inbox.remove_mailbox(session, name)
 
-    _with_runtime(settings, remove)
+    _in_session(settings, remove)
     typer.echo(f"mailbox {name!r} removed (its messages and tickets are kept)")
 
 
@@ -175,17 +185,15 @@ def users_add(
     role: Annotated[str, typer.Option("--role", help="agent or admin")] = "agent",
 ) -> None:
     """Create a user and print their API token (shown this once; only its hash is stored)."""
-    from app.db import unit_of_work
     from app.users import service as users
 
     settings = _settings()
 
-    async def add(runtime: Any) -> str:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            _user, token = await users.create_user(session, name=name, email=email, role=role)
-            return token
+    async def add(session: AsyncSession, _runtime: Runtime) -> str:
+        _user, token = await users.create_user(session, name=name, email=email, role=role)
+        return token
 
-    token = _with_runtime(settings, add)
+    token = _in_session(settings, add)
     typer.echo(f"user {name!r} ({role}) created; API token (shown once):", err=True)
     typer.echo(token)
 
@@ -193,31 +201,27 @@ def users_add(
 @users_cli.command("token")
 def users_token(name: str) -> None:
     """Replace a user's token with a new one and print it."""
-    from app.db import unit_of_work
     from app.users import service as users
 
     settings = _settings()
 
-    async def rotate(runtime: Any) -> str:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            return (await users.rotate_token(session, name))[1]
+    async def rotate(session: AsyncSession, _runtime: Runtime) -> str:
+        return (await users.rotate_token(session, name))[1]
 
-    typer.echo(_with_runtime(settings, rotate))
+    typer.echo(_in_session(settings, rotate))
 
 
 @users_cli.command("revoke")
 def users_revoke(name: str) -> None:
     """Revoke a user's token: every request with it is refused from now on."""
-    from app.db import unit_of_work
     from app.users import service as users
 
     settings = _settings()
 
-    async def revoke(runtime: Any) -> None:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            await users.revoke(session, name)
+    async def revoke(session: AsyncSession, _runtime: Runtime) -> None:
+        await users.revoke(session, name)
 
-    _with_runtime(settings, revoke)
+    _in_session(settings, revoke)
     typer.echo(f"user {name!r}: token revoked")
 
 
@@ -248,7 +252,6 @@ def train(
     activate: Annotated[bool, typer.Option("--activate", help="route with the new version at once")] = False,
 ) -> None:
     """Train a routing model version; the last line is JSON with its cross-validated metrics."""
-    from app.db import unit_of_work
     from app.routing import training
 
     if (data is None) == (not from_tickets):
@@ -265,35 +268,32 @@ def train(
     )
     progress = _progress_printer()
 
-    async def go(runtime: Any) -> dict[str, Any]:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            if from_tickets:
-                examples = await training.ticket_examples(session)
-                row, comparison = await training.train_and_register(
-                    session, examples, source="tickets", progress=progress
-                )
-            else:
-                examples = await asyncio.to_thread(training.read_file_examples, source)
-                model = await asyncio.to_thread(training.fit, examples, progress=progress)
-                row = await training.register(session, model, source=source.describe())
-                comparison = None
-            out: dict[str, Any] = {
-                "version": row.version,
-                "classes": row.classes,
-                "n_examples": len(examples),
-                "train_seconds": row.meta.get("train_seconds"),
-                "metrics": {k: v for k, v in row.metrics.items() if k != "comparison"},
-            }
-            if comparison is not None:
-                out["comparison"] = comparison
-            if activate:
-                _row, created = await training.activate(session, row.version)
-                out["activated"] = True
-                if created:
-                    typer.echo(f"created areas for the model's classes: {', '.join(created)}", err=True)
-            return out
+    async def go(session: AsyncSession, _runtime: Runtime) -> dict[str, Any]:
+        if from_tickets:
+            examples = await training.ticket_examples(session)
+            row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
+        else:
+            examples = await asyncio.to_thread(training.read_file_examples, source)
+            model = await asyncio.to_thread(training.fit, examples, progress=progress)
+            row = await training.register(session, model, source=source.describe())
+            comparison = None
+        out: dict[str, Any] = {
+            "version": row.version,
+            "classes": row.classes,
+            "n_examples": len(examples),
+            "train_seconds": row.meta.get("train_seconds"),
+            "metrics": {k: v for k, v in row.metrics.items() if k != "comparison"},
+        }
+        if comparison is not None:
+            out["comparison"] = comparison
+        if activate:
+            _row, created = await training.activate(session, row.version)
+            out["activated"] = True
+            if created:
+                typer.echo(f"created areas for the model's classes: {', '.join(created)}", err=True)
+        return out
 
-    typer.echo(json.dumps(_with_runtime(settings, go)))
+    typer.echo(json.dumps(_in_session(settings, go)))
 
 
 @cli.command("evaluate")
@@ -307,10 +307,9 @@ def evaluate_cmd(
     labels: Annotated[Path | None, typer.Option("--labels")] = None,
 ) -> None:
     """Score a model version on labelled data; the last line is JSON."""
-    from app.db import unit_of_work
     from app.routing import repository, training
     from app.routing.service import load_version
-    from classifiers.artifacts import ArtifactError
+    from classifiers.errors import ArtifactError
     from classifiers.evaluate import evaluate
 
     settings = _settings()
@@ -323,69 +322,63 @@ def evaluate_cmd(
         labels_file=str(labels) if labels else None,
     )
 
-    async def go(runtime: Any) -> dict[str, Any]:
+    async def load(session: AsyncSession, _runtime: Runtime) -> tuple[list[Any], str, Any]:
         examples = await asyncio.to_thread(training.read_file_examples, source)
-        async with unit_of_work(runtime.sessionmaker) as session:
-            version = model
-            if version is None:
-                active = await repository.active_model(session)
-                if active is None:
-                    raise _fail("no active model: name one with --model VERSION")
-                version = active.version
-            try:
-                loaded = await load_version(session, version, cache_dir=None)
-            except ArtifactError as exc:
-                raise _fail(f"model {version} refused: {exc}") from None
-        texts, truth = [e.text for e in examples], [e.label for e in examples]
-        figures = await asyncio.to_thread(
-            evaluate, loaded.pipeline, texts, truth, threshold=float(loaded.metadata.threshold)
-        )
-        return {"model": version, "n": len(examples), **figures}
+        version = model
+        if version is None:
+            active = await repository.active_model(session)
+            if active is None:
+                raise _fail("no active model: name one with --model VERSION")
+            version = active.version
+        try:
+            return examples, version, await load_version(session, version, cache_dir=None)
+        except ArtifactError as exc:
+            raise _fail(f"model {version} refused: {exc}") from None
 
-    typer.echo(json.dumps(_with_runtime(settings, go)))
+    # Scored after the runtime is closed: no database connection is held while the model works.
+    examples, version, loaded = _in_session(settings, load)
+    texts, truth = [e.text for e in examples], [e.label for e in examples]
+    figures = _reporting(lambda: evaluate(loaded.pipeline, texts, truth, threshold=float(loaded.metadata.threshold)))
+    typer.echo(json.dumps({"model": version, "n": len(examples), **figures}))
 
 
 @models_cli.command("list")
 def models_list() -> None:
-    from app.db import unit_of_work
     from app.routing import training
 
     settings = _settings()
 
-    async def go(runtime: Any) -> list[dict[str, Any]]:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            return [
-                {
-                    "version": v.version,
-                    "active": v.active,
-                    "created_at": v.created_at.isoformat(),
-                    "source": v.source,
-                    "n_examples": v.n_examples,
-                    "classes": len(v.classes),
-                    "threshold": v.threshold,
-                    "macro_f1": v.metrics.get("macro_f1"),
-                    "accuracy": v.metrics.get("accuracy"),
-                    "auto_routed_share": v.metrics.get("auto_routed_share"),
-                }
-                for v in await training.list_versions(session)
-            ]
+    async def go(session: AsyncSession, _runtime: Runtime) -> list[dict[str, Any]]:
+        return [
+            {
+                "version": v.version,
+                "active": v.active,
+                "created_at": v.created_at.isoformat(),
+                "source": v.source,
+                "n_examples": v.n_examples,
+                "classes": len(v.classes),
+                "threshold": v.threshold,
+                "macro_f1": v.metrics.get("macro_f1"),
+                "accuracy": v.metrics.get("accuracy"),
+                "auto_routed_share": v.metrics.get("auto_routed_share"),
+            }
+            for v in await training.list_versions(session)
+        ]
 
-    for row in _with_runtime(settings, go):
+    for row in _in_session(settings, go):
         typer.echo(json.dumps(row))
 
 
 @models_cli.command("activate")
 def models_activate(version: str) -> None:
-    from app.db import unit_of_work
     from app.routing import training
 
     settings = _settings()
 
-    async def go(runtime: Any) -> list[str]:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            return (await training.activate(session, version))[1]
+    async def go(session: AsyncSession, _runtime: Runtime) -> list[str]:
+        return (await training.activate(session, version))[1]
 
-    created = _with_runtime(settings, go)
+    created = _in_session(settings, go)
     if created:
         typer.echo(f"created areas for the model's classes: {', '.join(created)}")
     typer.echo(f"model {version} is active")
@@ -393,16 +386,14 @@ def models_activate(version: str) -> None:
 
 @models_cli.command("rollback")
 def models_rollback() -> None:
-    from app.db import unit_of_work
     from app.routing import training
 
     settings = _settings()
 
-    async def go(runtime: Any) -> str:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            return (await training.rollback(session)).version
+    async def go(session: AsyncSession, _runtime: Runtime) -> str:
+        return (await training.rollback(session)).version
 
-    typer.echo(f"rolled back: model {_with_runtime(settings, go)} is active")
+    typer.echo(f"rolled back: model {_in_session(settings, go)} is active")
 
 
 @cli.command("poll")
@@ -415,12 +406,7 @@ def poll(
         return
     from app.worker import poll_once
 
-    settings = _settings()
-
-    async def go(runtime: Any) -> tuple[Any, list[str]]:
-        return await poll_once(runtime)
-
-    counts, errors = _with_runtime(settings, go)
+    counts, errors = _with_runtime(_settings(), poll_once)
     for line in errors:
         typer.echo(f"error: {line}", err=True)
     typer.echo(json.dumps(counts.as_dict()))
@@ -435,7 +421,7 @@ def worker() -> None:
 
     settings = _settings()
 
-    async def go(runtime: Any) -> None:
+    async def go(runtime: Runtime) -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
         await run_worker(runtime, stop)
@@ -510,47 +496,43 @@ def messages_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only messages that could not be parsed")] = False,
     limit: int = 50,
 ) -> None:
-    from app.db import unit_of_work
     from app.inbox import repository
 
     settings = _settings()
 
-    async def rows(runtime: Any) -> list[dict[str, Any]]:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            return [
-                {
-                    "id": m.id,
-                    "status": m.parse_status,
-                    "error": m.parse_error,
-                    "mailbox_id": m.mailbox_id,
-                    "uid": m.uid,
-                    "from": m.from_address,
-                    "subject": m.subject,
-                    "auto": m.auto,
-                    "ticket_id": m.ticket_id,
-                    "size": m.size,
-                }
-                for m in await repository.messages(session, problems_only=failed, limit=limit)
-            ]
+    async def rows(session: AsyncSession, _runtime: Runtime) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": m.id,
+                "status": m.parse_status,
+                "error": m.parse_error,
+                "mailbox_id": m.mailbox_id,
+                "uid": m.uid,
+                "from": m.from_address,
+                "subject": m.subject,
+                "auto": m.auto,
+                "ticket_id": m.ticket_id,
+                "size": m.size,
+            }
+            for m in await repository.messages(session, problems_only=failed, limit=limit)
+        ]
 
-    for row in _with_runtime(settings, rows):
+    for row in _in_session(settings, rows):
         typer.echo(json.dumps(row))
 
 
 @messages_cli.command("raw")
 def messages_raw(message_id: int) -> None:
     """Write a stored message's raw bytes to stdout, exactly as they were received."""
-    from app.db import unit_of_work
     from app.inbox import repository
 
     settings = _settings()
 
-    async def raw(runtime: Any) -> bytes | None:
-        async with unit_of_work(runtime.sessionmaker) as session:
-            message = await repository.message(session, message_id)
-            return message.raw if message else None
+    async def raw(session: AsyncSession, _runtime: Runtime) -> bytes | None:
+        message = await repository.message(session, message_id)
+        return message.raw if message else None
 
-    data = _with_runtime(settings, raw)
+    data = _in_session(settings, raw)
     if data is None:
         raise _fail(f"no message {message_id}")
     sys.stdout.buffer.write(data)

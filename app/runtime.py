@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, is_sqlite
 from app.errors import ConfigurationError
+from app.macros.cache import SuggestionCache
 from app.migrate import alembic_config
 from app.routing.service import Router
 from app.secrets import SecretBox, load_secret_box
@@ -30,6 +31,7 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     secrets: SecretBox
     router: Router
+    suggestions: SuggestionCache = field(default_factory=SuggestionCache)
 
 
 async def schema_revision(engine: AsyncEngine) -> str | None:
@@ -79,3 +81,10 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_suggestion_cache(runtime: RuntimeDep) -> SuggestionCache:
+    return runtime.suggestions
+
+
+SuggestionCacheDep = Annotated[SuggestionCache, Depends(get_suggestion_cache)]

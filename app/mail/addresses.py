@@ -1,4 +1,5 @@
-"""Is this an address mail can be sent to? One rule for acknowledgements, agents' replies and the sender.
+"""Is this an address mail can be sent to? One rule for acknowledgements, agents' replies and the sender;
+and the one rule for the first name a display name greets its sender by.
 
 An address is `local@domain` as RFC 5321 (and RFC 6531 for non-ASCII) has it on the SMTP command line:
 - the local part is a dot-atom of atext (RFC 5322 3.2.3) or UTF-8 characters, at most 64 octets.
@@ -110,3 +111,16 @@ def address_problem(address: str | None) -> str | None:
 
 def is_valid_address(address: str | None) -> bool:
     return address_problem(address) is None
+
+
+def first_name(display_name: str | None) -> str | None:
+    """The name to greet a sender by: "Jane" from "Jane Doe", "Doe, Jane" and "'Jane Doe'"; None when there
+    is none, including from an address used as a name, so that the greeting's fallback is used instead of
+    "Hi jane@x.example"."""
+    name = (display_name or "").strip().strip("'\"").strip()
+    if "@" in name:
+        return None
+    if "," in name:  # family name first, as directories and some mail clients write it
+        name = name.split(",", 1)[1]
+    words = name.split()
+    return words[0] if words else None

@@ -7,10 +7,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from app.auth import CurrentUser
 from app.db import MAX_ID, SessionDep
 from app.errors import InvalidInput, NotFound
+from app.macros import ranking
 from app.macros import service as macros
 from app.macros.schemas import SuggestionRead
 from app.replies import service as replies
 from app.routing import service as routing
+from app.runtime import SuggestionCacheDep
 from app.tickets import service as tickets
 from app.tickets.models import Ticket
 from app.tickets.schemas import (
@@ -162,11 +164,13 @@ async def suggestions(
     ticket_id: TicketId,
     user: CurrentUser,
     session: SessionDep,
+    cache: SuggestionCacheDep,
     limit: Annotated[int, Query(ge=1, le=10)] = 3,
 ) -> list[SuggestionRead]:
     ticket = await tickets.get_ticket(session, ticket_id)
-    return await macros.suggest(
+    return await ranking.suggest(
         session,
+        cache=cache,
         text=await tickets.ticket_text(session, ticket),
         area_id=ticket.area_id,
         values=await tickets.placeholders(session, ticket, agent=user),

@@ -4,8 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.macros.service import FALLBACKS, PLACEHOLDERS, placeholder_values, render, validate_template
-from app.tickets.service import first_name
+from app.macros.render import FALLBACKS, PLACEHOLDERS, placeholder_values, render, validate_template
 
 NAMES = sorted(PLACEHOLDERS)
 FULL = {
@@ -105,6 +104,11 @@ def test_placeholder_values_derive_the_first_name_from_the_name() -> None:
     assert placeholder_values(customer_name="Doe, Jane")["customer_first_name"] == "Jane"
 
 
+def test_placeholder_values_take_the_first_name_from_inside_quotes() -> None:
+    assert placeholder_values(customer_name="'Jane Doe'")["customer_first_name"] == "Jane"
+    assert placeholder_values(customer_name='"Doe, Jane"')["customer_first_name"] == "Jane"
+
+
 def test_placeholder_values_leave_out_blank_and_email_like_names() -> None:
     assert placeholder_values(customer_name="jane@merchant.example", agent_name=" ") == {
         "customer_name": "jane@merchant.example"
@@ -148,21 +152,3 @@ def test_a_value_is_inserted_verbatim_whatever_braces_it_holds(value: str, other
 def test_a_brace_value_is_never_expanded(value: str) -> None:
     values = {**FULL, "customer_name": value}
     assert render("{customer_name}", values) == value
-
-
-@pytest.mark.parametrize(
-    ("display_name", "expected"),
-    [
-        ("Jane Doe", "Jane"),
-        ("Doe, Jane", "Jane"),
-        ("Doe, Jane Mary", "Jane"),
-        ("'Jane Doe'", "Jane"),
-        ('"Doe, Jane"', "Jane"),
-        ("Jane", "Jane"),
-        ("jane@merchant.example", ""),
-        ("", ""),
-        ("  ", ""),
-    ],
-)
-def test_customer_first_name_is_the_given_name_whatever_order_the_name_is_in(display_name: str, expected: str) -> None:
-    assert first_name(display_name) == expected

@@ -3,8 +3,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.db import unit_of_work
+from app.macros import ranking
 from app.macros import service as macros
 from app.macros.models import Macro
+from app.macros.render import render
 from app.macros.schemas import MacroUpdate, SuggestionRead
 from app.runtime import Runtime
 from tests.macros import rows
@@ -44,7 +46,9 @@ async def suggest(
     values: dict[str, str] | None = None,
 ) -> list[SuggestionRead]:
     async with unit_of_work(runtime.sessionmaker) as session:
-        return await macros.suggest(session, text=text, area_id=area_id, values=values or {}, limit=limit)
+        return await ranking.suggest(
+            session, cache=runtime.suggestions, text=text, area_id=area_id, values=values or {}, limit=limit
+        )
 
 
 async def test_refund_worded_ticket_ranks_the_refund_macro_first(runtime: Runtime) -> None:
@@ -177,7 +181,7 @@ async def test_suggestions_follow_an_edited_macro_body(runtime: Runtime) -> None
     async with unit_of_work(runtime.sessionmaker) as session:
         await macros.update_macro(session, second.id, changes=MacroUpdate(body=REFUND[1]))
     [top] = await suggest(runtime, REFUND_TICKET, limit=1)
-    assert (top.macro_id, top.body) == (second.id, macros.render(REFUND[1], {}))
+    assert (top.macro_id, top.body) == (second.id, render(REFUND[1], {}))
 
 
 async def test_suggestions_follow_newly_recorded_uses(runtime: Runtime) -> None:

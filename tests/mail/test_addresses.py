@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.mail.addresses import address_problem, envelope_address, is_valid_address
+from app.mail.addresses import address_problem, envelope_address, first_name, is_valid_address
 
 VALID = [
     "ana@merchant.example",
@@ -72,3 +72,23 @@ def test_international_domain_goes_on_the_wire_as_idna_and_only_a_non_ascii_loca
 def test_long_junk_is_shortened_in_the_reason() -> None:
     problem = address_problem("x " * 500)
     assert problem is not None and len(problem) < 200
+
+
+@pytest.mark.parametrize(
+    ("display_name", "expected"),
+    [
+        ("Jane Doe", "Jane"),
+        ("Doe, Jane", "Jane"),
+        ("Doe, Jane Mary", "Jane"),
+        ("'Jane Doe'", "Jane"),
+        ('"Doe, Jane"', "Jane"),
+        ("Jane", "Jane"),
+        ("jane@merchant.example", None),
+        ("", None),
+        ("  ", None),
+        ("''", None),
+        (None, None),
+    ],
+)
+def test_first_name_is_the_given_name_whatever_order_the_name_is_in(display_name: str | None, expected: str) -> None:
+    assert first_name(display_name) == expected

@@ -1,5 +1,6 @@
 """Routing with a model's compact form (classifiers/compact.py): the demo's model routes exactly as
-its scikit-learn pipeline does, and a poll that routes with it stays small."""
+its scikit-learn pipeline does, and a poll that routes with it stays small and never imports
+scikit-learn."""
 
 from __future__ import annotations
 
@@ -134,21 +135,62 @@ def _poll_measured(env: dict[str, str]) -> tuple[int, float, float, bytes]:
     return code, peaks.get(proc.pid, 0) / 1024, sum(peaks.values()) / 1024, err
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
-async def test_a_poll_routing_with_the_demo_model_stays_under_250_mb(
-    runtime: Runtime, imap_server: Any, demo_model: TrainedModel
-) -> None:
+async def _one_mail_to_route(runtime: Runtime, imap_server: Any, model: TrainedModel) -> tuple[str, dict[str, str]]:
+    """Activates `model`, puts one mail in a mailbox; returns the model's version and the environment
+    of a `routedesk` command on this test's database."""
     async with unit_of_work(runtime.sessionmaker) as session:
-        row = await training.register(session, demo_model, source="test")
+        row = await training.register(session, model, source="test")
         await training.activate(session, row.version)
     for raw in demo_mailbox(1):
         await imap_server.append(raw)
     await add_mailbox(runtime, imap_server.endpoint)
-    env = _cli_env(runtime.settings, ROUTEDESK_INGEST__PARSE_WORKERS="1")
-    code, own_mb, tree_mb, err = await asyncio.to_thread(_poll_measured, env)
-    assert code == 0, err.decode()
+    return row.version, _cli_env(runtime.settings, ROUTEDESK_INGEST__PARSE_WORKERS="1")
+
+
+async def _routed_by(runtime: Runtime) -> str | None:
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = (await session.scalars(select(Ticket))).all()
-    assert ticket.model_version == row.version  # the model routed it
+    return ticket.model_version
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+async def test_a_poll_routing_with_the_demo_model_stays_under_250_mb(
+    runtime: Runtime, imap_server: Any, demo_model: TrainedModel
+) -> None:
+    version, env = await _one_mail_to_route(runtime, imap_server, demo_model)
+    code, own_mb, tree_mb, err = await asyncio.to_thread(_poll_measured, env)
+    assert code == 0, err.decode()
+    assert await _routed_by(runtime) == version  # the model routed it
     print(f"poll --once with the demo model: {own_mb:.0f} MB (process), {tree_mb:.0f} MB (process tree)")
     assert tree_mb < LIMIT_MB
+
+
+def _imported(importtime_log: str) -> set[str]:
+    """Top-level packages named in a `python -X importtime` log, of every process that wrote to it."""
+    names = set()
+    for line in importtime_log.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+async def test_a_poll_routing_with_the_demo_model_never_imports_scikit_learn(
+    runtime: Runtime, imap_server: Any, demo_model: TrainedModel
+) -> None:
+    # scikit-learn, SciPy and skops cost seconds and ~115 MB at start-up; the compact form needs none.
+    version, env = await _one_mail_to_route(runtime, imap_server, demo_model)
+    # -X importtime reaches the parse worker processes too: multiprocessing passes -X options on.
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-X", "importtime", "-m", "app.cli", "poll", "--once"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert await _routed_by(runtime) == version  # the model routed it
+    imported = _imported(done.stderr)
+    assert {"app", "numpy"} <= imported  # the log is complete: the compact form's NumPy is in it
+    assert imported.isdisjoint({"sklearn", "scipy", "skops"}), sorted(imported & {"sklearn", "scipy", "skops"})
