@@ -104,7 +104,7 @@ def mailbox_add(
     address: Annotated[str | None, typer.Option(help="The support address customers write to")] = None,
 ) -> None:
     from app.db import unit_of_work
-    from app.inbox import service as inbox
+    from app.inbox import mailboxes as inbox
     from app.mail.imap import parse_imap_url
 
     settings = _settings()
@@ -156,7 +156,7 @@ def mailbox_list() -> None:
 @mailbox_cli.command("remove")
 def mailbox_remove(name: str) -> None:
     from app.db import unit_of_work
-    from app.inbox import service as inbox
+    from app.inbox import mailboxes as inbox
 
     settings = _settings()
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import insert_row, utcnow
 from app.inbox.models import Message
 from app.routing.models import Area, Job, Label, ModelVersion, RoutingRule
 from app.tickets.models import Ticket
@@ -103,6 +103,12 @@ async def deactivate_all(session: AsyncSession) -> None:
         .values(active=False)
         .execution_options(synchronize_session="fetch")
     )
+
+
+async def add_label(
+    session: AsyncSession, *, ticket_id: int, area: str, previous: str | None, source: str, actor: str
+) -> None:
+    await insert_row(session, Label, ticket_id=ticket_id, area=area, previous_area=previous, source=source, actor=actor)
 
 
 async def areas(session: AsyncSession) -> Sequence[Area]:

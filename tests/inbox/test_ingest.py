@@ -8,20 +8,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import unit_of_work
 from app.inbox import repository
-from app.inbox import service as inbox
+from app.inbox.ingest import IngestCounts, Source, ingest_batch
 from app.inbox.models import Message
+from app.inbox.parsing import prepare
 from app.routing.service import Router
 from app.runtime import Runtime
 from app.tickets.models import Ticket, TicketEvent
 from tests.mailgen import bounce, mail
 
-SOURCE = inbox.Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset({"support@routedesk.example"}))
+SOURCE = Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset({"support@routedesk.example"}))
 
 
-async def ingest(runtime: Runtime, *raws: bytes, source: inbox.Source = SOURCE) -> inbox.IngestCounts:
-    batch = [inbox.prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
+async def ingest(runtime: Runtime, *raws: bytes, source: Source = SOURCE) -> IngestCounts:
+    batch = [prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
     async with unit_of_work(runtime.sessionmaker) as session:
-        return await inbox.ingest_batch(session, batch, source=source, settings=runtime.settings, router=Router())
+        return await ingest_batch(session, batch, source=source, settings=runtime.settings, router=Router())
 
 
 async def tickets(session: AsyncSession) -> Sequence[Ticket]:
