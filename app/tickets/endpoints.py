@@ -14,7 +14,7 @@ from app.routing import service as routing
 from app.tickets import lifecycle
 from app.tickets import reply as replying
 from app.tickets import service as tickets
-from app.tickets.models import Ticket
+from app.tickets.models import Ticket, TicketStatus
 from app.tickets.schemas import (
     EventRead,
     NoteCreate,
@@ -23,7 +23,6 @@ from app.tickets.schemas import (
     ReplyCreate,
     ReplyResult,
     Reroute,
-    Status,
     StatusUpdate,
     TicketRead,
     TicketSummary,
@@ -64,7 +63,7 @@ async def list_tickets(
     user: CurrentUser,
     session: SessionDep,
     area: Annotated[str | None, Query(max_length=64), LINE] = None,
-    status: Status | None = None,
+    status: TicketStatus | None = None,
     assignee: Annotated[str | None, Query(max_length=100, description="a user name, or 'me'"), LINE] = None,
     unassigned: bool = False,
     customer: Annotated[str | None, Query(max_length=320), LINE] = None,
