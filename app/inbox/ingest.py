@@ -3,13 +3,13 @@
 The flow of each batch reads top to bottom: parse (done before, in app.inbox.parsing) -> dedupe ->
 thread -> route -> store -> plan replies, each step a call into the domain that owns it: tickets
 thread, open and reopen (app.tickets.lifecycle), routing decides, replies plan acknowledgements.
-Ingest itself writes only the inbox's rows: the messages and their attachments."""
+Ingest writes no table itself: the inbox stores the messages (app.inbox.messages)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -17,14 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import RowWriter, utcnow
-from app.inbox import repository
-from app.inbox.models import Attachment, AttachmentRow, Message, MessageRow
+from app.inbox import messages, repository
 from app.inbox.parsing import Incoming
-from app.mail.parse import ParsedMessage
 from app.replies import service as replies
 from app.routing import service as routing
 from app.tickets import lifecycle, threads
-from app.tickets.models import CustomerRow
+from app.tickets.models import TicketRow
 
 log = structlog.get_logger()
 
@@ -126,28 +124,9 @@ def _message_id(item: Incoming) -> str | None:
 async def _store_failed(session: AsyncSession, item: Incoming, source: Source, error: str) -> IngestCounts:
     async with session.begin_nested():
         writer = RowWriter()
-        writer.add(MESSAGE, _failed_row(item, source, error))
+        messages.add_failed(writer, item, mailbox_id=source.mailbox_id, uidvalidity=source.uidvalidity, error=error)
         await writer.write(session)
     return IngestCounts(fetched=1, ingested=1, failed=1)
-
-
-MESSAGE = Message.__table__
-ATTACHMENT = Attachment.__table__
-
-
-def _failed_row(item: Incoming, source: Source, error: str) -> MessageRow:
-    return {
-        "direction": "inbound",
-        "mailbox_id": source.mailbox_id,
-        "uidvalidity": source.uidvalidity,
-        "uid": item.uid,
-        "raw_sha256": item.sha256,
-        "raw": item.raw,
-        "size": item.size,
-        "parse_status": "failed",
-        "parse_error": error[:4000],
-        "created_at": utcnow(),
-    }
 
 
 async def _store(
@@ -208,80 +187,49 @@ async def _store(
         parsed = item.parsed
         if parsed is None:
             counts.failed += 1
-            writer.add(MESSAGE, _failed_row(item, source, item.error or "unparseable message"))
+            messages.add_failed(
+                writer,
+                item,
+                mailbox_id=source.mailbox_id,
+                uidvalidity=source.uidvalidity,
+                error=item.error or "unparseable message",
+            )
             log.warning("message_parse_failed", mailbox=source.mailbox_id, uid=item.uid)
             continue
         if parsed.auto is not None:
             counts.auto_replies += 1
         customer = threads.customer_for(index, parsed, now=now)
         placement = lifecycle.place(index, parsed, now=now, reopen_days=settings.tickets.reopen_days)
-        message = writer.add(MESSAGE, _message_row(item, parsed, source, now, customer=customer))
-        for attachment in parsed.attachments:
-            writer.add(
-                ATTACHMENT,
-                AttachmentRow(
-                    message_id=message,
-                    filename=attachment.filename,
-                    content_type=attachment.content_type,
-                    size=attachment.size,
-                    content_id=attachment.content_id,
-                    inline=attachment.inline,
-                    content=attachment.content,
-                ),
-            )
+        ticket: TicketRow | None = None
+        opened: routing.Route | None = None
         if placement.ticket is not None and placement.how is not None:
             counts.threaded += 1
-            lifecycle.add_message(index, placement.ticket, parsed=parsed, how=placement.how, now=now)
-            message["ticket_id"] = placement.ticket
+            ticket = placement.ticket
+            lifecycle.add_message(index, ticket, parsed=parsed, how=placement.how, now=now)
         elif lifecycle.may_open(parsed.auto):
-            route = routing.route(areas, decisions[id(parsed)])
-            opened = lifecycle.open_ticket(
+            opened = routing.route(areas, decisions[id(parsed)])
+            ticket = lifecycle.open_ticket(
                 index,
                 parsed=parsed,
                 customer=customer,
                 mailbox_id=source.mailbox_id,
-                route=route,
+                route=opened,
                 own_addresses=source.own_addresses,
                 previous=placement.previous,
                 now=now,
-            )
-            message["ticket_id"] = opened.ticket
-            replies.plan_acknowledgement(acks, writer, opened.ticket, parsed=parsed, area=route.area, now=now)
+            ).ticket
+        messages.add_inbound(
+            writer,
+            item,
+            parsed,
+            mailbox_id=source.mailbox_id,
+            uidvalidity=source.uidvalidity,
+            customer=customer,
+            ticket=ticket,
+            now=now,
+        )
+        if opened is not None and ticket is not None:
+            # After the customer's message: the acknowledgement answers it, and is stored after it.
+            replies.plan_acknowledgement(acks, writer, ticket, parsed=parsed, area=opened.area, now=now)
     await writer.write(session)
     return counts
-
-
-def _message_row(
-    item: Incoming, parsed: ParsedMessage, source: Source, now: datetime, *, customer: CustomerRow | None
-) -> MessageRow:
-    defects = list(parsed.defects)
-    if item.truncated:
-        defects.insert(0, f"message of {item.size} bytes truncated to the size limit")
-    return {
-        "direction": "inbound",
-        "mailbox_id": source.mailbox_id,
-        "uidvalidity": source.uidvalidity,
-        "uid": item.uid,
-        "message_id": parsed.message_id,
-        "raw_sha256": item.sha256,
-        "raw": item.raw,
-        "size": item.size,
-        "parse_status": "too_large" if item.truncated else "ok",
-        "defects": "\n".join(defects) or None,
-        "subject": parsed.subject,
-        "from_address": parsed.from_address,
-        "from_name": parsed.from_name,
-        "to_addresses": ", ".join(parsed.to),
-        "cc_addresses": ", ".join(parsed.cc),
-        "sent_at": parsed.date,
-        "in_reply_to": " ".join(parsed.in_reply_to) or None,
-        "references": " ".join(parsed.references) or None,
-        "body_text": parsed.text,
-        "body_html": parsed.html,
-        "new_text": parsed.new_text,
-        "headers_text": parsed.headers_text,
-        "auto": parsed.auto,
-        "created_at": now,
-        "customer_id": customer,
-        "ticket_id": None,
-    }

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import TicketSettings
 from app.db import RowWriter, utcnow
 from app.errors import InvalidInput
+from app.inbox import messages
 from app.inbox.models import Mailbox, Message, MessageRow
 from app.mail.addresses import address_problem
 from app.mail.compose import compose, new_message_id
@@ -142,9 +143,9 @@ async def enqueue(
         in_reply_to=in_reply_to,
         references=references,
     )
-    message = Message(**message_values, ticket=ticket)
+    message = messages.add_outbound(session, message_values, ticket=ticket)
     outbox = Outbox(**outbox_values, ticket=ticket, message=message)
-    session.add_all([message, outbox])
+    session.add(outbox)
     return outbox
 
 
@@ -263,7 +264,7 @@ def plan_acknowledgement(
     elif sender:
         acks.remaining[sender] -= 1
         mid = parsed.message_id
-        message, outbox = outbound_rows(
+        values, outbox = outbound_rows(
             subject=ticket["subject"],
             reference=ticket["reference"],
             kind="acknowledgement",
@@ -275,14 +276,11 @@ def plan_acknowledgement(
             in_reply_to=mid,
             references=[mid] if mid else [],
         )
-        message["ticket_id"] = ticket
-        writer.add(MESSAGE, message)
         outbox["ticket_id"] = ticket
-        outbox["message_id"] = message
+        outbox["message_id"] = messages.add_outbound_row(writer, values, ticket=ticket)
         writer.add(OUTBOX, outbox)
 
 
-MESSAGE = Message.__table__
 OUTBOX = Outbox.__table__
 
 
