@@ -119,7 +119,7 @@ def mailbox_add(
     imap_url: Annotated[str, typer.Option("--imap-url", help="imap[s]://USER:PASS@HOST:PORT/FOLDER")],
     address: Annotated[str | None, typer.Option(help="The support address customers write to")] = None,
 ) -> None:
-    from app.inbox import service as inbox
+    from app.inbox import mailboxes as inbox
     from app.mail.imap import parse_imap_url
 
     settings = _settings()
@@ -167,7 +167,7 @@ def mailbox_list() -> None:
 
 @mailbox_cli.command("remove")
 def mailbox_remove(name: str) -> None:
-    from app.inbox import service as inbox
+    from app.inbox import mailboxes as inbox
 
     settings = _settings()
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cache
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar, cast
 from urllib.parse import quote
 
 from fastapi import Depends, Request
@@ -22,7 +23,6 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
     select,
     update,
 )
@@ -68,6 +68,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class StringEnum(TypeDecorator[E]):
+    """A StrEnum stored as its string: the column holds the same text as a plain string column would,
+    and reads come back as the enum's members."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self._enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self._enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self._enum(value)
 
 
 class Base(DeclarativeBase):
@@ -189,24 +210,9 @@ def _has_serial_key(table: Table) -> bool:
     return len(pk) == 1 and pk[0].autoincrement in (True, "auto")
 
 
-async def assign_ids(session: AsyncSession) -> None:
-    """Give every pending new row its primary key before the flush.
-
-    Without keys the ORM must INSERT ... RETURNING to learn them, and on SQLite it cannot do that for
-    many rows at once in a known order, so it inserts row by row. With keys known it sends one
-    executemany per table."""
-    pending: dict[Any, list[Any]] = {}
-    for obj in session.new:
-        mapper = inspect(obj).mapper
-        if _has_serial_key(mapper.local_table) and getattr(obj, mapper.primary_key[0].key) is None:
-            pending.setdefault(mapper.local_table, []).append(obj)
-    for table, objects in pending.items():
-        key = next(iter(table.primary_key.columns)).key
-        for obj, new_id in zip(objects, await allocate_ids(session, table, len(objects)), strict=True):
-            setattr(obj, key, new_id)
-
-
-Row = dict[str, Any]
+# A row of the fast path is a TypedDict of its table (TicketRow, MessageRow, ...): mypy checks its keys
+# and values, and at run time it is a plain dict, which costs nothing to build.
+R = TypeVar("R", bound=Mapping[str, Any])
 
 
 async def insert_row(session: AsyncSession, model: type[Base], **values: Any) -> None:
@@ -228,17 +234,18 @@ class RowWriter:
     value the database refuses would fail the whole statement, and with it the batch."""
 
     def __init__(self) -> None:
-        self._inserts: dict[FromClause, list[Row]] = {}
-        self._updates: dict[FromClause, list[Row]] = {}
+        self._inserts: dict[FromClause, list[dict[str, Any]]] = {}
+        self._updates: dict[FromClause, list[dict[str, Any]]] = {}
 
-    def add(self, table: FromClause, row: Row) -> Row:
-        self._inserts.setdefault(table, []).append(row)
+    def add(self, table: FromClause, row: R) -> R:
+        self._inserts.setdefault(table, []).append(cast(dict[str, Any], row))
         return row
 
-    def update(self, table: FromClause, row: Row, **changes: Any) -> None:
-        """Change an existing row (one holding its key): both the row here and, at write, the table."""
-        row.update(changes)
-        self._updates.setdefault(table, []).append({"_key": row["id"], **changes})
+    def changed(self, table: FromClause, row: Mapping[str, Any], *columns: str) -> None:
+        """Write, with the batch, these columns of a row as they are now. A stored row (one holding its
+        key) becomes an UPDATE; a row this writer is to insert already carries its values."""
+        if "id" in row:
+            self._updates.setdefault(table, []).append({"_key": row["id"], **{c: row[c] for c in columns}})
 
     async def write(self, session: AsyncSession) -> None:
         for table in Base.metadata.sorted_tables:  # parents before children
@@ -256,7 +263,7 @@ class RowWriter:
                     if type(target) is dict:
                         row[key] = target["id"]
             # executemany needs one column set per statement; rows of a kind share theirs.
-            groups: dict[tuple[str, ...], list[Row]] = {}
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in rows:
                 groups.setdefault(tuple(row), []).append(row)
             for group in groups.values():
@@ -305,7 +312,7 @@ def _bounds(table: FromClause) -> tuple[dict[str, int | None], dict[str, int]]:
     return strings, integers
 
 
-def fit_row(table: FromClause, row: Row) -> None:
+def fit_row(table: FromClause, row: dict[str, Any]) -> None:
     """Make a row's values storable in `table` on every engine, in place: strings through
     `storable_text` at their column's length, integers held to their column's range."""
     strings, integers = _bounds(table)

@@ -15,9 +15,9 @@ import structlog
 
 from app.db import unit_of_work
 from app.inbox import repository
+from app.inbox.ingest import IngestCounts
 from app.inbox.parsing import die_with_parent
 from app.inbox.poller import LeaseLost, MailboxBusy, MailboxPoller, MailboxRef
-from app.inbox.service import IngestCounts
 from app.loops import sleep_or_stop
 from app.mail.imap import ImapAuthError, ImapError
 from app.replies.sender import run_sender

@@ -52,7 +52,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.db import unit_of_work  # noqa: E402
-from app.inbox import service as inbox  # noqa: E402
+from app.inbox import ingest  # noqa: E402
+from app.inbox.parsing import prepare  # noqa: E402
 from app.migrate import upgrade_async  # noqa: E402
 from app.ports import free_port  # noqa: E402
 from app.routing import service as routing  # noqa: E402
@@ -115,14 +116,14 @@ async def seed(settings: Settings, *, agents: int, tickets: int) -> list[tuple[s
                 team.append((name, token, AREAS[i % len(AREAS)]))
         async with unit_of_work(runtime.sessionmaker) as session:
             await runtime.router.refresh(session, force=True)
-        source = inbox.Source(mailbox_id=None, uidvalidity=None)
+        source = ingest.Source(mailbox_id=None, uidvalidity=None)
         for start in range(0, tickets, 500):
             batch = [
-                inbox.prepare(customer_mail(i, AREAS[i % len(AREAS)]), None, max_attachment_bytes=1024)
+                prepare(customer_mail(i, AREAS[i % len(AREAS)]), None, max_attachment_bytes=1024)
                 for i in range(start, min(tickets, start + 500))
             ]
             async with unit_of_work(runtime.sessionmaker) as session:
-                await inbox.ingest_batch(session, batch, source=source, settings=settings, router=runtime.router)
+                await ingest.ingest_batch(session, batch, source=source, settings=settings, router=runtime.router)
         return team
 
 

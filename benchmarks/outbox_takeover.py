@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from app.config import Settings  # noqa: E402
 from app.db import unit_of_work, utcnow  # noqa: E402
-from app.inbox import service as inbox  # noqa: E402
+from app.inbox import mailboxes  # noqa: E402
 from app.inbox.schemas import MailboxCreate  # noqa: E402
 from app.mail.compose import compose, new_message_id  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> None:
     server = await asyncio.get_running_loop().create_server(sink._protocol, host=sink.host, port=0)
     sink.port = server.sockets[0].getsockname()[1]
     async with open_runtime(settings) as runtime, unit_of_work(runtime.sessionmaker) as session:
-        mailbox = await inbox.create_mailbox(
+        mailbox = await mailboxes.create_mailbox(
             session,
             MailboxCreate(
                 name="support",

@@ -26,7 +26,7 @@ from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
 from app.demo.imap_server import LocalImapServer
 from app.demo.macros import DEMO_MACROS
 from app.http import UVICORN_OPTIONS
-from app.inbox import service as inbox
+from app.inbox import mailboxes as inbox
 from app.inbox.schemas import MailboxCreate
 from app.macros import service as macros
 from app.macros.schemas import MacroCreate

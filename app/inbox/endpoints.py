@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from app.auth import CurrentAdmin
 from app.db import MAX_ID, SessionDep
-from app.inbox import service as inbox
+from app.inbox import mailboxes
 from app.inbox.schemas import MailboxCreate, MailboxRead, MailboxUpdate, ProblemMessageRead
 from app.runtime import RuntimeDep
 
@@ -17,30 +17,30 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 @router.get("/mailboxes")
 async def list_mailboxes(admin: CurrentAdmin, session: SessionDep) -> list[MailboxRead]:
-    return await inbox.list_mailboxes(session)
+    return await mailboxes.list_mailboxes(session)
 
 
 @router.post("/mailboxes", status_code=201)
 async def create_mailbox(
     body: MailboxCreate, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep
 ) -> MailboxRead:
-    mailbox = await inbox.create_mailbox(session, body, secrets=runtime.secrets)
-    return await inbox.mailbox_read(session, mailbox)
+    mailbox = await mailboxes.create_mailbox(session, body, secrets=runtime.secrets)
+    return await mailboxes.mailbox_read(session, mailbox)
 
 
 @router.patch("/mailboxes/{mailbox_id}")
 async def update_mailbox(
     mailbox_id: Id, body: MailboxUpdate, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep
 ) -> MailboxRead:
-    mailbox = await inbox.get_mailbox(session, mailbox_id)
-    mailbox = await inbox.update_mailbox(session, mailbox, body, secrets=runtime.secrets)
-    return await inbox.mailbox_read(session, mailbox)
+    mailbox = await mailboxes.get_mailbox(session, mailbox_id)
+    mailbox = await mailboxes.update_mailbox(session, mailbox, body, secrets=runtime.secrets)
+    return await mailboxes.mailbox_read(session, mailbox)
 
 
 @router.delete("/mailboxes/{mailbox_id}", status_code=204)
 async def delete_mailbox(mailbox_id: Id, admin: CurrentAdmin, session: SessionDep) -> Response:
-    mailbox = await inbox.get_mailbox(session, mailbox_id)
-    await inbox.remove_mailbox(session, mailbox.name)
+    mailbox = await mailboxes.get_mailbox(session, mailbox_id)
+    await mailboxes.remove_mailbox(session, mailbox.name)
     return Response(status_code=204)
 
 
@@ -53,13 +53,14 @@ async def problem_messages(
 ) -> list[ProblemMessageRead]:
     """Messages that could not be parsed (kept raw) or were over the size limit (kept truncated)."""
     return [
-        ProblemMessageRead.model_validate(m) for m in await inbox.problem_messages(session, offset=offset, limit=limit)
+        ProblemMessageRead.model_validate(m)
+        for m in await mailboxes.problem_messages(session, offset=offset, limit=limit)
     ]
 
 
 @router.get("/messages/{message_id}/raw", response_class=Response)
 async def raw_message(message_id: Id, admin: CurrentAdmin, session: SessionDep) -> Response:
-    message = await inbox.raw_message(session, message_id)
+    message = await mailboxes.raw_message(session, message_id)
     # Served as a download, never rendered: the bytes are whatever the sender chose to send.
     return Response(
         content=message.raw,

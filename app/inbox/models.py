@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base, utcnow
 
 if TYPE_CHECKING:
-    from app.tickets.models import Customer, Ticket
+    from app.tickets.models import Customer, CustomerRow, Ticket, TicketRow
 
 
 class Mailbox(Base):
@@ -129,3 +129,47 @@ class Attachment(Base):
     content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
     message: Mapped[Message] = relationship(lazy="raise", back_populates="attachments")
+
+
+class MessageRow(TypedDict):
+    """A message as the ingest fast path writes it (app.db.RowWriter): a mail that could not be parsed
+    has only the first columns; an inbound or outbound one has them all."""
+
+    id: NotRequired[int]
+    direction: str
+    mailbox_id: int | None
+    raw_sha256: str
+    raw: bytes
+    size: int
+    parse_status: str
+    created_at: datetime
+    uidvalidity: NotRequired[int | None]
+    uid: NotRequired[int | None]
+    parse_error: NotRequired[str | None]
+    message_id: NotRequired[str | None]
+    defects: NotRequired[str | None]
+    subject: NotRequired[str]
+    from_address: NotRequired[str | None]
+    from_name: NotRequired[str | None]
+    to_addresses: NotRequired[str]
+    cc_addresses: NotRequired[str]
+    sent_at: NotRequired[datetime | None]
+    in_reply_to: NotRequired[str | None]
+    references: NotRequired[str | None]
+    body_text: NotRequired[str]
+    body_html: NotRequired[str | None]
+    new_text: NotRequired[str]
+    headers_text: NotRequired[str]
+    auto: NotRequired[str | None]
+    customer_id: NotRequired[int | CustomerRow | None]
+    ticket_id: NotRequired[int | TicketRow | None]
+
+
+class AttachmentRow(TypedDict):
+    message_id: int | MessageRow
+    filename: str | None
+    content_type: str
+    size: int
+    content_id: str | None
+    inline: bool
+    content: bytes | None

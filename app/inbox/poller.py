@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work, utcnow
-from app.inbox import repository
-from app.inbox import service as inbox
+from app.inbox import ingest, repository
 from app.inbox.models import Mailbox
-from app.inbox.parsing import parse_batch, parse_many
+from app.inbox.parsing import Incoming, parse_batch, parse_many
 from app.loops import Backoff, sleep_or_stop, wait_or_stop
 from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoint, ImapError
 from app.routing.service import Router
@@ -131,7 +130,7 @@ class MailboxPoller:
         except Exception:
             self.log.exception("mailbox_error_not_recorded")
 
-    async def sync(self, client: ImapClient) -> inbox.IngestCounts:
+    async def sync(self, client: ImapClient) -> ingest.IngestCounts:
         """Ingest everything above the checkpoint. Fetching and parsing the next batch overlaps
         with storing this one; server-side flags follow each commit, never precede it."""
         async with unit_of_work(self.sessionmaker) as session:
@@ -142,14 +141,14 @@ class MailboxPoller:
             # The server renumbered the folder: read it all again; Message-ID dedupe keeps it exact.
             self.log.warning("uidvalidity_changed", old=stored_validity, new=client.uidvalidity)
         uids = await client.uids_after(last_uid)
-        totals = inbox.IngestCounts()
+        totals = ingest.IngestCounts()
         if not uids:
             return totals
         batch_size = self.settings.imap.fetch_batch
         chunks = [uids[i : i + batch_size] for i in range(0, len(uids), batch_size)]
-        queue: asyncio.Queue[tuple[list[int], list[inbox.Incoming]] | None] = asyncio.Queue(maxsize=2)
+        queue: asyncio.Queue[tuple[list[int], list[Incoming]] | None] = asyncio.Queue(maxsize=2)
         committed: list[int] = []
-        source = inbox.Source(
+        source = ingest.Source(
             mailbox_id=self.mailbox.id,
             uidvalidity=client.uidvalidity,
             own_addresses=self.mailbox.own_addresses,
@@ -167,7 +166,7 @@ class MailboxPoller:
             while (item := await queue.get()) is not None:
                 chunk, incoming = item
                 async with unit_of_work(self.sessionmaker) as session:
-                    counts = await inbox.ingest_batch(
+                    counts = await ingest.ingest_batch(
                         session, incoming, source=source, settings=self.settings, router=self.router
                     )
                     now = utcnow()
@@ -206,7 +205,7 @@ class MailboxPoller:
                 self.log.warning("message_over_size_limit", uid=uid, size=sizes[uid], limit=limit)
         return sorted(fetched, key=lambda row: row[0])
 
-    async def _parse(self, fetched: list[tuple[int, bytes, int, bool]]) -> list[inbox.Incoming]:
+    async def _parse(self, fetched: list[tuple[int, bytes, int, bool]]) -> list[Incoming]:
         max_attachment = self.settings.ingest.max_attachment_bytes
         if self.executor is None or len(fetched) < 8:
             return parse_batch(fetched, max_attachment)
@@ -232,7 +231,7 @@ class MailboxPoller:
     def _client(self) -> ImapClient:
         return ImapClient(self.mailbox.endpoint, self.settings.imap)
 
-    async def poll_once(self) -> inbox.IngestCounts:
+    async def poll_once(self) -> ingest.IngestCounts:
         if not await self.take_lease():
             raise MailboxBusy(f"mailbox {self.mailbox.name!r} is being polled by another worker")
         try:

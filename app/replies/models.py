@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
-from app.inbox.models import Message
-from app.tickets.models import Ticket
+from app.inbox.models import Message, MessageRow
+from app.tickets.models import Ticket, TicketRow
 
 
 class Outbox(Base):
@@ -37,3 +38,17 @@ class Outbox(Base):
 
     ticket: Mapped[Ticket | None] = relationship(lazy="raise")
     message: Mapped[Message | None] = relationship(lazy="raise")
+
+
+class OutboxRow(TypedDict):
+    """An outbox row as the ingest fast path writes it (an acknowledgement; app.db.RowWriter)."""
+
+    mailbox_id: int | None
+    kind: str
+    mail_from: str
+    rcpt_to: str
+    raw: bytes
+    next_attempt_at: datetime
+    created_at: datetime
+    ticket_id: NotRequired[int | TicketRow | None]
+    message_id: NotRequired[int | MessageRow | None]

@@ -18,7 +18,7 @@ from app.loops import jittered_delay, sleep_or_stop
 from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, SmtpTemporaryError, send
 from app.replies import repository
 from app.secrets import SecretBox
-from app.tickets.models import TicketEvent
+from app.tickets import lifecycle
 
 log = structlog.get_logger()
 
@@ -80,7 +80,7 @@ async def send_due(
         )
         for gone in claim.exhausted:
             log.warning("outbox_failed", outbox=gone.id, ticket=gone.ticket_id, error=gone.error)
-            _delivery_failed(session, gone.ticket_id, gone.id, gone.error, now)
+            lifecycle.delivery_failed(session, gone.ticket_id, outbox_id=gone.id, error=gone.error, now=now)
         claimed = [
             _Claimed(
                 id=row.id,
@@ -170,21 +170,6 @@ def _kind(exc: BaseException) -> str:
     return f"{type(exc).__name__}({type(orig).__name__})" if orig is not None else type(exc).__name__
 
 
-def _delivery_failed(session: AsyncSession, ticket_id: int | None, outbox_id: int, error: str, now: datetime) -> None:
-    if ticket_id is None:
-        return
-    # Shown on the ticket, so the agent knows the customer never got the answer.
-    session.add(
-        TicketEvent(
-            ticket_id=ticket_id,
-            kind="delivery_failed",
-            actor="system",
-            data={"outbox": outbox_id, "error": error},
-            created_at=now,
-        )
-    )
-
-
 async def _record(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -210,7 +195,7 @@ async def _record(
         if permanent:
             row.status = "failed"
             log.warning("outbox_failed", outbox=outbox_id, ticket=row.ticket_id, error=row.last_error)
-            _delivery_failed(session, row.ticket_id, outbox_id, row.last_error, now)
+            lifecycle.delivery_failed(session, row.ticket_id, outbox_id=outbox_id, error=row.last_error, now=now)
         else:
             row.status = "queued"
             row.next_attempt_at = now + timedelta(seconds=retry_delay(attempts, settings))

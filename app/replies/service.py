@@ -3,20 +3,25 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Row, RowWriter, utcnow
+from app.config import TicketSettings
+from app.db import RowWriter, utcnow
 from app.errors import InvalidInput
-from app.inbox.models import Mailbox, Message
-from app.mail.addresses import address_problem
+from app.inbox import messages
+from app.inbox.models import Mailbox, Message, MessageRow
+from app.mail.addresses import address_problem, first_name
 from app.mail.compose import compose, new_message_id
 from app.replies import repository
-from app.replies.models import Outbox
+from app.replies.models import Outbox, OutboxRow
+from app.routing.models import Area
+from app.tickets import lifecycle
 from app.tickets import service as tickets
-from app.tickets.models import Customer, Ticket, TicketEvent
+from app.tickets.models import Customer, Ticket, TicketRow
+from mailtext.message import ParsedMessage
 
 ACK_BODY = (
     "Hello{name},\n\n"
@@ -59,7 +64,7 @@ def outbound_rows(
     now: datetime,
     in_reply_to: str | None,
     references: Sequence[str],
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[MessageRow, OutboxRow]:
     """The column values of an outbound message and of its outbox row, bytes composed; the caller
     links them to the ticket and to each other, and stores them in its transaction."""
     from_address = _from(mailbox)
@@ -77,7 +82,7 @@ def outbound_rows(
         date=now,
         automatic=kind == "acknowledgement",
     )
-    message = {
+    message: MessageRow = {
         "direction": "outbound",
         "mailbox_id": mailbox.id,
         "message_id": message_id,
@@ -99,7 +104,7 @@ def outbound_rows(
         "auto": "auto_reply" if kind == "acknowledgement" else None,
         "created_at": now,
     }
-    outbox = {
+    outbox: OutboxRow = {
         "mailbox_id": mailbox.id,
         "kind": kind,
         "mail_from": from_address,
@@ -138,9 +143,9 @@ async def enqueue(
         in_reply_to=in_reply_to,
         references=references,
     )
-    message = Message(**message_values, ticket=ticket)
+    message = messages.add_outbound(session, message_values, ticket=ticket)
     outbox = Outbox(**outbox_values, ticket=ticket, message=message)
-    session.add_all([message, outbox])
+    session.add(outbox)
     return outbox
 
 
@@ -159,10 +164,7 @@ async def enqueue_reply(
         # Refused now, while the agent is here, rather than queued to fail: no mail can reach it.
         raise InvalidInput(f"the customer's address cannot receive mail: {problem}")
     outbox = await enqueue(session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now)
-    if ticket.first_responded_at is None:
-        ticket.first_responded_at = now
-    ticket.updated_at = now
-    session.add(TicketEvent(ticket=ticket, kind="replied", actor=actor, created_at=now))
+    lifecycle.replied(session, ticket, actor=actor, now=now)
     await session.flush()
     return outbox
 
@@ -208,17 +210,78 @@ def acknowledgement_skip_reason(
     return None
 
 
-def note_acknowledgement_skipped(writer: RowWriter, ticket: Row, reason: dict[str, str], *, now: datetime) -> None:
-    """The ticket's record of why its customer got no acknowledgement, written with the ingest batch."""
-    writer.add(
-        TicketEvent.__table__,
-        {"ticket_id": ticket, "kind": "acknowledgement_skipped", "actor": "system", "data": reason, "created_at": now},
+def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:
+    first = first_name(name) or ""
+    return ACK_BODY.format(name=f" {first}" if first else "", reference=reference, team=team)
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgements:
+    """What one ingest batch may acknowledge: from its mailbox, and how many more acknowledgements each
+    sender may get this hour (counted down as the batch plans them)."""
+
+    mailbox: Mailbox | None
+    remaining: dict[str, int]
+    own_addresses: frozenset[str]
+    team: str
+
+
+async def acknowledgements_for(
+    session: AsyncSession,
+    messages: Sequence[ParsedMessage],
+    *,
+    mailbox_id: int | None,
+    own_addresses: frozenset[str],
+    settings: TicketSettings,
+    now: datetime,
+) -> Acknowledgements:
+    senders = sorted({p.from_address for p in messages if p.from_address and p.auto is None})
+    return Acknowledgements(
+        mailbox=await session.get(Mailbox, mailbox_id) if mailbox_id is not None else None,
+        remaining=await acknowledgements_allowed(
+            session, senders, per_hour=settings.acknowledgements_per_hour, now=now
+        ),
+        own_addresses=own_addresses,
+        team=settings.team_name,
     )
 
 
-def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:
-    first = (name or "").split()[0] if name and name.split() else ""
-    return ACK_BODY.format(name=f" {first}" if first else "", reference=reference, team=team)
+def plan_acknowledgement(
+    acks: Acknowledgements, writer: RowWriter, ticket: TicketRow, *, parsed: ParsedMessage, area: Area, now: datetime
+) -> None:
+    """A new ticket's acknowledgement, queued with the batch's rows; or, when it must not go, the reason
+    recorded on the ticket. An area that wants none, or a mailbox without a from address, is the
+    admin's choice: no reason to record."""
+    mailbox = acks.mailbox
+    if not area.acknowledge or mailbox is None or not mailbox.address:
+        return
+    sender = parsed.from_address
+    skipped = acknowledgement_skip_reason(
+        sender, auto=parsed.auto, remaining=acks.remaining.get(sender or "", 0), own=acks.own_addresses
+    )
+    if skipped is not None:
+        lifecycle.acknowledgement_skipped(writer, ticket, skipped, now=now)
+    elif sender:
+        acks.remaining[sender] -= 1
+        mid = parsed.message_id
+        values, outbox = outbound_rows(
+            subject=ticket["subject"],
+            reference=ticket["reference"],
+            kind="acknowledgement",
+            body=acknowledgement_body(name=parsed.from_name, reference=ticket["reference"], team=acks.team),
+            mailbox=mailbox,
+            to=[sender],
+            now=now,
+            # The thread so far is this one message: the acknowledgement answers it.
+            in_reply_to=mid,
+            references=[mid] if mid else [],
+        )
+        outbox["ticket_id"] = ticket
+        outbox["message_id"] = messages.add_outbound_row(writer, values, ticket=ticket)
+        writer.add(OUTBOX, outbox)
+
+
+OUTBOX = Outbox.__table__
 
 
 async def delivery_by_message(session: AsyncSession, ticket_id: int) -> dict[int, str]:

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import insert_row, utcnow
 from app.inbox.models import Message
 from app.routing.models import Area, Job, Label, ModelVersion, RoutingRule
 from app.tickets.models import Ticket
+from mailtext.text import routing_text
 
 
 async def areas_by_name(session: AsyncSession) -> dict[str, Area]:
@@ -105,6 +106,12 @@ async def deactivate_all(session: AsyncSession) -> None:
     )
 
 
+async def add_label(
+    session: AsyncSession, *, ticket_id: int, area: str, previous: str | None, source: str, actor: str
+) -> None:
+    await insert_row(session, Label, ticket_id=ticket_id, area=area, previous_area=previous, source=source, actor=actor)
+
+
 async def areas(session: AsyncSession) -> Sequence[Area]:
     return (await session.scalars(select(Area))).all()
 
@@ -132,7 +139,7 @@ async def labelled_ticket_texts(session: AsyncSession) -> list[tuple[str, str]]:
         .join(Message, Message.id == first.c.message_id)
         .order_by(Ticket.id)
     )
-    return [(f"{subject}\n{text}", area) for subject, text, area in rows]
+    return [(routing_text(subject, text), area) for subject, text, area in rows]
 
 
 async def claim_job(session: AsyncSession, *, owner: str, now: datetime, lease: timedelta) -> Job | None:

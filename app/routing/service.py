@@ -5,7 +5,7 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,27 @@ class RouteDecision:
     routed_by: str  # rule | model | fallback
     probability: float | None = None
     model_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a new ticket goes: a decision held to the areas that exist."""
+
+    area: Area
+    routed_by: str  # rule | model | fallback
+    probability: float | None
+    model_version: str | None
+
+
+def route(areas: Mapping[str, Area], decision: RouteDecision) -> Route:
+    """The area a decision names, or triage when no such area exists (any more): a fallback."""
+    area = areas.get(decision.area) or areas[TRIAGE]
+    return Route(
+        area=area,
+        routed_by=decision.routed_by if area.name == decision.area else "fallback",
+        probability=decision.probability,
+        model_version=decision.model_version,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +257,13 @@ async def areas_for_routing(session: AsyncSession) -> dict[str, Area]:
         await session.flush()
         areas[TRIAGE] = triage
     return areas
+
+
+async def record_label(
+    session: AsyncSession, *, ticket_id: int, area: str, previous: str | None, source: str, actor: str
+) -> None:
+    """An agent's word on a ticket's area, for training: `confirmed` by solving it, `corrected` by re-routing."""
+    await repository.add_label(session, ticket_id=ticket_id, area=area, previous=previous, source=source, actor=actor)
 
 
 async def get_area(session: AsyncSession, name: str) -> Area:

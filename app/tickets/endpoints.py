@@ -6,15 +6,16 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import CurrentUser
 from app.db import MAX_ID, SessionDep
-from app.errors import InvalidInput, NotFound
+from app.errors import NotFound
 from app.macros import ranking
-from app.macros import service as macros
 from app.macros.schemas import SuggestionRead
 from app.replies import service as replies
 from app.routing import service as routing
 from app.runtime import SuggestionCacheDep
+from app.tickets import lifecycle
+from app.tickets import reply as replying
 from app.tickets import service as tickets
-from app.tickets.models import Ticket
+from app.tickets.models import Ticket, TicketStatus
 from app.tickets.schemas import (
     EventRead,
     NoteCreate,
@@ -23,12 +24,10 @@ from app.tickets.schemas import (
     ReplyCreate,
     ReplyResult,
     Reroute,
-    Status,
     StatusUpdate,
     TicketRead,
     TicketSummary,
 )
-from app.users.models import User
 from app.validation import LINE
 
 router = APIRouter(tags=["agents"])
@@ -53,11 +52,11 @@ async def list_queues(user: CurrentUser, session: SessionDep) -> list[QueueRead]
 async def claim(
     user: CurrentUser, session: SessionDep, area: Annotated[str, Path(min_length=1, max_length=64), LINE]
 ) -> TicketSummary:
-    ticket = await tickets.claim_next(session, area, agent=user)
-    if ticket is None:
+    claimed = await lifecycle.claim(session, area, agent=user)
+    if claimed is None:
         await routing.get_area(session, area)  # an unknown area is a 404 of its own
         raise NotFound(f"no unassigned open ticket waits in {area!r}")
-    return ticket
+    return tickets.claimed_summary(claimed.ticket, area=area, agent=user)
 
 
 @router.get("/tickets")
@@ -65,7 +64,7 @@ async def list_tickets(
     user: CurrentUser,
     session: SessionDep,
     area: Annotated[str | None, Query(max_length=64), LINE] = None,
-    status: Status | None = None,
+    status: TicketStatus | None = None,
     assignee: Annotated[str | None, Query(max_length=100, description="a user name, or 'me'"), LINE] = None,
     unassigned: bool = False,
     customer: Annotated[str | None, Query(max_length=320), LINE] = None,
@@ -104,32 +103,12 @@ async def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep
 
 @router.post("/tickets/{ticket_id}/reply")
 async def reply(ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, session: SessionDep) -> ReplyResult:
-    text = await _reply_text(session, ticket, body, user)
-    tickets.check_can_work(ticket, user)
-    outbox = await replies.enqueue_reply(session, ticket, body=text, actor=tickets.actor(user))
-    if body.macro_id is not None:
-        await macros.record_use(session, macro_id=body.macro_id, ticket_id=ticket.id, user_id=user.id)
-    if body.status != ticket.status:
-        await tickets.set_status(session, ticket, status=body.status, user=user)
-    summary = tickets.summary(ticket)
-    assert outbox.message is not None and outbox.message.message_id is not None
-    return ReplyResult(ticket=summary, outbox_id=outbox.id, message_id=outbox.message.message_id)
-
-
-async def _reply_text(session: SessionDep, ticket: Ticket, body: ReplyCreate, user: User) -> str:
-    text = (body.text or "").strip()
-    if body.macro_id is not None:
-        values = await tickets.placeholders(session, ticket, agent=user)
-        rendered = await macros.render_macro(session, body.macro_id, values=values)
-        text = f"{text}\n\n{rendered}".strip() if text else rendered
-    if not text:
-        raise InvalidInput("a reply needs text or a macro_id")
-    return text
+    return await replying.reply(session, ticket, body, user=user)
 
 
 @router.post("/tickets/{ticket_id}/notes", status_code=201)
 async def add_note(ticket: ValidTicket, body: NoteCreate, user: CurrentUser, session: SessionDep) -> EventRead:
-    event = await tickets.add_note(session, ticket, body=body.text, user=user)
+    event = await lifecycle.add_note(session, ticket, body=body.text, user=user)
     return EventRead(
         id=event.id,
         kind=event.kind,
@@ -142,20 +121,20 @@ async def add_note(ticket: ValidTicket, body: NoteCreate, user: CurrentUser, ses
 
 @router.post("/tickets/{ticket_id}/status")
 async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep) -> TicketSummary:
-    await tickets.set_status(session, ticket, status=body.status, user=user)
+    await lifecycle.set_status(session, ticket, status=body.status, user=user)
     return tickets.summary(ticket)
 
 
 @router.post("/tickets/{ticket_id}/reroute")
 async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> TicketSummary:
     area = await routing.get_area(session, body.area)
-    await tickets.reroute(session, ticket, area=area, user=user)
+    await lifecycle.reroute(session, ticket, area=area, user=user)
     return tickets.summary(ticket)
 
 
 @router.post("/tickets/{ticket_id}/release")
 async def release(ticket: ValidTicket, user: CurrentUser, session: SessionDep) -> TicketSummary:
-    await tickets.release(session, ticket, user=user)
+    await lifecycle.release(session, ticket, user=user)
     return tickets.summary(ticket)
 
 

@@ -1,14 +1,37 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, case, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, utcnow
+from app.db import Base, StringEnum, utcnow
 from app.routing.models import Area
 from app.users.models import User
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"
+    SOLVED = "solved"
+
+
+class EventKind(StrEnum):
+    """What a ticket_event records; app/tickets/lifecycle.py writes every one of them."""
+
+    CREATED = "created"
+    CUSTOMER_MESSAGE = "customer_message"  # threaded; its data says when it reopened the ticket
+    AUTO_REPLY = "auto_reply"
+    DELIVERY_FAILED = "delivery_failed"  # a bounce threaded in, or the outbox gave up
+    ACKNOWLEDGEMENT_SKIPPED = "acknowledgement_skipped"
+    CLAIMED = "claimed"
+    RELEASED = "released"
+    REPLIED = "replied"
+    STATUS = "status"
+    REROUTED = "rerouted"
+    NOTE = "note"
 
 
 class Customer(Base):
@@ -32,7 +55,7 @@ class Ticket(Base):
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     subject: Mapped[str] = mapped_column(Text, default="")
     subject_key: Mapped[str] = mapped_column(String(255), default="")  # normalised, for reply matching
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | solved
+    status: Mapped[TicketStatus] = mapped_column(StringEnum(TicketStatus, 16), default=TicketStatus.OPEN)
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), default=None)
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"), default=None)
@@ -93,10 +116,63 @@ class TicketEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[EventKind] = mapped_column(StringEnum(EventKind, 32))
     actor: Mapped[str] = mapped_column(String(100), default="system")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     note: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(lazy="raise")
+
+
+# The ingest fast path reads and writes these tables as plain rows (see app.db.RowWriter). A row the
+# batch creates has no "id" until it is written; a row that points at another new row holds that row.
+
+
+class CustomerRow(TypedDict):
+    id: NotRequired[int]
+    email: str
+    name: str | None
+    created_at: NotRequired[datetime]
+
+
+class TicketRow(TypedDict):
+    id: NotRequired[int]
+    reference: str
+    subject: str
+    subject_key: str
+    status: TicketStatus
+    area_id: int
+    customer_id: int | CustomerRow | None
+    mailbox_id: int | None
+    assignee_id: int | None
+    previous_ticket_id: int | None
+    routed_by: str
+    model_version: str | None
+    route_probability: float | None
+    created_at: datetime
+    updated_at: datetime
+    last_customer_message_at: datetime | None
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    first_responded_at: datetime | None
+    solved_at: datetime | None
+    claimed_at: datetime | None
+
+
+class ClaimedRow(TicketRow):
+    customer_email: str | None
+
+
+class ParticipantRow(TypedDict):
+    ticket_id: int | TicketRow
+    email: str
+
+
+class TicketEventRow(TypedDict):
+    ticket_id: int | TicketRow
+    kind: EventKind
+    actor: str
+    data: dict[str, Any]
+    note: str | None
+    created_at: datetime

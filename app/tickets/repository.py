@@ -9,25 +9,35 @@ from sqlalchemy import Table, bindparam, func, insert, literal, literal_column, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from app.db import Row, insert_row
 from app.inbox.models import Attachment, Message
 from app.routing.models import Area
-from app.tickets.models import Customer, Participant, Ticket, TicketEvent, urgency
+from app.tickets.models import (
+    ClaimedRow,
+    Customer,
+    CustomerRow,
+    EventKind,
+    Participant,
+    Ticket,
+    TicketEvent,
+    TicketRow,
+    TicketStatus,
+    urgency,
+)
 from app.users.models import User
 
 # The ingest path reads tickets and customers as plain rows (dicts): it writes with Core, not the ORM,
 # and a few thousand ORM objects per batch cost more than the queries that load them.
 
 
-async def customers_by_email(session: AsyncSession, emails: Collection[str]) -> dict[str, Row]:
+async def customers_by_email(session: AsyncSession, emails: Collection[str]) -> dict[str, CustomerRow]:
     if not emails:
         return {}
     table = Customer.__table__
     rows = await session.execute(select(table.c.id, table.c.email, table.c.name).where(table.c.email.in_(emails)))
-    return {row["email"]: dict(row) for row in rows.mappings()}
+    return {row["email"]: cast(CustomerRow, dict(row)) for row in rows.mappings()}
 
 
-async def tickets_by_message_id(session: AsyncSession, message_ids: Collection[str]) -> dict[str, Row]:
+async def tickets_by_message_id(session: AsyncSession, message_ids: Collection[str]) -> dict[str, TicketRow]:
     """Stored messages (inbound or outbound) with these Message-IDs, mapped to their ticket."""
     if not message_ids:
         return {}
@@ -36,20 +46,20 @@ async def tickets_by_message_id(session: AsyncSession, message_ids: Collection[s
         .join(Ticket, Ticket.id == Message.ticket_id)
         .where(Message.message_id.in_(message_ids))
     )
-    found: dict[str, Row] = {}
+    found: dict[str, TicketRow] = {}
     for row in rows.mappings():
         ticket = dict(row)
         message_id = ticket.pop("_message_id")
         if message_id is not None:
-            found[message_id] = ticket
+            found[message_id] = cast(TicketRow, ticket)
     return found
 
 
-async def tickets_by_reference(session: AsyncSession, references: Collection[str]) -> dict[str, Row]:
+async def tickets_by_reference(session: AsyncSession, references: Collection[str]) -> dict[str, TicketRow]:
     if not references:
         return {}
     rows = await session.execute(select(Ticket.__table__).where(Ticket.reference.in_(references)))
-    return {row["reference"]: dict(row) for row in rows.mappings()}
+    return {row["reference"]: cast(TicketRow, dict(row)) for row in rows.mappings()}
 
 
 async def participants(session: AsyncSession, ticket_ids: Collection[int]) -> set[tuple[int, str]]:
@@ -63,7 +73,7 @@ async def participants(session: AsyncSession, ticket_ids: Collection[int]) -> se
 
 async def open_tickets_by_subject(
     session: AsyncSession, customer_ids: Collection[int], subject_keys: Collection[str], *, since: datetime
-) -> list[Row]:
+) -> list[TicketRow]:
     if not customer_ids or not subject_keys:
         return []
     rows = await session.execute(
@@ -71,12 +81,12 @@ async def open_tickets_by_subject(
         .where(
             Ticket.customer_id.in_(customer_ids),
             Ticket.subject_key.in_(subject_keys),
-            Ticket.status != "solved",
+            Ticket.status != TicketStatus.SOLVED,
             Ticket.updated_at >= since,
         )
         .order_by(Ticket.updated_at)
     )
-    return [dict(row) for row in rows.mappings()]
+    return [cast(TicketRow, dict(row)) for row in rows.mappings()]
 
 
 def _claim_statement() -> Any:
@@ -96,7 +106,7 @@ def _claim_statement() -> Any:
         select(ticket.c.id)
         .where(
             ticket.c.area_id == area_id,
-            ticket.c.status == literal("open", literal_execute=True),
+            ticket.c.status == literal(TicketStatus.OPEN.value, literal_execute=True),
             ticket.c.assignee_id.is_(None),
         )
         .order_by(urgency().asc().nulls_last(), ticket.c.created_at, ticket.c.id)
@@ -118,7 +128,7 @@ def _claim_statement() -> Any:
 
 def _claim_and_log_statement() -> Any:
     """PostgreSQL: the claim and its `claimed` event in one statement (a data-modifying CTE), one round
-    trip instead of two. SQLite has no data-modifying CTEs; there the event is a second statement."""
+    trip instead of two. SQLite has no data-modifying CTEs; there the lifecycle writes the event."""
     claimed = _CLAIM.cte("claimed")
     event = cast(Table, TicketEvent.__table__)
     logged = (
@@ -127,7 +137,7 @@ def _claim_and_log_statement() -> Any:
             ["ticket_id", "kind", "actor", "data", "created_at"],
             select(
                 claimed.c.id,
-                literal("claimed"),
+                literal(EventKind.CLAIMED.value),
                 bindparam("actor", type_=event.c.actor.type),
                 literal({}, type_=event.c.data.type),
                 bindparam("now", type_=event.c.created_at.type),
@@ -142,17 +152,18 @@ _CLAIM = _claim_statement()
 _CLAIM_AND_LOG = _claim_and_log_statement()
 
 
-async def claim(session: AsyncSession, area: str, user_id: int, actor: str, now: datetime) -> Row | None:
-    """Claim the area's most urgent waiting ticket and record the `claimed` event by `actor`. Returns the
-    ticket's row (with `customer_email`), or None when no ticket of the area waits."""
+def claim_writes_event(session: AsyncSession) -> bool:
+    """Whether `claim` writes the `claimed` event itself, in the claim's statement (PostgreSQL)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def claim(session: AsyncSession, area: str, user_id: int, actor: str, now: datetime) -> ClaimedRow | None:
+    """Claim the area's most urgent waiting ticket; where `claim_writes_event`, its `claimed` event by
+    `actor` too. Returns the ticket's row (with `customer_email`), or None when no ticket of the area waits."""
     params = {"area": area, "user_id": user_id, "actor": actor, "now": now}
-    postgres = session.get_bind().dialect.name == "postgresql"
-    row = (await session.execute(_CLAIM_AND_LOG if postgres else _CLAIM, params)).mappings().first()
-    if row is None:
-        return None
-    if not postgres:
-        await insert_row(session, TicketEvent, ticket_id=row["id"], kind="claimed", actor=actor, created_at=now)
-    return dict(row)
+    statement = _CLAIM_AND_LOG if claim_writes_event(session) else _CLAIM
+    row = (await session.execute(statement, params)).mappings().first()
+    return cast(ClaimedRow, dict(row)) if row is not None else None
 
 
 # Built once, bound per call: every ticket action starts with one of these. The ticket comes with its
@@ -243,17 +254,17 @@ def _with_names() -> Any:
 
 
 async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
-    waiting = (Ticket.status == "open") & Ticket.assignee_id.is_(None)
-    breaching = (Ticket.status != "solved") & (urgency() < now)
+    waiting = (Ticket.status == TicketStatus.OPEN) & Ticket.assignee_id.is_(None)
+    breaching = (Ticket.status != TicketStatus.SOLVED) & (urgency() < now)
     stats = (
         select(
             Ticket.area_id,
-            func.count(Ticket.id).filter(Ticket.status == "open").label("open"),
+            func.count(Ticket.id).filter(Ticket.status == TicketStatus.OPEN).label("open"),
             func.count(Ticket.id).filter(waiting).label("unassigned"),
             func.count(Ticket.id).filter(breaching).label("breaching"),
             func.min(Ticket.created_at).filter(waiting).label("oldest"),
         )
-        .where(Ticket.status != "solved")
+        .where(Ticket.status != TicketStatus.SOLVED)
         .group_by(Ticket.area_id)
         .subquery()
     )
@@ -270,7 +281,7 @@ async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
 async def oldest_waiting(session: AsyncSession, area_id: int) -> int | None:
     return await session.scalar(
         select(Ticket.id)
-        .where(Ticket.area_id == area_id, Ticket.status == "open", Ticket.assignee_id.is_(None))
+        .where(Ticket.area_id == area_id, Ticket.status == TicketStatus.OPEN, Ticket.assignee_id.is_(None))
         .order_by(Ticket.created_at, Ticket.id)
         .limit(1)
     )

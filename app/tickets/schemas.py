@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.tickets.models import TicketStatus
 from app.validation import Line, OptionalText, Text
 
 T = TypeVar("T")
-
-Status = Literal["open", "pending", "solved"]
 
 
 class Page(BaseModel, Generic[T]):
@@ -35,7 +34,7 @@ class TicketSummary(BaseModel):
     id: int
     reference: str
     subject: str
-    status: str
+    status: TicketStatus
     area: str
     customer_email: str | None
     assignee: str | None
@@ -103,7 +102,7 @@ class ReplyCreate(BaseModel):
 
     text: OptionalText = Field(None, max_length=50_000)
     macro_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    status: Status = "pending"
+    status: TicketStatus = TicketStatus.PENDING
 
 
 class NoteCreate(BaseModel):
@@ -115,7 +114,7 @@ class NoteCreate(BaseModel):
 class StatusUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Status
+    status: TicketStatus
 
 
 class Reroute(BaseModel):

@@ -19,8 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.sql import Executable
 
 from app.db import unit_of_work
-from app.inbox import service as inbox
+from app.inbox import mailboxes
+from app.inbox.ingest import IngestCounts, Source, ingest_batch
 from app.inbox.models import Mailbox, Message
+from app.inbox.parsing import prepare
 from app.inbox.schemas import MailboxCreate
 from app.main import create_app
 from app.replies.sender import send_due
@@ -70,15 +72,13 @@ class Desk:
     async def new_agent(self, name: str | None = None) -> httpx.AsyncClient:
         return self.client((await self.new_user("agent", name))[1])
 
-    async def ingest(self, *raws: bytes, mailbox_id: int | None = -1) -> inbox.IngestCounts:
+    async def ingest(self, *raws: bytes, mailbox_id: int | None = -1) -> IngestCounts:
         """Store mail as the poller would, from this desk's mailbox (or `mailbox_id`, None for none)."""
         mailbox = self.mailbox_id if mailbox_id == -1 else mailbox_id
-        batch = [inbox.prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
-        source = inbox.Source(mailbox_id=mailbox, uidvalidity=None, own_addresses=frozenset({SUPPORT}))
+        batch = [prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
+        source = Source(mailbox_id=mailbox, uidvalidity=None, own_addresses=frozenset({SUPPORT}))
         async with unit_of_work(self.runtime.sessionmaker) as session:
-            return await inbox.ingest_batch(
-                session, batch, source=source, settings=self.settings, router=self.runtime.router
-            )
+            return await ingest_batch(session, batch, source=source, settings=self.settings, router=self.runtime.router)
 
     async def ticket_of(self, message_id: str) -> int:
         ticket_id = await self.scalar(
@@ -90,7 +90,7 @@ class Desk:
     async def new_ticket(self, raw: bytes) -> int:
         counts = await self.ingest(raw)
         assert counts.ingested == 1, counts
-        parsed = inbox.prepare(raw, None, max_attachment_bytes=0).parsed
+        parsed = prepare(raw, None, max_attachment_bytes=0).parsed
         assert parsed is not None and parsed.message_id
         return await self.ticket_of(parsed.message_id)
 
@@ -127,7 +127,7 @@ async def add_mailbox(runtime: Runtime, smtp: SmtpTestServer, **fields: Any) -> 
         **fields,
     }
     async with unit_of_work(runtime.sessionmaker) as session:
-        return await inbox.create_mailbox(session, MailboxCreate(**data), secrets=runtime.secrets)
+        return await mailboxes.create_mailbox(session, MailboxCreate(**data), secrets=runtime.secrets)
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.db import unit_of_work
-from app.inbox import service as inbox
+from app.inbox import ingest
 from app.inbox.models import Mailbox
+from app.inbox.parsing import prepare
 from tests.api.desk import Desk, sqlite_only
 from tests.mailgen import mail
 
@@ -156,12 +157,12 @@ async def test_deleting_a_mailbox_keeps_its_tickets(desk: Desk) -> None:
 
 async def test_admin_lists_problem_messages_and_downloads_their_raw_bytes(desk: Desk) -> None:
     raw = mail(subject="Huge", message_id="<huge@merchant.example>")
-    truncated = inbox.prepare(raw, 7, size=len(raw) * 1000, truncated=True, max_attachment_bytes=1024)
+    truncated = prepare(raw, 7, size=len(raw) * 1000, truncated=True, max_attachment_bytes=1024)
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        await inbox.ingest_batch(
+        await ingest.ingest_batch(
             session,
             [truncated],
-            source=inbox.Source(mailbox_id=desk.mailbox_id, uidvalidity=1),
+            source=ingest.Source(mailbox_id=desk.mailbox_id, uidvalidity=1),
             settings=desk.settings,
             router=desk.runtime.router,
         )

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.db import Base, create_engine, create_sessionmaker, unit_of_work
-from app.inbox import service as inbox
+from app.inbox import ingest, mailboxes
+from app.inbox.parsing import prepare
 from app.inbox.schemas import MailboxCreate
 from app.macros import service as macros
 from app.macros.schemas import MacroCreate
@@ -62,7 +63,7 @@ async def _seed(settings: Settings) -> str:
         await users.create_user(session, name="ana", email="ana@routedesk.example", role="agent")
         await routing.create_area(session, AreaCreate(name="payouts"))
         await macros.create_macro(session, data=MacroCreate(title="Hello", body="Hi {customer_name}"))
-        mailbox = await inbox.create_mailbox(
+        mailbox = await mailboxes.create_mailbox(
             session,
             MailboxCreate(
                 name="support",
@@ -77,15 +78,13 @@ async def _seed(settings: Settings) -> str:
             secrets=runtime.secrets,
         )
         batch = [
-            inbox.prepare(
-                mail(subject=f"Question {i}", sender=f"c{i}@merchant.example"), None, max_attachment_bytes=1024
-            )
+            prepare(mail(subject=f"Question {i}", sender=f"c{i}@merchant.example"), None, max_attachment_bytes=1024)
             for i in range(3)
         ]
-        await inbox.ingest_batch(
+        await ingest.ingest_batch(
             session,
             batch,
-            source=inbox.Source(mailbox_id=mailbox.id, uidvalidity=None),
+            source=ingest.Source(mailbox_id=mailbox.id, uidvalidity=None),
             settings=settings,
             router=runtime.router,
         )

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.db import unit_of_work
-from app.inbox import service as inbox
+from app.inbox import mailboxes
 from app.inbox.models import Message
 from app.inbox.poller import MailboxPoller, MailboxRef
 from app.runtime import Runtime
@@ -48,7 +48,9 @@ async def test_every_corpus_message_is_stored_through_a_real_imap_server(
     for raw in raws:
         await imap_server.append(raw)
     async with unit_of_work(runtime.sessionmaker) as session:
-        row = await inbox.add_mailbox(session, name="corpus", endpoint=imap_server.endpoint, secrets=runtime.secrets)
+        row = await mailboxes.add_mailbox(
+            session, name="corpus", endpoint=imap_server.endpoint, secrets=runtime.secrets
+        )
         mailbox = MailboxRef.from_row(row, runtime.secrets)
     poller = MailboxPoller(
         mailbox,

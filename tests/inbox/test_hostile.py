@@ -17,9 +17,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.db import fit_row, storable_text, unit_of_work
-from app.inbox import repository
-from app.inbox import service as inbox
+from app.inbox import ingest, mailboxes, repository
 from app.inbox.models import Attachment, Message
+from app.inbox.parsing import prepare
 from app.inbox.poller import MailboxPoller, MailboxRef
 from app.mail.imap import ImapClient
 from app.main import create_app
@@ -111,7 +111,7 @@ def field_mails() -> dict[str, bytes]:
 
 async def add_mailbox(runtime: Runtime, imap_server: Any, name: str = "hostile") -> MailboxRef:
     async with unit_of_work(runtime.sessionmaker) as session:
-        row = await inbox.add_mailbox(session, name=name, endpoint=imap_server.endpoint, secrets=runtime.secrets)
+        row = await mailboxes.add_mailbox(session, name=name, endpoint=imap_server.endpoint, secrets=runtime.secrets)
         return MailboxRef.from_row(row, runtime.secrets)
 
 
@@ -234,11 +234,11 @@ def test_a_row_is_held_to_the_sizes_its_model_declares() -> None:
 async def test_a_size_beyond_the_integer_column_does_not_fail_the_batch(runtime: Runtime) -> None:
     raw = mail(message_id="<enormous@merchant.example>")
     # As the poller reports a message over the size limit: kept truncated, with the size the server gave.
-    huge = inbox.prepare(raw, 7, size=5 * 2**30, truncated=True, max_attachment_bytes=1024)
-    good = inbox.prepare(mail(message_id="<normal@merchant.example>"), 8, max_attachment_bytes=1024)
-    source = inbox.Source(mailbox_id=None, uidvalidity=1)
+    huge = prepare(raw, 7, size=5 * 2**30, truncated=True, max_attachment_bytes=1024)
+    good = prepare(mail(message_id="<normal@merchant.example>"), 8, max_attachment_bytes=1024)
+    source = ingest.Source(mailbox_id=None, uidvalidity=1)
     async with unit_of_work(runtime.sessionmaker) as session:
-        counts = await inbox.ingest_batch(
+        counts = await ingest.ingest_batch(
             session, [huge, good], source=source, settings=runtime.settings, router=runtime.router
         )
     assert (counts.ingested, counts.failed) == (2, 0)

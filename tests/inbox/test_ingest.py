@@ -8,20 +8,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import unit_of_work
 from app.inbox import repository
-from app.inbox import service as inbox
+from app.inbox.ingest import IngestCounts, Source, ingest_batch
 from app.inbox.models import Message
+from app.inbox.parsing import prepare
 from app.routing.service import Router
 from app.runtime import Runtime
-from app.tickets.models import Ticket, TicketEvent
+from app.tickets.models import Ticket, TicketEvent, TicketStatus
 from tests.mailgen import bounce, mail
 
-SOURCE = inbox.Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset({"support@routedesk.example"}))
+SOURCE = Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset({"support@routedesk.example"}))
 
 
-async def ingest(runtime: Runtime, *raws: bytes, source: inbox.Source = SOURCE) -> inbox.IngestCounts:
-    batch = [inbox.prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
+async def ingest(runtime: Runtime, *raws: bytes, source: Source = SOURCE) -> IngestCounts:
+    batch = [prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
     async with unit_of_work(runtime.sessionmaker) as session:
-        return await inbox.ingest_batch(session, batch, source=source, settings=runtime.settings, router=Router())
+        return await ingest_batch(session, batch, source=source, settings=runtime.settings, router=Router())
 
 
 async def tickets(session: AsyncSession) -> Sequence[Ticket]:
@@ -193,7 +194,7 @@ async def test_auto_reply_to_a_ticket_is_recorded_without_reopening_it(runtime: 
     await ingest(runtime, mail(message_id="<m1@merchant.example>"))
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
-        ticket.status = "pending"
+        ticket.status = TicketStatus.PENDING
     await ingest(
         runtime,
         mail(
@@ -257,7 +258,7 @@ async def test_customer_reply_reopens_a_solved_ticket(runtime: Runtime) -> None:
     await ingest(runtime, mail(message_id="<o1@merchant.example>"))
     async with unit_of_work(runtime.sessionmaker) as session:
         [ticket] = await tickets(session)
-        ticket.status = "solved"
+        ticket.status = TicketStatus.SOLVED
     await ingest(
         runtime,
         mail(subject="Re: Payout missing", in_reply_to="<o1@merchant.example>", message_id="<o2@merchant.example>"),

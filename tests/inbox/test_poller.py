@@ -16,8 +16,7 @@ from sqlalchemy import func, select, update
 
 from app.config import Settings
 from app.db import unit_of_work, utcnow
-from app.inbox import repository
-from app.inbox import service as inbox
+from app.inbox import mailboxes, repository
 from app.inbox.models import MailboxState, Message
 from app.inbox.poller import MailboxBusy, MailboxPoller, MailboxRef
 from app.mail.imap import ImapAuthError, ImapClient, ImapEndpoint
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 async def add_mailbox(runtime: Runtime, endpoint: ImapEndpoint, name: str = "support") -> MailboxRef:
     async with unit_of_work(runtime.sessionmaker) as session:
-        row = await inbox.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets)
+        row = await mailboxes.add_mailbox(session, name=name, endpoint=endpoint, secrets=runtime.secrets)
         return MailboxRef.from_row(row, runtime.secrets)
 
 

@@ -12,7 +12,7 @@ from app.macros import service as macros
 from app.macros.schemas import MacroCreate, MacroRead
 from app.routing.models import Area
 from app.tickets.models import Customer, Ticket
-from app.tickets.service import new_reference
+from app.tickets.threads import new_reference
 from app.users.models import User
 
 _serial = itertools.count(1)

@@ -12,8 +12,8 @@ import pytest
 
 from app.db import unit_of_work
 from app.demo.corpus import generate_emails
-from app.inbox import service as inbox
-from app.inbox.parsing import parse
+from app.inbox import ingest
+from app.inbox.parsing import parse, prepare
 from app.routing.service import RouteDecision, Router, RouteRequest
 from app.runtime import Runtime
 from classifiers.data import read_examples
@@ -130,10 +130,10 @@ async def test_ingest_routes_on_the_text_training_reads(runtime: Runtime, tmp_pa
     trained_on = sorted(e.text for e in read_examples(tmp_path / "box", labels_file=labels_file).examples)
 
     router = RecordingRouter()
-    batch = [inbox.prepare(raw, None, max_attachment_bytes=DEFAULT_MAX_ATTACHMENT_BYTES) for raw in raws]
-    source = inbox.Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset({"support@support.example.com"}))
+    batch = [prepare(raw, None, max_attachment_bytes=DEFAULT_MAX_ATTACHMENT_BYTES) for raw in raws]
+    source = ingest.Source(mailbox_id=None, uidvalidity=None, own_addresses=frozenset({"support@support.example.com"}))
     async with unit_of_work(runtime.sessionmaker) as session:
-        await inbox.ingest_batch(session, batch, source=source, settings=runtime.settings, router=router)
+        await ingest.ingest_batch(session, batch, source=source, settings=runtime.settings, router=router)
 
     assert len(trained_on) == len(raws)
     assert sorted(router.texts) == trained_on

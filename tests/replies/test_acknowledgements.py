@@ -147,3 +147,19 @@ async def test_unattended_sender_is_noted_as_the_reason_for_no_acknowledgement(d
     [skipped] = [e["data"] for e in events if e["kind"] == "acknowledgement_skipped"]
     assert (skipped["reason"], skipped["address"]) == ("unattended_address", "noreply@shop.example")
     assert await _acknowledgements(desk) == []
+
+
+async def test_acknowledgement_greets_by_the_first_name_from_a_family_name_first_sender(desk: Desk) -> None:
+    await desk.new_ticket(mail(sender='"Silva, Ana" <ana@merchant.example>', message_id="<ack-fn@merchant.example>"))
+    await desk.send_due()
+    [received] = desk.smtp.messages
+    assert received.message.get_content().startswith("Hello Ana,")
+
+
+async def test_acknowledgement_greets_without_a_name_when_the_name_is_an_address(desk: Desk) -> None:
+    await desk.new_ticket(
+        mail(sender='"ana@merchant.example" <ana@merchant.example>', message_id="<ack-a@merchant.example>")
+    )
+    await desk.send_due()
+    [received] = desk.smtp.messages
+    assert received.message.get_content().splitlines()[0] == "Hello,"

@@ -11,13 +11,15 @@ from sqlalchemy import select, update
 
 from app.db import unit_of_work
 from app.errors import Conflict, InvalidInput
-from app.inbox import service as inbox
+from app.inbox import ingest
+from app.inbox.parsing import prepare
 from app.routing import service as routing
 from app.routing import training
 from app.routing.models import TRIAGE, Area, Job, Label, ModelVersion
 from app.routing.schemas import AreaCreate, AreaUpdate, RuleCreate
 from app.routing.service import Router, RouteRequest
 from app.runtime import Runtime
+from app.tickets import lifecycle
 from app.tickets import service as tickets
 from app.tickets.models import Ticket
 from app.users import service as users
@@ -197,10 +199,10 @@ async def test_rollback_without_an_earlier_version_is_a_conflict(runtime: Runtim
 async def ingest_one(runtime: Runtime, router: Router, raw: bytes) -> Ticket:
     async with unit_of_work(runtime.sessionmaker) as session:
         await routing.areas_for_routing(session)
-        await inbox.ingest_batch(
+        await ingest.ingest_batch(
             session,
-            [inbox.prepare(raw, None, max_attachment_bytes=10**6)],
-            source=inbox.Source(mailbox_id=None, uidvalidity=None),
+            [prepare(raw, None, max_attachment_bytes=10**6)],
+            source=ingest.Source(mailbox_id=None, uidvalidity=None),
             settings=runtime.settings,
             router=router,
         )
@@ -233,8 +235,8 @@ async def test_reroute_records_a_correction_and_solving_confirms_the_area(
     async with unit_of_work(runtime.sessionmaker) as session:
         agent, _token = await users.create_user(session, name="ann", email="ann@support.example", role="agent")
         ticket = await tickets.get_ticket(session, first.id)
-        await tickets.reroute(session, ticket, area=await routing.get_area(session, "login"), user=agent)
-        await tickets.set_status(session, await tickets.get_ticket(session, second.id), status="solved", user=agent)
+        await lifecycle.reroute(session, ticket, area=await routing.get_area(session, "login"), user=agent)
+        await lifecycle.set_status(session, await tickets.get_ticket(session, second.id), status="solved", user=agent)
     async with unit_of_work(runtime.sessionmaker) as session:
         labels = {
             (lab.ticket_id, lab.area, lab.source, lab.previous_area)
@@ -261,7 +263,7 @@ async def test_training_job_from_tickets_runs_in_the_worker_and_reports_its_resu
             area = await session.scalar(select(Area).where(Area.name == example.label))
             if area is None:
                 area = await routing.create_area(session, AreaCreate(name=example.label))
-            await tickets.reroute(session, await tickets.get_ticket(session, ticket.id), area=area, user=admin)
+            await lifecycle.reroute(session, await tickets.get_ticket(session, ticket.id), area=area, user=admin)
     async with unit_of_work(runtime.sessionmaker) as session:
         job = await training.enqueue_training(
             session, training.TrainingSource(from_tickets=True), activate=True, actor="admin:root"

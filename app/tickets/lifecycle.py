@@ -1,0 +1,365 @@
+"""A ticket's life: every change of its state, each with its guard, recorded as a ticket_event.
+
+Ingest calls it on the rows of its batch (through the ThreadIndex and its RowWriter), the API and
+the worker on ORM objects in their session; nothing else changes a ticket's status, assignee or area,
+or writes a ticket_event. Each transition returns the Event it recorded, and every one of them
+passes through `_record`: the one place to listen at for what happens to tickets (the SLA clocks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar, overload
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import RowWriter, utcnow
+from app.errors import Forbidden, InvalidInput
+from app.routing import service as routing
+from app.routing.models import TRIAGE, Area
+from app.tickets import repository, threads
+from app.tickets.models import (
+    ClaimedRow,
+    CustomerRow,
+    EventKind,
+    Ticket,
+    TicketEvent,
+    TicketEventRow,
+    TicketRow,
+    TicketStatus,
+)
+from app.tickets.threads import ThreadIndex
+from app.users.models import User
+from mailtext.message import ParsedMessage
+
+SYSTEM = "system"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Generic[T]):
+    """What a transition did to a ticket: the ticket_event it wrote, and the status it moved the ticket
+    from and to (both None when the status stayed). `ticket` is the ORM object in the API, the row in
+    an ingest batch (one the batch opened has no id before the batch is written), or just the id."""
+
+    kind: EventKind
+    ticket: T
+    at: datetime
+    actor: str = SYSTEM
+    data: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None
+    status_from: TicketStatus | None = None
+    status_to: TicketStatus | None = None
+
+
+def actor(user: User) -> str:
+    return f"{user.role}:{user.name}"
+
+
+# --- Ingest: the rows of one batch --------------------------------------------------------------
+
+
+def may_open(auto: str | None) -> bool:
+    """Whether a message that threads nowhere opens a ticket: mail a person wrote and bulk mail do;
+    auto-replies and bounces never do, since answering them is how mail loops start."""
+    return auto in (None, "bulk")
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a new message goes: onto `ticket` (threaded by `how`: header, token or subject), or else
+    into a new ticket, which points back at `previous` when the message answers a ticket solved too
+    long ago to reopen."""
+
+    ticket: TicketRow | None
+    how: str | None
+    previous: TicketRow | None = None
+
+
+def place(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime, reopen_days: float) -> Placement:
+    """The reopen rule, whole: a customer's message on a pending or solved ticket reopens it (see
+    `add_message`), unless the ticket was solved more than `reopen_days` ago; then the ticket stays
+    solved and the message opens a new one pointing at it. Automatic mail threads onto any ticket."""
+    ticket, how = threads.find_ticket(index, parsed)
+    if ticket is None or how is None:
+        return Placement(None, None)
+    solved_at = ticket["solved_at"]
+    if (
+        parsed.auto is None
+        and ticket["status"] == TicketStatus.SOLVED
+        and solved_at is not None
+        and solved_at < now - timedelta(days=reopen_days)
+    ):
+        return Placement(None, None, previous=ticket)
+    return Placement(ticket, how)
+
+
+def open_ticket(
+    index: ThreadIndex,
+    *,
+    parsed: ParsedMessage,
+    customer: CustomerRow | None,
+    mailbox_id: int | None,
+    route: routing.Route,
+    own_addresses: frozenset[str],
+    now: datetime,
+    previous: TicketRow | None = None,
+) -> Event[TicketRow]:
+    """None -> open (`created`), routed to `route`'s area with its SLA due times."""
+    area = route.area
+    key = threads.subject_key(parsed.subject, index.prefix)
+    ticket: TicketRow = {
+        "reference": threads.new_reference(index.prefix),
+        "subject": parsed.subject[:2000],
+        "subject_key": key,
+        "status": TicketStatus.OPEN,
+        "area_id": area.id,
+        "customer_id": customer,
+        "mailbox_id": mailbox_id,
+        "assignee_id": None,
+        "previous_ticket_id": previous["id"] if previous is not None else None,
+        "routed_by": route.routed_by,
+        "route_probability": route.probability,
+        "model_version": route.model_version,
+        "created_at": now,
+        "updated_at": now,
+        "last_customer_message_at": now,
+        "first_response_due_at": now + timedelta(minutes=area.first_response_minutes),
+        "resolution_due_at": now + timedelta(minutes=area.resolution_minutes),
+        "first_responded_at": None,
+        "solved_at": None,
+        "claimed_at": None,
+    }
+    index.writer.add(TICKET, ticket)
+    event = Event(
+        EventKind.CREATED,
+        ticket,
+        now,
+        data={
+            "area": area.name,
+            "routed_by": route.routed_by,
+            "probability": route.probability,
+            "model_version": route.model_version,
+            "previous_ticket": previous["reference"] if previous is not None else None,
+        },
+        status_to=TicketStatus.OPEN,
+    )
+    _record(index.writer, event)
+    index.by_reference[ticket["reference"]] = ticket
+    if parsed.from_address:
+        index.by_subject[(parsed.from_address, key)] = ticket
+    if parsed.message_id is not None:
+        index.by_message_id[parsed.message_id] = ticket
+    others = [a for a in [*parsed.to, *parsed.cc] if a not in own_addresses]
+    threads.add_participants(index, ticket, [parsed.from_address, *others])
+    return event
+
+
+def add_message(
+    index: ThreadIndex, ticket: TicketRow, *, parsed: ParsedMessage, how: str, now: datetime
+) -> Event[TicketRow]:
+    """A further message threaded onto a ticket. A customer's (or bulk) message: open -> open, or
+    pending/solved -> open (reopened), `customer_message`. An auto-reply (`auto_reply`) or a bounce
+    (`delivery_failed`) is recorded but changes no status."""
+    if parsed.message_id is not None:
+        index.by_message_id[parsed.message_id] = ticket
+    if parsed.auto in ("auto_reply", "bounce"):
+        kind = EventKind.DELIVERY_FAILED if parsed.auto == "bounce" else EventKind.AUTO_REPLY
+        automatic = Event(kind, ticket, now, data={"threaded_by": how})
+        _record(index.writer, automatic)
+        return automatic
+    data = {"threaded_by": how}
+    ticket["updated_at"] = now
+    ticket["last_customer_message_at"] = now
+    previous = ticket["status"]
+    reopened = previous in (TicketStatus.PENDING, TicketStatus.SOLVED)
+    if reopened:
+        data["reopened_from"] = str(previous)
+        ticket["status"] = TicketStatus.OPEN
+        ticket["solved_at"] = None
+        index.writer.changed(TICKET, ticket, "updated_at", "last_customer_message_at", "status", "solved_at")
+    else:
+        index.writer.changed(TICKET, ticket, "updated_at", "last_customer_message_at")
+    event = Event(
+        EventKind.CUSTOMER_MESSAGE,
+        ticket,
+        now,
+        data=data,
+        status_from=previous if reopened else None,
+        status_to=TicketStatus.OPEN if reopened else None,
+    )
+    _record(index.writer, event)
+    threads.add_participants(index, ticket, [parsed.from_address])
+    return event
+
+
+def acknowledgement_skipped(
+    writer: RowWriter, ticket: TicketRow, reason: dict[str, str], *, now: datetime
+) -> Event[TicketRow]:
+    """Why the customer of a new ticket got no acknowledgement: recorded on the ticket, status unchanged."""
+    event = Event(EventKind.ACKNOWLEDGEMENT_SKIPPED, ticket, now, data=reason)
+    _record(writer, event)
+    return event
+
+
+# --- The API and the worker: ORM objects in their session ---------------------------------------
+
+
+def check_can_work(ticket: Ticket, user: User) -> None:
+    """The guard of an agent's actions: an unclaimed ticket, one's own, or any ticket for an admin."""
+    if user.role != "admin" and ticket.assignee_id is not None and ticket.assignee_id != user.id:
+        raise Forbidden("this ticket is claimed by another agent")
+
+
+async def claim(session: AsyncSession, area: str, *, agent: User) -> Event[ClaimedRow] | None:
+    """The area's most urgent open and unassigned ticket -> assigned to the agent (`claimed`); no ticket
+    goes to two agents. None when no ticket of that area waits (or no such area)."""
+    now = utcnow()
+    who = actor(agent)
+    row = await repository.claim(session, area, agent.id, who, now)
+    if row is None:
+        return None
+    event = Event(EventKind.CLAIMED, row, now, actor=who)
+    # On PostgreSQL the claim's own statement wrote the event: one round trip for both.
+    _record(None if repository.claim_writes_event(session) else session, event)
+    return event
+
+
+async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Event[Ticket]:
+    """Assigned -> unassigned (`released`); the status stays."""
+    check_can_work(ticket, user)
+    now = utcnow()
+    ticket.assignee_id, ticket.assignee, ticket.claimed_at, ticket.updated_at = None, None, None, now
+    event = Event(EventKind.RELEASED, ticket, now, actor=actor(user))
+    _record(session, event)
+    await session.flush()
+    return event
+
+
+def replied(session: AsyncSession, ticket: Ticket, *, actor: str, now: datetime) -> Event[Ticket]:
+    """An agent's reply is queued (`replied`): the first one is the ticket's first response. The reply
+    flow has checked `check_can_work`."""
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+    ticket.updated_at = now
+    event = Event(EventKind.REPLIED, ticket, now, actor=actor)
+    _record(session, event)
+    return event
+
+
+async def set_status(session: AsyncSession, ticket: Ticket, *, status: str | TicketStatus, user: User) -> Event[Ticket]:
+    """Any status -> open, pending or solved (`status`), by whoever may work the ticket. Solving a
+    ticket outside triage confirms its area: a training label."""
+    check_can_work(ticket, user)
+    try:
+        new = TicketStatus(status)
+    except ValueError:
+        raise InvalidInput("status must be open, pending or solved") from None
+    now = utcnow()
+    previous = TicketStatus(ticket.status)
+    ticket.status, ticket.updated_at = new, now
+    if new == TicketStatus.SOLVED:
+        ticket.solved_at = now
+        if ticket.area.name != TRIAGE:
+            await routing.record_label(
+                session,
+                ticket_id=ticket.id,
+                area=ticket.area.name,
+                previous=None,
+                source="confirmed",
+                actor=actor(user),
+            )
+    else:
+        ticket.solved_at = None
+    event = Event(
+        EventKind.STATUS,
+        ticket,
+        now,
+        actor=actor(user),
+        data={"from": str(previous), "to": str(new)},
+        status_from=previous,
+        status_to=new,
+    )
+    _record(session, event)
+    await session.flush()
+    return event
+
+
+async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: User) -> Event[Ticket] | None:
+    """Area -> another area (`rerouted`), unassigned so that whoever works the new area claims it; a
+    training label unless it goes to triage. None when the ticket is in that area already."""
+    check_can_work(ticket, user)
+    previous_name = ticket.area.name
+    if previous_name == area.name:
+        return None
+    now = utcnow()
+    ticket.area_id, ticket.area, ticket.routed_by, ticket.updated_at = area.id, area, "agent", now
+    ticket.assignee_id, ticket.assignee, ticket.claimed_at = None, None, None
+    if area.name != TRIAGE:
+        await routing.record_label(
+            session, ticket_id=ticket.id, area=area.name, previous=previous_name, source="corrected", actor=actor(user)
+        )
+    event = Event(EventKind.REROUTED, ticket, now, actor=actor(user), data={"from": previous_name, "to": area.name})
+    _record(session, event)
+    await session.flush()
+    return event
+
+
+async def add_note(session: AsyncSession, ticket: Ticket, *, body: str, user: User) -> TicketEvent:
+    """An internal note (`note`); the status stays. Returns the stored event: the note's id is its id."""
+    now = utcnow()
+    ticket.updated_at = now
+    stored = _record(session, Event(EventKind.NOTE, ticket, now, actor=actor(user), note=body))
+    await session.flush()
+    return stored
+
+
+def delivery_failed(
+    session: AsyncSession, ticket_id: int | None, *, outbox_id: int, error: str, now: datetime
+) -> Event[int] | None:
+    """The outbox gave up on a message (`delivery_failed`): shown on the ticket, so that the agent knows
+    the customer never got the answer. The status stays."""
+    if ticket_id is None:
+        return None
+    event = Event(EventKind.DELIVERY_FAILED, ticket_id, now, data={"outbox": outbox_id, "error": error})
+    _record(session, event)
+    return event
+
+
+# --- Where every transition passes ---------------------------------------------------------------
+
+TICKET = Ticket.__table__
+TICKET_EVENT = TicketEvent.__table__
+
+
+@overload
+def _record(into: AsyncSession, event: Event[Any]) -> TicketEvent: ...
+@overload
+def _record(into: RowWriter | None, event: Event[Any]) -> None: ...
+def _record(into: AsyncSession | RowWriter | None, event: Event[Any]) -> TicketEvent | None:
+    """Write the event's ticket_event: with an ingest batch's rows, or into the session, flushed with the
+    change it records (then the stored event is returned). `into` is None where the transition's own
+    statement wrote it (a claim on PostgreSQL)."""
+    ticket = event.ticket
+    row: TicketEventRow = {
+        "ticket_id": ticket.id if isinstance(ticket, Ticket) else ticket if isinstance(ticket, int) else _key(ticket),
+        "kind": event.kind,
+        "actor": event.actor,
+        "data": event.data,
+        "note": event.note,
+        "created_at": event.at,
+    }
+    if isinstance(into, RowWriter):
+        into.add(TICKET_EVENT, row)
+        return None
+    if into is None:
+        return None
+    stored = TicketEvent(**row)
+    into.add(stored)
+    return stored
+
+
+def _key(ticket: TicketRow) -> int | TicketRow:
+    # A ticket the batch opened has no id yet: the writer links the event to its row when it writes.
+    return ticket.get("id", ticket)

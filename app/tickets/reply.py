@@ -1,0 +1,39 @@
+"""An agent's reply, the flow that spans domains: the text (macros), the guard and the status
+(the ticket's lifecycle), the outbound message (replies), and the macro's use (macros)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidInput
+from app.macros import service as macros
+from app.replies import service as replies
+from app.tickets import lifecycle
+from app.tickets import service as tickets
+from app.tickets.models import Ticket
+from app.tickets.schemas import ReplyCreate, ReplyResult
+from app.users.models import User
+
+
+async def reply(session: AsyncSession, ticket: Ticket, data: ReplyCreate, *, user: User) -> ReplyResult:
+    text = await _reply_text(session, ticket, data, user)
+    lifecycle.check_can_work(ticket, user)
+    outbox = await replies.enqueue_reply(session, ticket, body=text, actor=lifecycle.actor(user))
+    if data.macro_id is not None:
+        await macros.record_use(session, macro_id=data.macro_id, ticket_id=ticket.id, user_id=user.id)
+    if data.status != ticket.status:
+        await lifecycle.set_status(session, ticket, status=data.status, user=user)
+    summary = tickets.summary(ticket)
+    assert outbox.message is not None and outbox.message.message_id is not None
+    return ReplyResult(ticket=summary, outbox_id=outbox.id, message_id=outbox.message.message_id)
+
+
+async def _reply_text(session: AsyncSession, ticket: Ticket, data: ReplyCreate, user: User) -> str:
+    text = (data.text or "").strip()
+    if data.macro_id is not None:
+        values = await tickets.placeholders(session, ticket, agent=user)
+        rendered = await macros.render_macro(session, data.macro_id, values=values)
+        text = f"{text}\n\n{rendered}".strip() if text else rendered
+    if not text:
+        raise InvalidInput("a reply needs text or a macro_id")
+    return text
