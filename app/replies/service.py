@@ -149,9 +149,7 @@ async def enqueue(
     return outbox
 
 
-async def enqueue_reply(
-    session: AsyncSession, ticket: Ticket, *, body: str, actor: str, now: datetime | None = None
-) -> Outbox:
+async def enqueue_reply(session: AsyncSession, ticket: Ticket, *, body: str, now: datetime | None = None) -> Outbox:
     now = now or utcnow()
     if ticket.mailbox_id is None:
         raise InvalidInput("this ticket came from no mailbox, so there is nothing to reply from")
@@ -164,7 +162,6 @@ async def enqueue_reply(
         # Refused now, while the agent is here, rather than queued to fail: no mail can reach it.
         raise InvalidInput(f"the customer's address cannot receive mail: {problem}")
     outbox = await enqueue(session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now)
-    lifecycle.replied(session, ticket, actor=actor, now=now)
     await session.flush()
     return outbox
 

@@ -226,9 +226,11 @@ async def claim(session: AsyncSession, area: str, *, agent: User) -> Event[Claim
     return event
 
 
-async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Event[Ticket]:
-    """Assigned -> unassigned (`released`); the status stays."""
+async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Event[Ticket] | None:
+    """Assigned -> unassigned (`released`); the status stays. None when nobody holds the ticket."""
     check_can_work(ticket, user)
+    if ticket.assignee_id is None:
+        return None
     now = utcnow()
     ticket.assignee_id, ticket.assignee, ticket.claimed_at, ticket.updated_at = None, None, None, now
     event = Event(EventKind.RELEASED, ticket, now, actor=actor(user))
@@ -237,27 +239,33 @@ async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Event
     return event
 
 
-def replied(session: AsyncSession, ticket: Ticket, *, actor: str, now: datetime) -> Event[Ticket]:
-    """An agent's reply is queued (`replied`): the first one is the ticket's first response. The reply
-    flow has checked `check_can_work`."""
+def replied(session: AsyncSession, ticket: Ticket, *, user: User, now: datetime) -> Event[Ticket]:
+    """An agent's reply is queued (`replied`), by whoever may work the ticket: the first one is the
+    ticket's first response."""
+    check_can_work(ticket, user)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = now
     ticket.updated_at = now
-    event = Event(EventKind.REPLIED, ticket, now, actor=actor)
+    event = Event(EventKind.REPLIED, ticket, now, actor=actor(user))
     _record(session, event)
     return event
 
 
-async def set_status(session: AsyncSession, ticket: Ticket, *, status: str | TicketStatus, user: User) -> Event[Ticket]:
-    """Any status -> open, pending or solved (`status`), by whoever may work the ticket. Solving a
-    ticket outside triage confirms its area: a training label."""
+async def set_status(
+    session: AsyncSession, ticket: Ticket, *, status: str | TicketStatus, user: User
+) -> Event[Ticket] | None:
+    """One status -> another of open, pending and solved (`status`), by whoever may work the ticket.
+    Solving a ticket outside triage confirms its area: a training label. None when the ticket has
+    that status already: nothing changes, so solving twice neither moves `solved_at` nor labels twice."""
     check_can_work(ticket, user)
     try:
         new = TicketStatus(status)
     except ValueError:
         raise InvalidInput("status must be open, pending or solved") from None
-    now = utcnow()
     previous = TicketStatus(ticket.status)
+    if previous == new:
+        return None
+    now = utcnow()
     ticket.status, ticket.updated_at = new, now
     if new == TicketStatus.SOLVED:
         ticket.solved_at = now

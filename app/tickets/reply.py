@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from app.errors import InvalidInput
 from app.macros import service as macros
 from app.replies import service as replies
@@ -18,7 +19,9 @@ from app.users.models import User
 async def reply(session: AsyncSession, ticket: Ticket, data: ReplyCreate, *, user: User) -> ReplyResult:
     text = await _reply_text(session, ticket, data, user)
     lifecycle.check_can_work(ticket, user)
-    outbox = await replies.enqueue_reply(session, ticket, body=text, actor=lifecycle.actor(user))
+    now = utcnow()
+    outbox = await replies.enqueue_reply(session, ticket, body=text, now=now)
+    lifecycle.replied(session, ticket, user=user, now=now)
     if data.macro_id is not None:
         await macros.record_use(session, macro_id=data.macro_id, ticket_id=ticket.id, user_id=user.id)
     if data.status != ticket.status:

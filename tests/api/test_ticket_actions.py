@@ -9,7 +9,7 @@ from app.inbox.models import Message
 from app.macros.models import MacroUse
 from app.replies.models import Outbox
 from app.routing.models import Label
-from app.tickets.models import Ticket
+from app.tickets.models import Ticket, TicketEvent
 from tests.api.desk import Desk, sqlite_only
 from tests.mailgen import mail
 
@@ -185,6 +185,29 @@ async def test_solving_outside_triage_confirms_the_area_as_a_label(desk: Desk) -
     await desk.agent.post(f"/tickets/{ticket_id}/status", json={"status": "solved"})
     labels = await desk.all(select(Label.source).where(Label.ticket_id == ticket_id).order_by(Label.id))
     assert labels == ["corrected", "confirmed"]
+
+
+async def test_solving_a_solved_ticket_again_changes_nothing(desk: Desk) -> None:
+    await desk.admin.post("/admin/areas", json={"name": "payouts"})
+    ticket_id = await _claimed_ticket(desk)
+    await desk.agent.post(f"/tickets/{ticket_id}/reroute", json={"area": "payouts"})
+    await desk.agent.post(f"/tickets/{ticket_id}/status", json={"status": "solved"})
+    solved_at = await desk.scalar(select(Ticket.solved_at).where(Ticket.id == ticket_id))
+    again = await desk.agent.post(f"/tickets/{ticket_id}/status", json={"status": "solved"})
+    labels = await desk.all(select(Label.source).where(Label.ticket_id == ticket_id))
+    kinds = await desk.all(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id))
+    assert again.status_code == 200 and again.json()["status"] == "solved"
+    assert await desk.scalar(select(Ticket.solved_at).where(Ticket.id == ticket_id)) == solved_at
+    assert labels.count("confirmed") == 1
+    assert kinds.count("status") == 1
+
+
+async def test_releasing_a_ticket_nobody_holds_records_nothing(desk: Desk) -> None:
+    ticket_id = await desk.new_ticket(mail())
+    released = await desk.agent.post(f"/tickets/{ticket_id}/release")
+    kinds = await desk.all(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id))
+    assert released.status_code == 200 and released.json()["assignee"] is None
+    assert "released" not in kinds
 
 
 async def test_reroute_records_a_label_and_returns_the_ticket_to_the_queue(desk: Desk) -> None:

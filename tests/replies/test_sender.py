@@ -89,7 +89,7 @@ async def test_reply_rolled_back_with_its_transaction_leaves_no_outbox_row(desk:
     with pytest.raises(Abort):
         async with unit_of_work(desk.runtime.sessionmaker) as session:
             ticket = await tickets.get_ticket(session, ticket_id, for_update=True)
-            await replies.enqueue_reply(session, ticket, body="never", actor="agent:ana")
+            await replies.enqueue_reply(session, ticket, body="never")
             raise Abort  # whatever fails later in the request takes the reply with it
     assert len(await desk.all(select(Outbox.id))) == before
     assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["status"] == "open"
