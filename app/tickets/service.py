@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import utcnow
 from app.errors import NotFound
 from app.inbox.models import Message
-from app.mail.addresses import first_name
+from app.macros import render
 from app.routing.models import Area
 from app.tickets import repository
 from app.tickets.models import ClaimedRow, Customer, Ticket, TicketRow
@@ -154,13 +154,11 @@ async def placeholders(session: AsyncSession, ticket: Ticket, *, agent: User) ->
     """The values a macro may use for this ticket. Plain strings: rendering inserts them literally."""
     customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     area = await session.get(Area, ticket.area_id)
-    name = (customer.name or "") if customer else ""
-    return {
-        "customer_name": name,
-        "customer_first_name": first_name(name) or "",
-        "customer_email": customer.email if customer else "",
-        "ticket_reference": ticket.reference,
-        "ticket_subject": ticket.subject,
-        "agent_name": agent.name,
-        "area_title": (area.title or area.name) if area else "",
-    }
+    return render.placeholder_values(
+        customer_name=customer.name if customer else None,
+        customer_email=customer.email if customer else None,
+        ticket_reference=ticket.reference,
+        ticket_subject=ticket.subject,
+        agent_name=agent.name,
+        area_title=(area.title or area.name) if area else None,
+    )
