@@ -21,21 +21,19 @@ def add_failed(
     writer: RowWriter, item: Incoming, *, mailbox_id: int | None, uidvalidity: int | None, error: str
 ) -> None:
     """A message that could not be parsed or stored: kept raw, for an admin to look into."""
-    writer.add(
-        MESSAGE,
-        {
-            "direction": "inbound",
-            "mailbox_id": mailbox_id,
-            "uidvalidity": uidvalidity,
-            "uid": item.uid,
-            "raw_sha256": item.sha256,
-            "raw": item.raw,
-            "size": item.size,
-            "parse_status": "failed",
-            "parse_error": error[:4000],
-            "created_at": utcnow(),
-        },
+    row = MessageRow(
+        direction="inbound",
+        mailbox_id=mailbox_id,
+        uidvalidity=uidvalidity,
+        uid=item.uid,
+        raw_sha256=item.sha256,
+        raw=item.raw,
+        size=item.size,
+        parse_status="failed",
+        parse_error=error[:4000],
+        created_at=utcnow(),
     )
+    writer.add(MESSAGE, row)
 
 
 def add_inbound(

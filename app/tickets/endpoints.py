@@ -108,15 +108,7 @@ async def reply(ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, sessi
 
 @router.post("/tickets/{ticket_id}/notes", status_code=201)
 async def add_note(ticket: ValidTicket, body: NoteCreate, user: CurrentUser, session: SessionDep) -> EventRead:
-    event = await lifecycle.add_note(session, ticket, body=body.text, user=user)
-    return EventRead(
-        id=event.id,
-        kind=event.kind,
-        actor=event.actor,
-        data=event.data or {},
-        note=event.note,
-        created_at=event.created_at,
-    )
+    return tickets.event_read(await lifecycle.add_note(session, ticket, body=body.text, user=user))
 
 
 @router.post("/tickets/{ticket_id}/status")

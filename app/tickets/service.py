@@ -14,7 +14,7 @@ from app.inbox.models import Message
 from app.macros import render
 from app.routing.models import Area
 from app.tickets import repository
-from app.tickets.models import ClaimedRow, Customer, Ticket, TicketRow
+from app.tickets.models import ClaimedRow, Customer, Ticket, TicketEvent, TicketRow
 from app.tickets.schemas import (
     AttachmentRead,
     EventRead,
@@ -137,10 +137,18 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
             )
             for m in messages
         ],
-        events=[
-            EventRead(id=e.id, kind=e.kind, actor=e.actor, data=e.data or {}, note=e.note, created_at=e.created_at)
-            for e in await repository.events(session, ticket_id)
-        ],
+        events=[event_read(e) for e in await repository.events(session, ticket_id)],
+    )
+
+
+def event_read(event: TicketEvent) -> EventRead:
+    return EventRead(
+        id=event.id,
+        kind=event.kind,
+        actor=event.actor,
+        data=event.data or {},
+        note=event.note,
+        created_at=event.created_at,
     )
 
 
