@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import NotRequired, TypedDict
 
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, utcnow
+from app.db import Base, StringEnum, utcnow
 from app.inbox.models import Message, MessageRow
 from app.tickets.models import Ticket, TicketRow
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"  # claimed by a sender, whose lease is next_attempt_at
+    SENT = "sent"
+    FAILED = "failed"  # permanently: shown on the ticket
 
 
 class Outbox(Base):
@@ -28,7 +36,7 @@ class Outbox(Base):
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[str] = mapped_column(Text)  # comma-separated envelope recipients
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | sending | sent | failed
+    status: Mapped[OutboxStatus] = mapped_column(StringEnum(OutboxStatus, 16), default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.replies.models import Outbox
+from app.replies.models import Outbox, OutboxStatus
 
 
 async def acknowledgements_since(
@@ -54,7 +54,7 @@ async def claim_due(
     due = (
         await session.execute(
             select(Outbox.id, Outbox.ticket_id, Outbox.attempts, Outbox.status, Outbox.last_error)
-            .where(Outbox.status.in_(("queued", "sending")), Outbox.next_attempt_at <= now)
+            .where(Outbox.status.in_((OutboxStatus.QUEUED, OutboxStatus.SENDING)), Outbox.next_attempt_at <= now)
             .order_by(Outbox.next_attempt_at, Outbox.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -64,14 +64,14 @@ async def claim_due(
     for row in due:
         if row.attempts < max_attempts:
             continue
-        died = "; the sender of the last one stopped before it finished" if row.status == "sending" else ""
+        died = "; the sender of the last one stopped before it finished" if row.status == OutboxStatus.SENDING else ""
         last = f" (last error: {row.last_error})" if row.last_error else ""
         error = f"gave up after {row.attempts} attempts{died}{last}"[:2000]
         exhausted.append(Exhausted(id=row.id, ticket_id=row.ticket_id, attempts=row.attempts, error=error))
         await session.execute(
             update(Outbox)
             .where(Outbox.id == row.id)
-            .values(status="failed", owner=owner, last_error=error)
+            .values(status=OutboxStatus.FAILED, owner=owner, last_error=error)
             .execution_options(synchronize_session=False)
         )
     ids = [row.id for row in due if row.attempts < max_attempts]
@@ -79,8 +79,8 @@ async def claim_due(
         return Claim(rows=[], exhausted=exhausted)
     await session.execute(
         update(Outbox)
-        .where(Outbox.id.in_(ids), or_(Outbox.status == "queued", Outbox.status == "sending"))
-        .values(status="sending", owner=owner, next_attempt_at=lease_until, attempts=Outbox.attempts + 1)
+        .where(Outbox.id.in_(ids), or_(Outbox.status == OutboxStatus.QUEUED, Outbox.status == OutboxStatus.SENDING))
+        .values(status=OutboxStatus.SENDING, owner=owner, next_attempt_at=lease_until, attempts=Outbox.attempts + 1)
         .execution_options(synchronize_session=False)
     )
     rows = (
@@ -101,7 +101,7 @@ async def renew_leases(session: AsyncSession, ids: Collection[int], *, owner: st
         return 0
     result = await session.execute(
         update(Outbox)
-        .where(Outbox.id.in_(list(ids)), Outbox.owner == owner, Outbox.status == "sending")
+        .where(Outbox.id.in_(list(ids)), Outbox.owner == owner, Outbox.status == OutboxStatus.SENDING)
         .values(next_attempt_at=lease_until)
         .execution_options(synchronize_session=False)
     )

@@ -17,6 +17,7 @@ from app.inbox.models import Mailbox
 from app.loops import jittered_delay, sleep_or_stop
 from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, SmtpTemporaryError, send
 from app.replies import repository
+from app.replies.models import OutboxStatus
 from app.secrets import SecretBox
 from app.tickets import lifecycle
 
@@ -184,20 +185,20 @@ async def _record(
     async with unit_of_work(sessionmaker) as session:
         row = await repository.outbox_row(session, outbox_id)
         # A sender that overran its lease lost the row to another one: that one's outcome stands.
-        if row is None or row.owner != owner or row.status != "sending":
+        if row is None or row.owner != owner or row.status != OutboxStatus.SENDING:
             return
         if error is None:
-            row.status, row.sent_at, row.last_error = "sent", now, None
+            row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, None
             log.info("outbox_sent", outbox=outbox_id, ticket=row.ticket_id)
             return
         row.last_error = str(error)[:2000]
         permanent = isinstance(error, SmtpPermanentError) or attempts >= settings.smtp.max_attempts
         if permanent:
-            row.status = "failed"
+            row.status = OutboxStatus.FAILED
             log.warning("outbox_failed", outbox=outbox_id, ticket=row.ticket_id, error=row.last_error)
             lifecycle.delivery_failed(session, row.ticket_id, outbox_id=outbox_id, error=row.last_error, now=now)
         else:
-            row.status = "queued"
+            row.status = OutboxStatus.QUEUED
             row.next_attempt_at = now + timedelta(seconds=retry_delay(attempts, settings))
             log.info("outbox_retry", outbox=outbox_id, attempts=attempts, error=row.last_error)
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, StringEnum, utcnow
 
 TRIAGE = "triage"
 
@@ -81,6 +82,13 @@ class Label(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # leased by a worker until lease_expires_at
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 class Job(Base):
     """Background work (training) that any worker may claim; progress is readable while it runs."""
 
@@ -88,7 +96,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued | running | succeeded | failed
+    status: Mapped[JobStatus] = mapped_column(StringEnum(JobStatus, 16), default=JobStatus.QUEUED)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     stage: Mapped[str] = mapped_column(String(100), default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

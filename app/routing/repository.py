@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import insert_row, utcnow
 from app.inbox.models import Message
-from app.routing.models import Area, Job, Label, ModelVersion, RoutingRule
+from app.routing.models import Area, Job, JobStatus, Label, ModelVersion, RoutingRule
 from app.tickets.models import Ticket
 from mailtext.text import routing_text
 
@@ -145,7 +145,7 @@ async def labelled_ticket_texts(session: AsyncSession) -> list[tuple[str, str]]:
 async def claim_job(session: AsyncSession, *, owner: str, now: datetime, lease: timedelta) -> Job | None:
     job_id = await session.scalar(
         select(Job.id)
-        .where(or_(Job.status == "queued", (Job.status == "running") & (Job.lease_expires_at < now)))
+        .where(or_(Job.status == JobStatus.QUEUED, (Job.status == JobStatus.RUNNING) & (Job.lease_expires_at < now)))
         .order_by(Job.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -155,7 +155,7 @@ async def claim_job(session: AsyncSession, *, owner: str, now: datetime, lease: 
     await session.execute(
         update(Job)
         .where(Job.id == job_id)
-        .values(status="running", owner=owner, started_at=now, lease_expires_at=now + lease, stage="starting")
+        .values(status=JobStatus.RUNNING, owner=owner, started_at=now, lease_expires_at=now + lease, stage="starting")
         .execution_options(synchronize_session=False)
     )
     return await session.get(Job, job_id, populate_existing=True)
@@ -166,14 +166,14 @@ async def job_progress(
 ) -> None:
     await session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "running")
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
         .values(stage=stage[:100], progress=max(0.0, min(1.0, fraction)), lease_expires_at=lease_until)
         .execution_options(synchronize_session=False)
     )
 
 
 async def finish_job(
-    session: AsyncSession, job_id: int, *, status: str, result: dict[str, Any] | None, error: str | None
+    session: AsyncSession, job_id: int, *, status: JobStatus, result: dict[str, Any] | None, error: str | None
 ) -> None:
     await session.execute(
         update(Job)
@@ -183,7 +183,7 @@ async def finish_job(
             result=result,
             error=error,
             finished_at=utcnow(),
-            progress=1.0 if status == "succeeded" else Job.progress,
+            progress=1.0 if status == JobStatus.SUCCEEDED else Job.progress,
             lease_expires_at=None,
         )
         .execution_options(synchronize_session=False)

@@ -20,7 +20,7 @@ from app.db import unit_of_work, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.loops import sleep_or_stop
 from app.routing import repository
-from app.routing.models import TRIAGE, Area, Job, ModelVersion
+from app.routing.models import TRIAGE, Area, Job, JobStatus, ModelVersion
 from app.routing.service import Router, compact_form, load_version
 from classifiers.artifacts import save_model
 from classifiers.data import DataError, Example, load_examples
@@ -271,12 +271,12 @@ async def run_one_job(sessionmaker: async_sessionmaker[AsyncSession], *, owner: 
             if params.get("activate"):
                 _row, created = await activate(session, row.version)
                 result.update(activated=True, created_areas=created)
-        outcome: tuple[str, dict[str, Any] | None, str | None] = ("succeeded", result, None)
+        outcome: tuple[JobStatus, dict[str, Any] | None, str | None] = (JobStatus.SUCCEEDED, result, None)
     except InvalidInput as exc:
-        outcome = ("failed", None, exc.detail)
+        outcome = (JobStatus.FAILED, None, exc.detail)
     except Exception as exc:
         log.exception("training_job_failed", job=job_id)
-        outcome = ("failed", None, f"{type(exc).__name__}: {exc}")
+        outcome = (JobStatus.FAILED, None, f"{type(exc).__name__}: {exc}")
     finally:
         reporter.cancel()
         await asyncio.gather(reporter, return_exceptions=True)
