@@ -101,7 +101,9 @@ def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
 async def test_kill_9_of_poll_once_mid_ingest_leaves_no_process_behind(
     runtime: Runtime, imap_server: Any, tmp_path: Path
 ) -> None:
-    total = 600
+    # Enough mail that the poll runs for seconds: at 600 it could finish between two looks of a loaded
+    # test process (seen with the suite on two cores in parallel), and the kill came too late.
+    total = 2000
     for i in range(total):
         await imap_server.append(mail(message_id=f"<orphan-{i}@merchant.example>", subject=f"Refund {i}"))
     await add_mailbox(runtime, imap_server.endpoint)
