@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -89,6 +89,33 @@ class StringEnum(TypeDecorator[E]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
         return None if value is None else self._enum(value)
+
+    # The processors the engine runs per value, for every row of a batch: a dict lookup each, where
+    # the generic ones above cost a TypeDecorator call and an Enum() call (~0.2 s of a 5,000-message
+    # ingest under cProfile). An unknown string still raises Enum()'s ValueError.
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], str | None]:
+        enum = self._enum
+        plain = {member.value: str(member.value) for member in enum}
+
+        def process(value: Any) -> str | None:
+            if value is None:
+                return None
+            found = plain.get(value)
+            return found if found is not None else enum(value).value
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], E | None]:
+        enum = self._enum
+        members = {member.value: member for member in enum}
+
+        def process(value: Any) -> E | None:
+            if value is None:
+                return None
+            found = members.get(value)
+            return found if found is not None else enum(value)
+
+        return process
 
 
 class Base(DeclarativeBase):
