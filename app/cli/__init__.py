@@ -1,0 +1,18 @@
+"""The `routedesk` command: one module per area of work, each adding its commands to the root app."""
+
+from __future__ import annotations
+
+from app.cli import db, demo, mailboxes, messages, models, processes, users
+from app.cli.common import cli
+
+cli.add_typer(db.db_cli, name="db")
+cli.add_typer(mailboxes.mailbox_cli, name="mailbox")
+cli.add_typer(messages.messages_cli, name="messages")
+cli.add_typer(users.users_cli, name="users")
+cli.add_typer(models.models_cli, name="models")
+
+__all__ = ["cli", "demo", "main", "processes"]
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,63 @@
+"""`routedesk users`: agents, admins and their API tokens."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from app.cli.common import in_session, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.runtime import Runtime
+
+users_cli = typer.Typer(no_args_is_help=True, help="Agents and admins, and their API tokens.")
+
+
+@users_cli.command("add")
+def users_add(
+    name: str,
+    email: Annotated[str, typer.Option("--email")],
+    role: Annotated[str, typer.Option("--role", help="agent or admin")] = "agent",
+) -> None:
+    """Create a user and print their API token (shown this once; only its hash is stored)."""
+    from app.users import service as users
+
+    settings = load_settings()
+
+    async def add(session: AsyncSession, _runtime: Runtime) -> str:
+        _user, token = await users.create_user(session, name=name, email=email, role=role)
+        return token
+
+    token = in_session(settings, add)
+    typer.echo(f"user {name!r} ({role}) created; API token (shown once):", err=True)
+    typer.echo(token)
+
+
+@users_cli.command("token")
+def users_token(name: str) -> None:
+    """Replace a user's token with a new one and print it."""
+    from app.users import service as users
+
+    settings = load_settings()
+
+    async def rotate(session: AsyncSession, _runtime: Runtime) -> str:
+        return (await users.rotate_token(session, name))[1]
+
+    typer.echo(in_session(settings, rotate))
+
+
+@users_cli.command("revoke")
+def users_revoke(name: str) -> None:
+    """Revoke a user's token: every request with it is refused from now on."""
+    from app.users import service as users
+
+    settings = load_settings()
+
+    async def revoke(session: AsyncSession, _runtime: Runtime) -> None:
+        await users.revoke(session, name)
+
+    in_session(settings, revoke)
+    typer.echo(f"user {name!r}: token revoked")
