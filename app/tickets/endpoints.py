@@ -110,9 +110,9 @@ _REPLY_FIELDS = frozenset(ReplyCreate.model_fields)
 
 
 async def reply_input(request: Request, user: CurrentUser) -> tuple[ReplyCreate, list[OutgoingFile]]:
-    """A reply as JSON, or as multipart/form-data: the same fields, plus files under `files`."""
+    """A reply as JSON, or as a form (multipart/form-data, which may carry files under `files`)."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != "multipart/form-data":
+    if content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return _validated(await request.body()), []
     limits = request.app.state.settings.attachments
     try:
