@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -135,10 +136,18 @@ async def reply_input(request: Request, user: CurrentUser) -> tuple[ReplyCreate,
 
 
 def _validated(data: bytes | dict[str, str]) -> ReplyCreate:
+    # Parsed as FastAPI parses a JSON body (json.loads: a lone surrogate escape decodes, and the text
+    # rule then names it), then validated as FastAPI validates one.
+    if isinstance(data, bytes):
+        try:
+            value: Any = json.loads(data) if data else None
+        except ValueError as exc:
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+            raise RequestValidationError([{**error, "ctx": {"error": str(exc)[:200]}}]) from None
+    else:
+        value = data
     try:
-        if isinstance(data, bytes):
-            return ReplyCreate.model_validate_json(data or b"null")
-        return ReplyCreate.model_validate(data)
+        return ReplyCreate.model_validate(value)
     except ValidationError as exc:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
