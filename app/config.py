@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -73,6 +74,15 @@ class TicketSettings(BaseModel):
     team_name: str = Field("The support team", max_length=200)
 
 
+class AttachmentSettings(BaseModel):
+    """Files agents attach to their replies (inbound attachments are bounded by
+    ingest.max_attachment_bytes). A reply over them is refused whole: nothing is queued."""
+
+    max_reply_files: int = Field(10, ge=0, le=100)
+    max_reply_file_bytes: int = Field(10 * 1024 * 1024, ge=0)
+    max_reply_bytes: int = Field(25 * 1024 * 1024, ge=0)
+
+
 class SmtpSettings(BaseModel):
     timeout: float = Field(30.0, gt=0)
     batch: int = Field(20, ge=1, le=500)
@@ -93,6 +103,11 @@ class SmtpSettings(BaseModel):
         if self.send_heartbeat_seconds * 2 > self.send_lease_seconds:
             raise ValueError("send_heartbeat_seconds must be at most half of send_lease_seconds")
         return self
+
+
+_REPLY_PATH = re.compile(r"^/api/v1/tickets/[0-9]+/reply/?$")
+# Room a multipart reply needs beside its files: each part's headers and boundary.
+MULTIPART_PART_OVERHEAD = 4096
 
 
 class HttpSettings(BaseModel):
@@ -118,10 +133,15 @@ class HttpSettings(BaseModel):
     # The client address is the socket peer; only a peer in these networks (your reverse proxies) is
     # believed about the client it forwards, through X-Forwarded-For.
     trusted_proxies: list[IPvAnyNetwork] = []
+    # The reply route alone takes uploads: its body may hold the files the attachment limits admit, plus
+    # the reply's text and the multipart framing. None: derived from those limits (Settings below).
+    max_reply_body_bytes: int | None = Field(None, ge=1024)
 
     def max_body_for(self, path: str) -> int:
         if path.startswith("/api/v1/admin/"):
             return self.max_admin_body_bytes
+        if self.max_reply_body_bytes is not None and _REPLY_PATH.match(path):
+            return max(self.max_reply_body_bytes, self.max_body_bytes)
         return self.max_body_bytes if path.startswith("/api/") else self.max_other_body_bytes
 
 
@@ -142,6 +162,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     tickets: TicketSettings = TicketSettings()
     http: HttpSettings = HttpSettings()
+    attachments: AttachmentSettings = AttachmentSettings()
 
     @field_validator("database_url")
     @classmethod
@@ -154,6 +175,22 @@ class Settings(BaseSettings):
         if not (value.startswith("postgresql+asyncpg://") or value.startswith("sqlite+aiosqlite://")):
             raise ValueError("database_url must be a sqlite:/// or postgresql:// URL")
         return value
+
+    @model_validator(mode="after")
+    def _reply_body_admits_attachments(self) -> Settings:
+        files = self.attachments
+        needed = (
+            files.max_reply_bytes + self.http.max_body_bytes + MULTIPART_PART_OVERHEAD * (files.max_reply_files + 4)
+        )
+        limit = self.http.max_reply_body_bytes
+        if limit is None:
+            self.http = self.http.model_copy(update={"max_reply_body_bytes": needed})
+        elif limit < needed:
+            raise ValueError(
+                f"http.max_reply_body_bytes ({limit}) cannot hold a reply with the attachments that the "
+                f"attachments settings admit: it needs at least {needed} bytes (or leave it unset)"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

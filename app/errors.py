@@ -41,7 +41,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The token's role may not do this"),
         (404, "Not found"),
         (409, "Conflict"),
-        (413, "The request body is over the route's size limit"),
+        (410, "Gone: e.g. an attachment whose content was not kept"),
+        (413, "The request body, or a file in it, is over its size limit"),
         (422, "Invalid input"),
         (429, "Too many failed authentications from this address; see Retry-After"),
         (500, "Unexpected error, logged on the server under the answer's error_id"),
@@ -64,6 +65,14 @@ class NotFound(AppError):
 
 class Conflict(AppError):
     status_code = 409
+
+
+class Gone(AppError):
+    status_code = 410
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
 
 
 class Forbidden(AppError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -69,3 +70,28 @@ def bounce(original_message_id: str, *, to: str = "support@routedesk.example") -
         f"Message-ID: {original_message_id}\r\n"
         f"--{boundary}--\r\n"
     ).encode()
+
+
+def with_files(
+    *files: tuple[str, bytes],
+    subject: str = "Files attached",
+    body: str = "Please see the attached files.",
+    sender: str = "Ana Silva <ana@merchant.example>",
+    to: str = "support@routedesk.example",
+    message_id: str | None = None,
+) -> bytes:
+    """A multipart/mixed mail: the text, then each file as (its MIME headers as written, its bytes),
+    base64-encoded. The headers are taken as given, so a test can write hostile ones."""
+    boundary = "files-boundary-7"
+    parts = [f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n".encode()]
+    for headers, content in files:
+        encoded = base64.encodebytes(content).replace(b"\n", b"\r\n")
+        parts.append(f"{headers}\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + encoded)
+    head = (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Date: {format_datetime(datetime(2026, 11, 2, 10, next(_counter) % 60, tzinfo=UTC))}\r\n"
+        f"Message-ID: {message_id or make_msgid(domain='merchant.example')}\r\n"
+        f'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+    ).encode()
+    delimiter = f"--{boundary}\r\n".encode()
+    return head + b"".join(delimiter + part + b"\r\n" for part in parts) + f"--{boundary}--\r\n".encode()

@@ -3,6 +3,7 @@ ingest's batch, and mail sent from one, stored with the outbox row that sends it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import RowWriter, utcnow
 from app.inbox.models import Attachment, AttachmentRow, Message, MessageRow
 from app.inbox.parsing import Incoming
+from app.mail.compose import OutgoingFile
 from app.tickets.models import CustomerRow, Ticket, TicketRow
 from mailtext.message import ParsedMessage
 
@@ -103,8 +105,22 @@ def add_outbound_row(writer: RowWriter, values: MessageRow, *, ticket: TicketRow
     return writer.add(MESSAGE, values)
 
 
-def add_outbound(session: AsyncSession, values: MessageRow, *, ticket: Ticket) -> Message:
-    """An outbound message of a ticket, in the session's transaction."""
-    message = Message(**values, ticket=ticket)
+def add_outbound(
+    session: AsyncSession, values: MessageRow, *, ticket: Ticket, files: Sequence[OutgoingFile] = ()
+) -> Message:
+    """An outbound message of a ticket, with the files it carries as its attachment rows (as an inbound
+    message's are), in the session's transaction."""
+    attachments = [
+        Attachment(
+            filename=file.filename,
+            content_type=file.content_type,
+            size=len(file.content),
+            content_id=None,
+            inline=False,
+            content=file.content,
+        )
+        for file in files
+    ]
+    message = Message(**values, ticket=ticket, attachments=attachments)
     session.add(message)
     return message

@@ -14,7 +14,7 @@ from app.errors import InvalidInput
 from app.inbox import messages
 from app.inbox.models import Mailbox, Message, MessageRow
 from app.mail.addresses import address_problem, first_name
-from app.mail.compose import compose, new_message_id
+from app.mail.compose import OutgoingFile, compose, new_message_id
 from app.replies import repository
 from app.replies.models import Outbox, OutboxRow
 from app.routing.models import Area
@@ -64,6 +64,7 @@ def outbound_rows(
     now: datetime,
     in_reply_to: str | None,
     references: Sequence[str],
+    files: Sequence[OutgoingFile] = (),
 ) -> tuple[MessageRow, OutboxRow]:
     """The column values of an outbound message and of its outbox row, bytes composed; the caller
     links them to the ticket and to each other, and stores them in its transaction."""
@@ -81,6 +82,7 @@ def outbound_rows(
         references=references,
         date=now,
         automatic=kind == "acknowledgement",
+        files=files,
     )
     message: MessageRow = {
         "direction": "outbound",
@@ -126,6 +128,7 @@ async def enqueue(
     to: Sequence[str],
     now: datetime,
     thread: Sequence[Message] | None = None,
+    files: Sequence[OutgoingFile] = (),
 ) -> Outbox:
     """Write the outbound message and its outbox row in the caller's transaction. The bytes, and so
     the Message-ID, are fixed now: a retry after an unknown outcome resends the very same message."""
@@ -142,14 +145,22 @@ async def enqueue(
         now=now,
         in_reply_to=in_reply_to,
         references=references,
+        files=files,
     )
-    message = messages.add_outbound(session, message_values, ticket=ticket)
+    message = messages.add_outbound(session, message_values, ticket=ticket, files=files)
     outbox = Outbox(**outbox_values, ticket=ticket, message=message)
     session.add(outbox)
     return outbox
 
 
-async def enqueue_reply(session: AsyncSession, ticket: Ticket, *, body: str, now: datetime | None = None) -> Outbox:
+async def enqueue_reply(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    body: str,
+    now: datetime | None = None,
+    files: Sequence[OutgoingFile] = (),
+) -> Outbox:
     now = now or utcnow()
     if ticket.mailbox_id is None:
         raise InvalidInput("this ticket came from no mailbox, so there is nothing to reply from")
@@ -161,7 +172,9 @@ async def enqueue_reply(session: AsyncSession, ticket: Ticket, *, body: str, now
     if problem is not None:
         # Refused now, while the agent is here, rather than queued to fail: no mail can reach it.
         raise InvalidInput(f"the customer's address cannot receive mail: {problem}")
-    outbox = await enqueue(session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now)
+    outbox = await enqueue(
+        session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now, files=files
+    )
     await session.flush()
     return outbox
 

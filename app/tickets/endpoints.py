@@ -1,18 +1,24 @@
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth import CurrentUser
 from app.db import MAX_ID, SessionDep
-from app.errors import NotFound
+from app.errors import InvalidInput, NotFound
 from app.macros import ranking
 from app.macros.schemas import SuggestionRead
+from app.mail.compose import OutgoingFile
 from app.replies import service as replies
 from app.routing import service as routing
 from app.runtime import SuggestionCacheDep
-from app.tickets import lifecycle
+from app.tickets import attachments, lifecycle
 from app.tickets import reply as replying
 from app.tickets import service as tickets
 from app.tickets.models import Ticket, TicketStatus
@@ -101,9 +107,101 @@ async def get_ticket(ticket_id: TicketId, user: CurrentUser, session: SessionDep
     return await tickets.detail(session, ticket_id, delivery=delivery)
 
 
-@router.post("/tickets/{ticket_id}/reply")
-async def reply(ticket: ValidTicket, body: ReplyCreate, user: CurrentUser, session: SessionDep) -> ReplyResult:
-    return await replying.reply(session, ticket, body, user=user)
+_REPLY_FIELDS = frozenset(ReplyCreate.model_fields)
+
+
+async def reply_input(request: Request, user: CurrentUser) -> tuple[ReplyCreate, list[OutgoingFile]]:
+    """A reply as JSON, or as a form (multipart/form-data, which may carry files under `files`)."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return _validated(await request.body()), []
+    limits = request.app.state.settings.attachments
+    try:
+        async with request.form(max_files=limits.max_reply_files + 1, max_fields=len(_REPLY_FIELDS)) as form:
+            fields: dict[str, str] = {}
+            uploads: list[tuple[str | None, str | None, bytes]] = []
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    if name != "files":
+                        raise InvalidInput(f"files go in the form field 'files', not {name[:64]!r}")
+                    uploads.append((value.filename, value.content_type, await value.read()))
+                elif name in fields:
+                    raise InvalidInput(f"the form field {name[:64]!r} is given twice")
+                else:
+                    fields[name] = value
+    except StarletteHTTPException as exc:  # the form could not be read: malformed, or too many parts
+        raise InvalidInput(f"the multipart body cannot be read: {exc.detail}") from exc
+    files = attachments.reply_files(uploads, limits)
+    return _validated(fields), files
+
+
+def _validated(data: bytes | dict[str, str]) -> ReplyCreate:
+    # Parsed as FastAPI parses a JSON body (json.loads: a lone surrogate escape decodes, and the text
+    # rule then names it), then validated as FastAPI validates one.
+    if isinstance(data, bytes):
+        try:
+            value: Any = json.loads(data) if data else None
+        except ValueError as exc:
+            error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}
+            raise RequestValidationError([{**error, "ctx": {"error": str(exc)[:200]}}]) from None
+    else:
+        value = data
+    try:
+        return ReplyCreate.model_validate(value)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+ReplyInput = Annotated[tuple[ReplyCreate, list[OutgoingFile]], Depends(reply_input)]
+
+_REPLY_SCHEMA = ReplyCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+_REPLY_SCHEMA.pop("$defs", None)
+_REPLY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _REPLY_SCHEMA},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        **_REPLY_SCHEMA["properties"],
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                    "additionalProperties": False,
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("/tickets/{ticket_id}/reply", openapi_extra=_REPLY_BODY)
+async def reply(ticket: ValidTicket, body: ReplyInput, user: CurrentUser, session: SessionDep) -> ReplyResult:
+    """Text, a macro or both; as multipart/form-data it may carry files (field `files`, repeated), within
+    the limits of ROUTEDESK_ATTACHMENTS__* (413 over a byte limit, 422 over the count)."""
+    data, files = body
+    return await replying.reply(session, ticket, data, user=user, files=files)
+
+
+@router.get("/tickets/{ticket_id}/attachments/{attachment_id}", response_class=Response)
+async def download_attachment(
+    ticket_id: TicketId, attachment_id: Annotated[int, Path(ge=1, le=MAX_ID)], user: CurrentUser, session: SessionDep
+) -> Response:
+    """The stored bytes of one of the ticket's attachments, always as a download (see README)."""
+    file = await attachments.download(session, ticket_id, attachment_id)
+    headers = {
+        # Set as is: Starlette would add "; charset=utf-8" to a text/* media type, which the file's bytes
+        # may not be.
+        "Content-Type": file.media_type,
+        "Content-Disposition": attachments.content_disposition(file.filename),
+        "X-Content-Type-Options": "nosniff",
+        # Should a browser show it anyway, it runs nothing and loads nothing.
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    }
+    if file.truncated:
+        headers["X-Routedesk-Truncated"] = "true"
+    return Response(content=file.content, headers=headers)
 
 
 @router.post("/tickets/{ticket_id}/notes", status_code=201)

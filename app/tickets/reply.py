@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
 from app.errors import InvalidInput
 from app.macros import service as macros
+from app.mail.compose import OutgoingFile
 from app.replies import service as replies
 from app.tickets import lifecycle
 from app.tickets import service as tickets
@@ -16,11 +19,14 @@ from app.tickets.schemas import ReplyCreate, ReplyResult
 from app.users.models import User
 
 
-async def reply(session: AsyncSession, ticket: Ticket, data: ReplyCreate, *, user: User) -> ReplyResult:
+async def reply(
+    session: AsyncSession, ticket: Ticket, data: ReplyCreate, *, user: User, files: Sequence[OutgoingFile] = ()
+) -> ReplyResult:
+    """`files` are checked against their limits already (app.tickets.attachments.reply_files)."""
     text = await _reply_text(session, ticket, data, user)
     lifecycle.check_can_work(ticket, user)
     now = utcnow()
-    outbox = await replies.enqueue_reply(session, ticket, body=text, now=now)
+    outbox = await replies.enqueue_reply(session, ticket, body=text, now=now, files=files)
     lifecycle.replied(session, ticket, user=user, now=now)
     if data.macro_id is not None:
         await macros.record_use(session, macro_id=data.macro_id, ticket_id=ticket.id, user_id=user.id)

@@ -314,6 +314,18 @@ async def attachments(session: AsyncSession, message_ids: Collection[int]) -> Se
     ).all()
 
 
+async def ticket_attachment(session: AsyncSession, ticket_id: int, attachment_id: int) -> tuple[Attachment, str] | None:
+    """An attachment of one of the ticket's messages, with that message's parse status."""
+    row = (
+        await session.execute(
+            select(Attachment, Message.parse_status)
+            .join(Message, Message.id == Attachment.message_id)
+            .where(Attachment.id == attachment_id, Message.ticket_id == ticket_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def events(session: AsyncSession, ticket_id: int) -> Sequence[TicketEvent]:
     return (
         await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id))

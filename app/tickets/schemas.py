@@ -49,9 +49,13 @@ class TicketSummary(BaseModel):
 class AttachmentRead(BaseModel):
     id: int
     filename: str | None
-    content_type: str
+    content_type: str  # as the mail said; the download may be served as application/octet-stream
     size: int
+    # False: over the attachment size limit when it arrived, only its metadata kept (the download is a 410).
     stored: bool
+    # The message was over the message size limit and kept truncated: the file may end early.
+    truncated: bool
+    url: str
 
 
 class MessageRead(BaseModel):

@@ -97,12 +97,21 @@ async def thread(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
 async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, str]) -> TicketRead:
     ticket = await get_ticket(session, ticket_id)
     messages = await repository.thread(session, ticket_id)
+    truncated = {m.id for m in messages if m.parse_status == "too_large"}
     files: dict[int, list[AttachmentRead]] = {}
     for att_id, message_id, filename, content_type, size, stored in await repository.attachments(
         session, [m.id for m in messages]
     ):
         files.setdefault(message_id, []).append(
-            AttachmentRead(id=att_id, filename=filename, content_type=content_type, size=size, stored=stored)
+            AttachmentRead(
+                id=att_id,
+                filename=filename,
+                content_type=content_type,
+                size=size,
+                stored=stored,
+                truncated=message_id in truncated,
+                url=f"/api/v1/tickets/{ticket_id}/attachments/{att_id}",
+            )
         )
     base = summary(ticket)
     return TicketRead(

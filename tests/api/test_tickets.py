@@ -136,6 +136,8 @@ async def test_ticket_detail_lists_attachment_metadata_without_content(desk: Des
         "content_type": "application/pdf",
         "size": 130,
         "stored": True,
+        "truncated": False,
+        "url": f"/api/v1/tickets/{ticket_id}/attachments/{attachment['id']}",
     }
     assert "PDF-1.4" not in response.text
 

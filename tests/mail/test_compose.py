@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
-from app.mail.compose import compose
+import pytest
+
+from app.mail.compose import OutgoingFile, clean_filename, compose
 
 WHEN = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
 
@@ -64,3 +66,51 @@ def test_automatic_mail_is_marked_so_responders_do_not_answer_it() -> None:
 
 def test_international_domain_is_sent_in_idna_form() -> None:
     assert b"To: jo@xn--bcher-kva.example\r\n" in build(to=["jo@bücher.example"])
+
+
+def test_a_message_with_files_is_multipart_with_each_file_base64_encoded() -> None:
+    pdf = bytes(range(256)) * 4
+    files = [
+        OutgoingFile(filename="statement.pdf", content_type="application/pdf", content=pdf),
+        OutgoingFile(filename='Relevé "final".csv', content_type="text/csv; charset=latin-1", content=b"a;b\r\n"),
+        OutgoingFile(filename="x.bin", content_type="not a type", content=b""),
+    ]
+    msg = parsed(build(files=files))
+    assert msg.get_content_type() == "multipart/mixed"
+    assert msg.defects == []
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None and body.get_content().replace("\r\n", "\n") == "Hello Ana,\nthe payout left on Monday.\n"
+    got = [(p.get_filename(), p.get_content_type(), p.get_payload(decode=True)) for p in msg.iter_attachments()]
+    assert got == [
+        ("statement.pdf", "application/pdf", pdf),
+        ("Relevé _final_.csv", "text/csv", b"a;b\r\n"),
+        ("x.bin", "application/octet-stream", b""),
+    ]
+
+
+def test_the_boundary_is_not_in_the_body() -> None:
+    raw = build(body="--=_routedesk_ looks like a boundary", files=[OutgoingFile("a.txt", "text/plain", b"a")])
+    boundary = parsed(raw).get_boundary()
+    assert boundary is not None and boundary.startswith("=_routedesk_")
+    assert raw.count(boundary.encode()) == 4  # the header, two delimiters, the close
+
+
+@pytest.mark.parametrize(
+    ("name", "cleaned"),
+    [
+        ("invoice.pdf", "invoice.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\ana\\report.docx", "report.docx"),
+        ("a\r\nb\x00c.txt", "a b c.txt"),
+        ("report\u202efdp.exe", "report fdp.exe"),
+        ("...hidden", "hidden"),
+        ('what?"*<>|:.txt', "what_______.txt"),
+        ("trailing. ", "trailing"),
+        ("", None),
+        ("../", None),
+        ("\u200b", None),
+        ("x" * 300 + ".pdf", "x" * 251 + ".pdf"),
+    ],
+)
+def test_clean_filename(name: str, cleaned: str | None) -> None:
+    assert clean_filename(name) == cleaned
