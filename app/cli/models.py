@@ -70,9 +70,15 @@ def train(
     async def go(session: AsyncSession, _runtime: Runtime) -> dict[str, Any]:
         if from_tickets:
             examples = await training.ticket_examples(session)
-            row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
         else:
             examples = await asyncio.to_thread(training.read_file_examples, source)
+        if activate:
+            # Refused before the minutes of training rather than after.
+            classes = sorted({e.label for e in training.with_area_names(examples)})
+            await training.check_areas_for(session, classes, create_areas=create_areas, what="the training data")
+        if from_tickets:
+            row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
+        else:
             model = await asyncio.to_thread(training.fit, examples, progress=progress)
             row = await training.register(session, model, source=source.describe())
             comparison = None

@@ -192,6 +192,18 @@ async def activate(
     return row, created
 
 
+async def check_areas_for(session: AsyncSession, classes: Sequence[str], *, create_areas: bool, what: str) -> list[str]:
+    """The classes that are no area yet (to create when `create_areas`); without it, a refusal naming them."""
+    existing = {a.name for a in await repository.areas(session)}
+    missing = [name for name in classes if name not in existing and name != TRIAGE]
+    if missing and not create_areas:
+        raise InvalidInput(
+            f"{what} names {len(missing)} classes that are not areas: {', '.join(missing)};"
+            " add them first, or activate with create-areas (CLI --create-areas, API create_areas: true)"
+        )
+    return missing
+
+
 async def _switch_to(session: AsyncSession, version: str, *, create_areas: bool) -> tuple[ModelVersion, list[str]]:
     row = await repository.model_version(session, version)
     if row is None:
@@ -203,13 +215,7 @@ async def _switch_to(session: AsyncSession, version: str, *, create_areas: bool)
             f"model {version} has classes that are not area names: {', '.join(map(repr, unnameable))};"
             " train it again (training normalises class names)"
         )
-    existing = {a.name for a in await repository.areas(session)}
-    missing = [name for name in row.classes if name not in existing and name != TRIAGE]
-    if missing and not create_areas:
-        raise InvalidInput(
-            f"model {version} names {len(missing)} classes that are not areas: {', '.join(missing)};"
-            " add them first, or activate with create-areas (CLI --create-areas, API create_areas: true)"
-        )
+    missing = await check_areas_for(session, row.classes, create_areas=create_areas, what=f"model {version}")
     try:
         loaded = await load_version(session, version, cache_dir=None)
     except ArtifactError as exc:

@@ -78,3 +78,20 @@ async def test_macros_take_the_area_by_name(desk: Desk) -> None:
     assert by_id.json()["area"] == "refunds"
     area_less = await desk.admin.patch(f"/admin/macros/{by_id.json()['id']}", json={"area": None})
     assert area_less.json()["area"] is None
+
+
+async def test_an_archived_areas_queue_stays_listed_and_claimable_while_it_holds_tickets(desk: Desk) -> None:
+    await desk.admin.post("/admin/areas", json={"name": "payouts"})
+    await desk.admin.post("/admin/areas", json={"name": "empty"})
+    await desk.admin.post("/admin/rules", json={"kind": "keyword", "pattern": "payout", "area": "payouts"})
+    async with unit_of_work(desk.runtime.sessionmaker) as session:
+        await desk.runtime.router.refresh(session, force=True)
+    ticket = await desk.new_ticket(mail(subject="Payout", body="my payout is late"))
+    await desk.admin.post("/admin/areas/payouts/archive")
+    await desk.admin.post("/admin/areas/empty/archive")
+    queues = {q["area"]: q for q in (await desk.agent.get("/queues")).json()}
+    assert "empty" not in queues
+    assert (queues["payouts"]["archived"], queues["payouts"]["unassigned"]) == (True, 1)
+    claimed = await desk.agent.post("/queues/payouts/claim")
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.json()["id"] == ticket

@@ -107,6 +107,8 @@ async def test_models_activate_command_refuses_missing_areas_unless_create_areas
     assert await active_version(runtime) == version
 
 
+# Training through the CLI takes most of a minute; the engine changes nothing the two tests below check.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_train_activate_command_refuses_missing_areas_unless_create_areas(
     runtime: Runtime, tmp_path: Path
 ) -> None:
@@ -116,6 +118,7 @@ async def test_train_activate_command_refuses_missing_areas_unless_create_areas(
     assert refused.returncode == 1
     assert "login, payouts, refunds" in refused.stderr
     assert await active_version(runtime) is None
+    assert routedesk(runtime, "models", "list").stdout.strip() == ""  # refused before training, nothing stored
     done = routedesk(runtime, "train", "--data", str(data), "--activate", "--create-areas")
     assert done.returncode == 0, done.stderr
     assert await area_names(runtime) == set(PHRASES)
@@ -144,6 +147,7 @@ def test_class_names_that_would_share_an_area_name_are_refused() -> None:
         routing.area_name_for_class("???")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_training_stores_banking77_style_classes_as_area_names_rules_can_use(
     runtime: Runtime, tmp_path: Path
 ) -> None:
