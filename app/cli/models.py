@@ -55,6 +55,8 @@ def train(
 
     if (data is None) == (not from_tickets):
         raise fail("give either --data FILE or --from-tickets")
+    if create_areas and not activate:
+        raise fail("--create-areas goes with --activate")
     settings = load_settings()
     source = training.TrainingSource(
         path=str(data) if data else None,

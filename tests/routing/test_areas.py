@@ -114,6 +114,8 @@ async def test_train_activate_command_refuses_missing_areas_unless_create_areas(
 ) -> None:
     data = tmp_path / "labelled.jsonl"
     data.write_text("\n".join(json.dumps({"text": e.text, "label": e.label}) for e in examples(copies=3)))
+    alone = routedesk(runtime, "train", "--data", str(data), "--create-areas")
+    assert alone.returncode == 1 and "--create-areas goes with --activate" in alone.stderr
     refused = routedesk(runtime, "train", "--data", str(data), "--activate")
     assert refused.returncode == 1
     assert "login, payouts, refunds" in refused.stderr
