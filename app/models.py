@@ -4,7 +4,7 @@ from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
 from app.reports.models import Csat
-from app.routing.models import Area, Job, Label, ModelVersion, RoutingRule
+from app.routing.models import Area, Job, Label, ModelActivation, ModelVersion, RoutingRule
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
 from app.users.models import User
 
@@ -20,6 +20,7 @@ __all__ = [
     "Mailbox",
     "MailboxState",
     "Message",
+    "ModelActivation",
     "ModelVersion",
     "Outbox",
     "Participant",

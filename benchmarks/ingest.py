@@ -206,7 +206,20 @@ def train_demo_model(env: dict[str, str], workdir: Path) -> None:
             writer = csv.DictWriter(handle, fieldnames=["subject", "body", "label"], extrasaction="ignore")
             writer.writeheader()
             writer.writerows(as_rows(labelled_examples()))
-    run_cli(["train", "--data", str(path), "--subject-col", "subject", "--body-col", "body", "--activate"], env)
+    run_cli(
+        [
+            "train",
+            "--data",
+            str(path),
+            "--subject-col",
+            "subject",
+            "--body-col",
+            "body",
+            "--activate",
+            "--create-areas",
+        ],
+        env,
+    )
 
 
 async def pg_database(base_url: str, name: str, *, drop: bool = False) -> str:

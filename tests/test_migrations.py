@@ -97,3 +97,46 @@ async def test_claim_order_index_is_built_and_serves_the_claim(database_url: str
     normalized = " ".join(definition.lower().replace('"', "").replace("(", " ").replace(")", " ").split())
     assert "case when first_responded_at is null then first_response_due_at else resolution_due_at end" in normalized
     assert "status" in normalized and "assignee_id is null" in normalized
+
+
+async def test_archive_and_activation_history_migration_carries_existing_rows(database_url: str) -> None:
+    """0006 marks areas deactivated before it as archived and records the versions activated before it,
+    in activation order, so that the first rollback after the upgrade goes where it went before."""
+    await downgrade_async(database_url, "0005")
+    engine = create_engine(database_url)
+    early, late = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO area (name, title, description, first_response_minutes, resolution_minutes,"
+                    " acknowledge, active, created_at) VALUES ('old', '', '', 1, 1, true, false, :at),"
+                    " ('live', '', '', 1, 1, true, true, :at)"
+                ),
+                {"at": early},
+            )
+            for version, activated in (("v-late", late), ("v-early", early), ("v-never", None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO model_version (version, active, created_at, activated_at, source, classes,"
+                        " metrics, threshold, n_examples, fingerprint, sha256, meta, artifact) VALUES"
+                        " (:v, false, :at, :activated, '', '[]', '{}', 0.5, 0, '', '', '{}', :blob)"
+                    ),
+                    {"v": version, "at": early, "activated": activated, "blob": b""},
+                )
+        await upgrade_async(database_url)
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT name, archived_at IS NOT NULL FROM area"))
+            archived: dict[str, object] = {name: flag for name, flag in rows}
+            history = (
+                await conn.execute(
+                    text(
+                        "SELECT v.version FROM model_activation a JOIN model_version v"
+                        " ON v.id = a.model_version_id ORDER BY a.id"
+                    )
+                )
+            ).scalars()
+            assert list(history) == ["v-early", "v-late"]
+        assert {k: bool(v) for k, v in archived.items()} == {"old": True, "live": False}
+    finally:
+        await engine.dispose()

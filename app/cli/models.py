@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 models_cli = typer.Typer(no_args_is_help=True, help="Routing model versions.")
 
+CREATE_AREAS_HELP = "create the areas the model's classes name but that do not exist (else activation refuses)"
+
 
 def _progress_printer() -> Callable[[str, float], None]:
     """Progress on a terminal (one line rewritten in place); nothing when output is piped."""
@@ -46,12 +48,15 @@ def train(
     labels: Annotated[Path | None, typer.Option("--labels", help="labels for an mbox/maildir")] = None,
     from_tickets: Annotated[bool, typer.Option("--from-tickets", help="train on agents' labels")] = False,
     activate: Annotated[bool, typer.Option("--activate", help="route with the new version at once")] = False,
+    create_areas: Annotated[bool, typer.Option("--create-areas", help=CREATE_AREAS_HELP)] = False,
 ) -> None:
     """Train a routing model version; the last line is JSON with its cross-validated metrics."""
     from app.routing import training
 
     if (data is None) == (not from_tickets):
         raise fail("give either --data FILE or --from-tickets")
+    if create_areas and not activate:
+        raise fail("--create-areas goes with --activate")
     settings = load_settings()
     source = training.TrainingSource(
         path=str(data) if data else None,
@@ -67,9 +72,15 @@ def train(
     async def go(session: AsyncSession, _runtime: Runtime) -> dict[str, Any]:
         if from_tickets:
             examples = await training.ticket_examples(session)
-            row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
         else:
             examples = await asyncio.to_thread(training.read_file_examples, source)
+        if activate:
+            # Refused before the minutes of training rather than after.
+            classes = sorted({e.label for e in training.with_area_names(examples)})
+            await training.check_areas_for(session, classes, create_areas=create_areas, what="the training data")
+        if from_tickets:
+            row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
+        else:
             model = await asyncio.to_thread(training.fit, examples, progress=progress)
             row = await training.register(session, model, source=source.describe())
             comparison = None
@@ -83,7 +94,7 @@ def train(
         if comparison is not None:
             out["comparison"] = comparison
         if activate:
-            _row, created = await training.activate(session, row.version)
+            _row, created = await training.activate(session, row.version, create_areas=create_areas)
             out["activated"] = True
             if created:
                 typer.echo(f"created areas for the model's classes: {', '.join(created)}", err=True)
@@ -140,6 +151,7 @@ def evaluate_cmd(
 
 @models_cli.command("list")
 def models_list() -> None:
+    """Every model version, newest first, one JSON line each."""
     from app.routing import training
 
     settings = load_settings()
@@ -166,13 +178,18 @@ def models_list() -> None:
 
 
 @models_cli.command("activate")
-def models_activate(version: str) -> None:
+def models_activate(
+    version: Annotated[str, typer.Argument(help="the version, as `models list` shows it")],
+    create_areas: Annotated[bool, typer.Option("--create-areas", help=CREATE_AREAS_HELP)] = False,
+) -> None:
+    """Route with a model version. Its classes must be areas already: the missing ones are listed
+    and nothing changes, unless --create-areas."""
     from app.routing import training
 
     settings = load_settings()
 
     async def go(session: AsyncSession, _runtime: Runtime) -> list[str]:
-        return (await training.activate(session, version))[1]
+        return (await training.activate(session, version, create_areas=create_areas))[1]
 
     created = in_session(settings, go)
     if created:
@@ -181,12 +198,15 @@ def models_activate(version: str) -> None:
 
 
 @models_cli.command("rollback")
-def models_rollback() -> None:
+def models_rollback(
+    create_areas: Annotated[bool, typer.Option("--create-areas", help=CREATE_AREAS_HELP)] = False,
+) -> None:
+    """Back one step in the activation history: run again, it goes one step further back."""
     from app.routing import training
 
     settings = load_settings()
 
     async def go(session: AsyncSession, _runtime: Runtime) -> str:
-        return (await training.rollback(session)).version
+        return (await training.rollback(session, create_areas=create_areas)).version
 
     typer.echo(f"rolled back: model {in_session(settings, go)} is active")

@@ -35,7 +35,6 @@ from app.migrate import upgrade_async
 from app.ports import free_port
 from app.replies.models import Outbox
 from app.replies.sender import send_due
-from app.routing import service as routing
 from app.routing import training
 from app.routing.models import Area
 from app.runtime import Runtime, open_runtime
@@ -82,14 +81,13 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
     model = await asyncio.to_thread(training.fit, examples)
     async with unit_of_work(runtime.sessionmaker) as session:
         row = await training.register(session, model, source=source.describe())
-        _row, created = await training.activate(session, row.version)
+        _row, created = await training.activate(session, row.version, create_areas=True)
     async with unit_of_work(runtime.sessionmaker) as session:
         await runtime.router.refresh(session, force=True)
     typer.echo(f"model {row.version} active; areas created for its classes: {', '.join(created)}")
     async with unit_of_work(runtime.sessionmaker) as session:
         for area_name, title, body in DEMO_MACROS:
-            area = await routing.get_area(session, area_name)
-            await macros.create_macro(session, data=MacroCreate(title=title, body=body, area_id=area.id))
+            await macros.create_macro(session, data=MacroCreate(title=title, body=body, area=area_name))
     typer.echo(f"{len(DEMO_MACROS)} demo macros added")
     return {"version": row.version, "threshold": row.threshold}
 

@@ -8,6 +8,7 @@ from app.auth import CurrentAdmin, CurrentUser
 from app.db import MAX_ID, SessionDep
 from app.macros import service as macros
 from app.macros.schemas import MacroCreate, MacroRead, MacroUpdate
+from app.validation import LINE
 
 router = APIRouter(tags=["macros"])
 
@@ -18,13 +19,15 @@ MacroId = Annotated[int, Path(ge=1, le=MAX_ID)]
 async def list_macros(
     user: CurrentUser,
     session: SessionDep,
+    area: Annotated[str | None, Query(min_length=1, max_length=64), LINE] = None,
     area_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     include_inactive: bool = False,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[MacroRead]:
+    """`area` filters by the area's name (`area_id`, by its id, stays accepted)."""
     return await macros.list_macros(
-        session, area_id=area_id, include_inactive=include_inactive, offset=offset, limit=limit
+        session, area=area, area_id=area_id, include_inactive=include_inactive, offset=offset, limit=limit
     )
 
 

@@ -22,22 +22,30 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Body = Annotated[str, Field(min_length=1, max_length=BODY_MAX), AfterValidator(_not_blank), TEXT]
 
 
+AreaName = Annotated[str, StringConstraints(min_length=1, max_length=64), LINE]
+AreaId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
 class MacroCreate(BaseModel):
+    """`area` is the area's name, as rules and re-routes take it; `area_id` stays accepted."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: Title
     body: Body
-    area_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    area: AreaName | None = None
+    area_id: AreaId | None = None
 
 
 class MacroUpdate(BaseModel):
-    """Only the fields sent change; an explicit null area_id makes the macro area-less."""
+    """Only the fields sent change; an explicit null `area` (or `area_id`) makes the macro area-less."""
 
     model_config = ConfigDict(extra="forbid")
 
     title: Title | None = None
     body: Body | None = None
-    area_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    area: AreaName | None = None
+    area_id: AreaId | None = None
     active: bool | None = None
 
     @model_validator(mode="after")
@@ -57,8 +65,9 @@ class MacroRead(BaseModel):
     id: int
     title: str
     body: str
+    area: str | None  # the area's name
     area_id: int | None
-    area_name: str | None
+    area_name: str | None  # the same as `area`, kept for earlier clients
     active: bool
     created_at: datetime
     updated_at: datetime

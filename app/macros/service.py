@@ -7,19 +7,20 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import NotFound
+from app.errors import InvalidInput, NotFound
 from app.macros import repository
 from app.macros.models import Macro, MacroUse
 from app.macros.render import check_template, render
 from app.macros.schemas import MacroCreate, MacroRead, MacroUpdate
+from app.routing import service as routing
 from app.tickets import service as tickets
 
 
 async def create_macro(session: AsyncSession, *, data: MacroCreate) -> MacroRead:
     check_template(data.body)
-    area_name = await _area_name(session, data.area_id)
+    area_id, area_name = await _area(session, name=data.area, area_id=data.area_id)
     now = utcnow()
-    macro = Macro(title=data.title, body=data.body, area_id=data.area_id, active=True, created_at=now, updated_at=now)
+    macro = Macro(title=data.title, body=data.body, area_id=area_id, active=True, created_at=now, updated_at=now)
     session.add(macro)
     await session.flush()
     return _read(macro, area_name)
@@ -30,8 +31,10 @@ async def update_macro(session: AsyncSession, macro_id: int, *, changes: MacroUp
     fields = changes.fields_sent()
     if "body" in fields:
         check_template(fields["body"])
-    if "area_id" in fields:
-        area_name = await _area_name(session, fields["area_id"])
+    if "area" in fields or "area_id" in fields:
+        fields["area_id"], area_name = await _area(
+            session, name=fields.pop("area", None), area_id=fields.get("area_id")
+        )
     if fields:
         for name, value in fields.items():
             setattr(macro, name, value)
@@ -57,11 +60,14 @@ async def get_macro(session: AsyncSession, macro_id: int) -> MacroRead:
 async def list_macros(
     session: AsyncSession,
     *,
+    area: str | None = None,
     area_id: int | None = None,
     include_inactive: bool = False,
     offset: int = 0,
     limit: int = 50,
 ) -> list[MacroRead]:
+    if area is not None or area_id is not None:
+        area_id, _name = await _area(session, name=area, area_id=area_id)
     rows = await repository.listing(
         session, area_id=area_id, include_inactive=include_inactive, offset=offset, limit=limit
     )
@@ -93,13 +99,19 @@ async def _get(session: AsyncSession, macro_id: int) -> tuple[Macro, str | None]
     return found
 
 
-async def _area_name(session: AsyncSession, area_id: int | None) -> str | None:
+async def _area(session: AsyncSession, *, name: str | None, area_id: int | None) -> tuple[int | None, str | None]:
+    """(id, name) of the area named by name or by id (or both, when they agree); (None, None) for none."""
+    if name is not None:
+        area = await routing.get_area(session, name)
+        if area_id is not None and area_id != area.id:
+            raise InvalidInput(f"area {name!r} and area_id {area_id} name different areas: give one")
+        return area.id, area.name
     if area_id is None:
-        return None
-    name = await repository.area_name(session, area_id)
-    if name is None:
+        return None, None
+    found = await repository.area_name(session, area_id)
+    if found is None:
         raise NotFound(f"no area {area_id}")
-    return name
+    return area_id, found
 
 
 def _read(macro: Macro, area_name: str | None) -> MacroRead:
@@ -107,6 +119,7 @@ def _read(macro: Macro, area_name: str | None) -> MacroRead:
         id=macro.id,
         title=macro.title,
         body=macro.body,
+        area=area_name,
         area_id=macro.area_id,
         area_name=area_name,
         active=macro.active,

@@ -11,6 +11,8 @@ from app.routing import training
 from app.routing.models import ModelVersion
 from app.routing.schemas import (
     ActivationRead,
+    ActivationRequest,
+    AreaArchived,
     AreaCreate,
     AreaRead,
     AreaUpdate,
@@ -44,6 +46,28 @@ async def update_area(name: AreaName, body: AreaUpdate, admin: CurrentAdmin, ses
     return AreaRead.model_validate(await routing.update_area(session, area, body))
 
 
+@router.post("/areas/{name}/archive")
+async def archive_area(name: AreaName, admin: CurrentAdmin, session: SessionDep) -> AreaArchived:
+    """Nothing new is routed to the area (its model class goes to triage, its rules are skipped);
+    its tickets and history stay, and its queue can still be worked."""
+    area = await routing.get_area(session, name)
+    skipped = await routing.archive_area(session, area)
+    return AreaArchived(area=AreaRead.model_validate(area), skipped_rules=skipped)
+
+
+@router.post("/areas/{name}/unarchive")
+async def unarchive_area(name: AreaName, admin: CurrentAdmin, session: SessionDep) -> AreaRead:
+    area = await routing.get_area(session, name)
+    return AreaRead.model_validate(await routing.unarchive_area(session, area))
+
+
+@router.delete("/areas/{name}", status_code=204)
+async def delete_area(name: AreaName, admin: CurrentAdmin, session: SessionDep) -> Response:
+    """Only an area nothing refers to (no tickets, rules, macros or labels); else 409 saying what does."""
+    await routing.delete_area(session, await routing.get_area(session, name))
+    return Response(status_code=204)
+
+
 def _version(row: ModelVersion) -> ModelVersionRead:
     return ModelVersionRead(
         version=row.version,
@@ -66,21 +90,33 @@ async def list_models(admin: CurrentAdmin, session: SessionDep) -> list[ModelVer
 
 
 @router.post("/models/{version}/activate")
-async def activate_model(version: Version, admin: CurrentAdmin, session: SessionDep) -> ActivationRead:
-    row, created = await training.activate(session, version)
+async def activate_model(
+    version: Version, admin: CurrentAdmin, session: SessionDep, body: ActivationRequest | None = None
+) -> ActivationRead:
+    """The model's classes must be areas: missing ones are a 400 naming them, unless `create_areas`."""
+    create_areas = body.create_areas if body is not None else False
+    row, created = await training.activate(session, version, create_areas=create_areas)
     return ActivationRead(model=_version(row), created_areas=created)
 
 
 @router.post("/models/rollback")
-async def rollback_model(admin: CurrentAdmin, session: SessionDep) -> ModelVersionRead:
-    return _version(await training.rollback(session))
+async def rollback_model(
+    admin: CurrentAdmin, session: SessionDep, body: ActivationRequest | None = None
+) -> ModelVersionRead:
+    """Back one step in the activation history (again: one step further back); 409 when nothing is earlier."""
+    create_areas = body.create_areas if body is not None else False
+    return _version(await training.rollback(session, create_areas=create_areas))
 
 
 @router.post("/models/train", status_code=202)
 async def start_training(body: TrainingRequest, admin: CurrentAdmin, session: SessionDep) -> JobRead:
     """Train a new version from agents' labels in the background; poll the job for progress."""
     job = await training.enqueue_training(
-        session, training.TrainingSource(from_tickets=True), activate=body.activate, actor=f"admin:{admin.name}"
+        session,
+        training.TrainingSource(from_tickets=True),
+        activate=body.activate,
+        create_areas=body.create_areas,
+        actor=f"admin:{admin.name}",
     )
     return JobRead.model_validate(job)
 

@@ -26,8 +26,14 @@ class Area(Base):
     # Below this probability a model prediction goes to triage; None uses the model's default.
     threshold: Mapped[float | None] = mapped_column(Float, default=None)
     acknowledge: Mapped[bool] = mapped_column(Boolean, default=True)
+    # False exactly when archived: nothing new is routed here, its tickets and history stay.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def archived(self) -> bool:
+        return not self.active
 
 
 class RoutingRule(Base):
@@ -66,6 +72,18 @@ class ModelVersion(Base):
     # What routing loads (classifiers/compact.py), built from the artifact once it passed its checks;
     # None for a shape that has no compact form, or a version not activated since it was added.
     compact: Mapped[bytes | None] = mapped_column(LargeBinary, default=None, deferred=True)
+
+
+class ModelActivation(Base):
+    """One activation of a model version, in order: what `models rollback` walks back through. A
+    rollback marks the activation it undoes (`rolled_back_at`) and adds none of its own."""
+
+    __tablename__ = "model_activation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id", ondelete="CASCADE"), index=True)
+    activated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Label(Base):

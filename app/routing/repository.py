@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import insert_row, utcnow
 from app.inbox.models import Message
-from app.routing.models import Area, Job, JobStatus, Label, ModelVersion, RoutingRule
+from app.macros.models import Macro
+from app.routing.models import Area, Job, JobStatus, Label, ModelActivation, ModelVersion, RoutingRule
 from app.tickets.models import Ticket
 from mailtext.text import routing_text
 
@@ -90,11 +91,48 @@ async def active_model(session: AsyncSession) -> ModelVersion | None:
     return await session.scalar(select(ModelVersion).where(ModelVersion.active.is_(True)))
 
 
-async def previously_active(session: AsyncSession, *, before: ModelVersion | None) -> ModelVersion | None:
-    query = select(ModelVersion).where(ModelVersion.activated_at.is_not(None), ModelVersion.active.is_(False))
-    if before is not None and before.activated_at is not None:
-        query = query.where(ModelVersion.activated_at < before.activated_at)
-    return await session.scalar(query.order_by(ModelVersion.activated_at.desc()).limit(1))
+async def add_activation(session: AsyncSession, *, model_version_id: int, at: datetime) -> None:
+    await insert_row(session, ModelActivation, model_version_id=model_version_id, activated_at=at)
+
+
+async def standing_activations(session: AsyncSession, *, limit: int) -> Sequence[tuple[int, str]]:
+    """(activation id, version) of the latest activations not rolled back, newest first."""
+    rows = await session.execute(
+        select(ModelActivation.id, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == ModelActivation.model_version_id)
+        .where(ModelActivation.rolled_back_at.is_(None))
+        .order_by(ModelActivation.id.desc())
+        .limit(limit)
+    )
+    return [(activation_id, version) for activation_id, version in rows]
+
+
+async def mark_rolled_back(session: AsyncSession, activation_id: int, *, at: datetime) -> None:
+    await session.execute(
+        update(ModelActivation)
+        .where(ModelActivation.id == activation_id)
+        .values(rolled_back_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def area_references(session: AsyncSession, area: Area) -> dict[str, int]:
+    """What still names an area, by kind: what keeps it from being deleted. Read only."""
+    counts = {
+        "tickets": select(func.count()).select_from(Ticket).where(Ticket.area_id == area.id),
+        "rules": select(func.count()).select_from(RoutingRule).where(RoutingRule.area_id == area.id),
+        "macros": select(func.count()).select_from(Macro).where(Macro.area_id == area.id),
+        "labels": select(func.count())
+        .select_from(Label)
+        .where(or_(Label.area == area.name, Label.previous_area == area.name)),
+    }
+    return {kind: int(await session.scalar(query) or 0) for kind, query in counts.items()}
+
+
+async def rules_for_area(session: AsyncSession, area_id: int) -> int:
+    return int(
+        await session.scalar(select(func.count()).select_from(RoutingRule).where(RoutingRule.area_id == area_id)) or 0
+    )
 
 
 async def deactivate_all(session: AsyncSession) -> None:
@@ -193,7 +231,7 @@ async def finish_job(
 async def rules(session: AsyncSession) -> Sequence[Any]:
     return (
         await session.execute(
-            select(RoutingRule, Area.name)
+            select(RoutingRule, Area.name, Area.active)
             .join(Area, Area.id == RoutingRule.area_id)
             .order_by(RoutingRule.position, RoutingRule.id)
         )

@@ -7,7 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.validation import Line, OptionalLine, OptionalText, Text
 
-AreaName = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+AREA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+AREA_NAME_MAX = 64
+AreaName = Field(min_length=1, max_length=AREA_NAME_MAX, pattern=AREA_NAME_PATTERN)
 
 
 class AreaCreate(BaseModel):
@@ -45,8 +47,16 @@ class AreaRead(BaseModel):
     resolution_minutes: int
     threshold: float | None
     acknowledge: bool
-    active: bool
+    active: bool  # false exactly while archived
+    archived: bool
+    archived_at: datetime | None
     created_at: datetime
+
+
+class AreaArchived(BaseModel):
+    area: AreaRead
+    # Rules pointing at an archived area are skipped while it stays archived; they are named here.
+    skipped_rules: int
 
 
 class ModelVersionRead(BaseModel):
@@ -66,10 +76,19 @@ class ActivationRead(BaseModel):
     created_areas: list[str]
 
 
+class ActivationRequest(BaseModel):
+    """Activation maps the model's classes to existing areas; `create_areas` creates the missing ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    create_areas: bool = False
+
+
 class TrainingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     activate: bool = False
+    create_areas: bool = False
 
 
 class JobRead(BaseModel):
@@ -104,3 +123,5 @@ class RuleRead(BaseModel):
     area: str
     position: int
     active: bool
+    # A rule whose area is archived is kept but skipped until the area is unarchived.
+    area_archived: bool = False

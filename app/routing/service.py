@@ -13,10 +13,11 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, RoutingRule
-from app.routing.schemas import AreaCreate, AreaUpdate, RuleCreate, RuleRead
+from app.routing.schemas import AREA_NAME_MAX, AREA_NAME_PATTERN, AreaCreate, AreaUpdate, RuleCreate, RuleRead
 from classifiers.errors import ArtifactError
 
 log = structlog.get_logger()
@@ -47,8 +48,9 @@ class Route:
 
 
 def route(areas: Mapping[str, Area], decision: RouteDecision) -> Route:
-    """The area a decision names, or triage when no such area exists (any more): a fallback."""
-    area = areas.get(decision.area) or areas[TRIAGE]
+    """The area a decision names, or triage when no such area exists (any more) or it is archived: a fallback."""
+    named = areas.get(decision.area)
+    area = named if named is not None and not named.archived else areas[TRIAGE]
     return Route(
         area=area,
         routed_by=decision.routed_by if area.name == decision.area else "fallback",
@@ -266,11 +268,82 @@ async def record_label(
     await repository.add_label(session, ticket_id=ticket_id, area=area, previous=previous, source=source, actor=actor)
 
 
+_AREA_NAME = re.compile(AREA_NAME_PATTERN)
+_NOT_IN_NAME = re.compile(r"[^a-z0-9_-]+")
+
+
+def area_name_for_class(label: str) -> str:
+    """The area name a model class goes by. The one rule: lowercase, every run of other characters
+    than letters, digits, `_` and `-` (spaces, dots, slashes...) becomes one `-`, and leading or
+    trailing `-`/`_` go: `Refund_not_showing_up` -> `refund_not_showing_up`, `Card Payment (fee)` ->
+    `card-payment-fee`. A label left empty or longer than an area name may be is refused."""
+    name = _NOT_IN_NAME.sub("-", label.strip().lower()).strip("-_")
+    if not name or len(name) > AREA_NAME_MAX or not _AREA_NAME.match(name):
+        raise InvalidInput(f"the class {label!r} cannot be an area name (1-{AREA_NAME_MAX} of a-z, 0-9, _ and -)")
+    return name
+
+
+def area_names_for_classes(labels: Sequence[str]) -> dict[str, str]:
+    """Each label's area name (area_name_for_class); two labels that would share one are refused."""
+    names = {label: area_name_for_class(label) for label in labels}
+    by_name: dict[str, list[str]] = {}
+    for label, name in names.items():
+        by_name.setdefault(name, []).append(label)
+    clashes = [
+        f"{' and '.join(map(repr, sorted(group)))} -> {name!r}" for name, group in by_name.items() if len(group) > 1
+    ]
+    if clashes:
+        raise InvalidInput(f"classes would share an area name: {'; '.join(sorted(clashes))}; rename one of each")
+    return names
+
+
+def is_area_name(name: str) -> bool:
+    return len(name) <= AREA_NAME_MAX and _AREA_NAME.match(name) is not None
+
+
 async def get_area(session: AsyncSession, name: str) -> Area:
     area = await repository.area_by_name(session, name)
     if area is None:
         raise NotFound(f"no area named {name!r}")
     return area
+
+
+async def routable_area(session: AsyncSession, name: str) -> Area:
+    """An area new tickets may be sent to (a rule, a re-route): it exists and is not archived."""
+    area = await get_area(session, name)
+    if area.archived:
+        raise Conflict(f"the area {name!r} is archived: nothing new is routed to it (unarchive it first)")
+    return area
+
+
+async def archive_area(session: AsyncSession, area: Area) -> int:
+    """No new routing to the area: the router sends what its model class would get to triage and
+    skips the rules pointing at it (returned: how many). Its tickets stay, and stay workable."""
+    if area.name == TRIAGE:
+        raise InvalidInput("the triage area cannot be archived: unrouted tickets wait there")
+    if not area.archived:
+        area.active, area.archived_at = False, utcnow()
+        await session.flush()
+    return await repository.rules_for_area(session, area.id)
+
+
+async def unarchive_area(session: AsyncSession, area: Area) -> Area:
+    if area.archived:
+        area.active, area.archived_at = True, None
+        await session.flush()
+    return area
+
+
+async def delete_area(session: AsyncSession, area: Area) -> None:
+    """Deletes an area nothing refers to; else refuses, saying what does."""
+    if area.name == TRIAGE:
+        raise InvalidInput("the triage area cannot be deleted: unrouted tickets wait there")
+    references = {kind: n for kind, n in (await repository.area_references(session, area)).items() if n}
+    if references:
+        named = ", ".join(f"{n} {kind if n != 1 else kind.rstrip('s')}" for kind, n in references.items())
+        raise Conflict(f"the area {area.name!r} cannot be deleted: {named} refer to it (archive it instead)")
+    await session.delete(area)
+    await session.flush()
 
 
 async def list_areas(session: AsyncSession) -> list[Area]:
@@ -290,6 +363,12 @@ async def update_area(session: AsyncSession, area: Area, data: AreaUpdate) -> Ar
     changes = data.model_dump(exclude_unset=True)
     if area.name == TRIAGE and changes.get("active") is False:
         raise InvalidInput("the triage area cannot be deactivated: unrouted tickets wait there")
+    # `active` is the archive flag seen from the other side: false archives, true unarchives.
+    active = changes.pop("active", None)
+    if active is False:
+        await archive_area(session, area)
+    elif active is True:
+        await unarchive_area(session, area)
     for key, value in changes.items():
         setattr(area, key, value)
     await session.flush()
@@ -299,14 +378,20 @@ async def update_area(session: AsyncSession, area: Area, data: AreaUpdate) -> Ar
 async def list_rules(session: AsyncSession) -> list[RuleRead]:
     return [
         RuleRead(
-            id=rule.id, kind=rule.kind, pattern=rule.pattern, area=area, position=rule.position, active=rule.active
+            id=rule.id,
+            kind=rule.kind,
+            pattern=rule.pattern,
+            area=area,
+            position=rule.position,
+            active=rule.active,
+            area_archived=not area_active,
         )
-        for rule, area in await repository.rules(session)
+        for rule, area, area_active in await repository.rules(session)
     ]
 
 
 async def create_rule(session: AsyncSession, data: RuleCreate) -> RuleRead:
-    area = await get_area(session, data.area)
+    area = await routable_area(session, data.area)
     pattern = data.pattern.strip().lower()
     if data.kind == "sender_domain":
         pattern = pattern.lstrip("@")

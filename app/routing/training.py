@@ -21,7 +21,7 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.loops import sleep_or_stop
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, Job, JobStatus, ModelVersion
-from app.routing.service import Router, compact_form, load_version
+from app.routing.service import Router, area_names_for_classes, compact_form, is_area_name, load_version
 from classifiers.artifacts import save_model
 from classifiers.data import DataError, Example, load_examples
 from classifiers.errors import ArtifactError
@@ -50,11 +50,18 @@ class TrainingSource:
         return "tickets" if self.from_tickets else f"file:{Path(self.path or '').name}"
 
 
+def with_area_names(examples: Sequence[Example]) -> list[Example]:
+    """The examples with each label in its area-name form (`routing.area_name_for_class`), so that a
+    model's classes are always names that areas, rules and re-routes can use; clashes are refused."""
+    names = area_names_for_classes(sorted({e.label for e in examples}))
+    return [e if names[e.label] == e.label else Example(text=e.text, label=names[e.label]) for e in examples]
+
+
 def read_file_examples(source: TrainingSource) -> list[Example]:
     if source.path is None:
         raise InvalidInput("a training file is needed")
     try:
-        return load_examples(
+        examples = load_examples(
             Path(source.path),
             text_col=source.text_col,
             subject_col=source.subject_col,
@@ -64,6 +71,7 @@ def read_file_examples(source: TrainingSource) -> list[Example]:
         )
     except DataError as exc:
         raise InvalidInput(str(exc)) from exc
+    return with_area_names(examples)
 
 
 async def ticket_examples(session: AsyncSession) -> list[Example]:
@@ -90,10 +98,11 @@ def split_holdout(examples: Sequence[Example], share: float, seed: int = 0) -> t
 def fit(
     examples: Sequence[Example], *, progress: Progress | None = None, params: dict[str, Any] | None = None
 ) -> TrainedModel:
+    examples = with_area_names(examples)
     if len({e.label for e in examples}) < 2:
         raise InvalidInput("training needs examples of at least two areas")
     try:
-        return train(list(examples), params=params, progress=progress)
+        return train(examples, params=params, progress=progress)
     except (DataError, ValueError) as exc:
         raise InvalidInput(f"training failed: {exc}") from exc
 
@@ -146,6 +155,7 @@ async def train_and_register(
 ) -> tuple[ModelVersion, dict[str, Any]]:
     """Fit on most of the data and compare the new version with the active one on the held-out rest,
     so that the admin sees both on the same tickets before activating anything."""
+    examples = with_area_names(examples)
     kept, held = split_holdout(examples, HOLDOUT_SHARE) if len(examples) >= 50 else (list(examples), [])
     model = await asyncio.to_thread(fit, kept, progress=progress)
     comparison: dict[str, Any] = {"held_out": len(held)}
@@ -170,12 +180,42 @@ def _summary(figures: dict[str, Any]) -> dict[str, Any]:
     return {k: figures[k] for k in keys if k in figures}
 
 
-async def activate(session: AsyncSession, version: str) -> tuple[ModelVersion, list[str]]:
-    """Make a version the one that routes. It must load with every check first; the areas its
-    classes name but that do not exist yet are created (and returned, so the caller can say so)."""
+async def activate(
+    session: AsyncSession, version: str, *, create_areas: bool = False
+) -> tuple[ModelVersion, list[str]]:
+    """Make a version the one that routes, recorded in the activation history. Its classes map to
+    areas by name: missing areas are a refusal that names them, unless `create_areas`, which creates
+    them (and returns them, so the caller can say so). It must load with every check first."""
+    row, created = await _switch_to(session, version, create_areas=create_areas)
+    assert row.activated_at is not None
+    await repository.add_activation(session, model_version_id=row.id, at=row.activated_at)
+    return row, created
+
+
+async def check_areas_for(session: AsyncSession, classes: Sequence[str], *, create_areas: bool, what: str) -> list[str]:
+    """The classes that are no area yet (to create when `create_areas`); without it, a refusal naming them."""
+    existing = {a.name for a in await repository.areas(session)}
+    missing = [name for name in classes if name not in existing and name != TRIAGE]
+    if missing and not create_areas:
+        raise InvalidInput(
+            f"{what} names {len(missing)} classes that are not areas: {', '.join(missing)};"
+            " add them first, or activate with create-areas (CLI --create-areas, API create_areas: true)"
+        )
+    return missing
+
+
+async def _switch_to(session: AsyncSession, version: str, *, create_areas: bool) -> tuple[ModelVersion, list[str]]:
     row = await repository.model_version(session, version)
     if row is None:
         raise NotFound(f"no model version {version!r}")
+    unnameable = [name for name in row.classes if not is_area_name(name)]
+    if unnameable:
+        # Only a version registered before class names were normalised can have these.
+        raise InvalidInput(
+            f"model {version} has classes that are not area names: {', '.join(map(repr, unnameable))};"
+            " train it again (training normalises class names)"
+        )
+    missing = await check_areas_for(session, row.classes, create_areas=create_areas, what=f"model {version}")
     try:
         loaded = await load_version(session, version, cache_dir=None)
     except ArtifactError as exc:
@@ -186,25 +226,26 @@ async def activate(session: AsyncSession, version: str) -> tuple[ModelVersion, l
     now = utcnow()
     await repository.deactivate_all(session)
     row.active, row.activated_at = True, now
-    existing = {a.name for a in await repository.areas(session)}
-    created = [name for name in row.classes if name not in existing and name != TRIAGE]
-    for name in created:
-        session.add(Area(name=name, title=name.replace("_", " ").capitalize()))
+    for name in missing:
+        session.add(Area(name=name, title=name.replace("_", " ").replace("-", " ").capitalize()))
     await session.flush()
-    return row, created
+    return row, missing
 
 
-async def rollback(session: AsyncSession) -> ModelVersion:
-    """Back to the version that was active before the current one."""
-    current = await repository.active_model(session)
-    previous = await repository.previously_active(session, before=current)
-    if previous is None:
-        raise Conflict("there is no earlier active version to roll back to")
-    row, _created = await activate(session, previous.version)
-    if current is not None:
-        # Ordering by activation time must see the rolled-back-to version as the newest.
-        current.activated_at = row.activated_at - timedelta(microseconds=1) if row.activated_at else None
-    await session.flush()
+async def rollback(session: AsyncSession, *, create_areas: bool = False) -> ModelVersion:
+    """Back through the activation history: the latest activation is marked rolled back and the one
+    before it serves again, so a second rollback goes one further back, never forth."""
+    standing = await repository.standing_activations(session, limit=2)
+    if not standing:
+        raise Conflict("no model version has been activated: there is nothing to roll back")
+    if len(standing) < 2:
+        raise Conflict(
+            f"there is nothing earlier to roll back to: model {standing[0][1]} is the earliest activation"
+            " left in the history"
+        )
+    (latest, _current), (_earlier, previous) = standing
+    row, _created = await _switch_to(session, previous, create_areas=create_areas)
+    await repository.mark_rolled_back(session, latest, at=utcnow())
     return row
 
 
@@ -215,10 +256,13 @@ async def list_versions(session: AsyncSession) -> list[ModelVersion]:
 # Jobs: training requested over the API runs in a worker, with progress readable while it runs.
 
 
-async def enqueue_training(session: AsyncSession, source: TrainingSource, *, activate: bool, actor: str) -> Job:
+async def enqueue_training(
+    session: AsyncSession, source: TrainingSource, *, activate: bool, actor: str, create_areas: bool = False
+) -> Job:
     if source.path is not None:
         raise InvalidInput("the API trains from agents' labels; train from a file with `routedesk train --data`")
-    job = Job(kind="train", params={"from_tickets": True, "activate": activate}, created_by=actor)
+    params = {"from_tickets": True, "activate": activate, "create_areas": create_areas}
+    job = Job(kind="train", params=params, created_by=actor)
     session.add(job)
     await session.flush()
     return job
@@ -269,7 +313,7 @@ async def run_one_job(sessionmaker: async_sessionmaker[AsyncSession], *, owner: 
                 "n_examples": len(examples),
             }
             if params.get("activate"):
-                _row, created = await activate(session, row.version)
+                _row, created = await activate(session, row.version, create_areas=bool(params.get("create_areas")))
                 result.update(activated=True, created_areas=created)
         outcome: tuple[JobStatus, dict[str, Any] | None, str | None] = (JobStatus.SUCCEEDED, result, None)
     except InvalidInput as exc:

@@ -217,7 +217,7 @@ async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser,
 
 @router.post("/tickets/{ticket_id}/reroute")
 async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> TicketSummary:
-    area = await routing.get_area(session, body.area)
+    area = await routing.routable_area(session, body.area)  # an archived area takes no new tickets
     await lifecycle.reroute(session, ticket, area=area, user=user)
     return tickets.summary(ticket)
 

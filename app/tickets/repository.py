@@ -272,7 +272,8 @@ async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
         await session.execute(
             select(Area, stats.c.open, stats.c.unassigned, stats.c.breaching, stats.c.oldest)
             .outerjoin(stats, stats.c.area_id == Area.id)
-            .where(Area.active.is_(True))
+            # An archived area is listed while it still holds unsolved tickets: they stay workable.
+            .where(Area.active.is_(True) | stats.c.area_id.is_not(None))
             .order_by(Area.name)
         )
     ).all()

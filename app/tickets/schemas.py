@@ -26,6 +26,7 @@ class QueueRead(BaseModel):
     breaching: int
     oldest_waiting_at: datetime | None
     oldest_waiting_ticket_id: int | None
+    archived: bool = False  # listed while it still holds unsolved tickets; nothing new arrives
 
 
 class TicketSummary(BaseModel):

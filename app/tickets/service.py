@@ -85,6 +85,7 @@ async def queues(session: AsyncSession) -> list[QueueRead]:
                 breaching=breaching or 0,
                 oldest_waiting_at=oldest,
                 oldest_waiting_ticket_id=await repository.oldest_waiting(session, area.id) if unassigned else None,
+                archived=not area.active,
             )
         )
     return out

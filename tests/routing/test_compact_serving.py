@@ -67,7 +67,7 @@ async def test_the_router_serves_the_compact_form_with_the_same_decisions(
 ) -> None:
     async with unit_of_work(runtime.sessionmaker) as session:
         row = await training.register(session, demo_model, source="test")
-        await training.activate(session, row.version)
+        await training.activate(session, row.version, create_areas=True)
     router = Router()
     async with unit_of_work(runtime.sessionmaker) as session:
         await router.refresh(session, force=True)
@@ -140,7 +140,7 @@ async def _one_mail_to_route(runtime: Runtime, imap_server: Any, model: TrainedM
     of a `routedesk` command on this test's database."""
     async with unit_of_work(runtime.sessionmaker) as session:
         row = await training.register(session, model, source="test")
-        await training.activate(session, row.version)
+        await training.activate(session, row.version, create_areas=True)
     for raw in demo_mailbox(1):
         await imap_server.append(raw)
     await add_mailbox(runtime, imap_server.endpoint)

@@ -71,7 +71,7 @@ def trained() -> TrainedModel:
 async def register_and_activate(runtime: Runtime, model: TrainedModel) -> tuple[str, list[str]]:
     async with unit_of_work(runtime.sessionmaker) as session:
         row = await training.register(session, model, source="test")
-        _row, created = await training.activate(session, row.version)
+        _row, created = await training.activate(session, row.version, create_areas=True)
         return row.version, created
 
 
@@ -88,7 +88,9 @@ async def test_without_a_model_every_ticket_waits_in_triage(runtime: Runtime) ->
     assert (decision.area, decision.routed_by, decision.probability) == (TRIAGE, "fallback", None)
 
 
-async def test_activating_a_model_creates_missing_areas_and_says_so(runtime: Runtime, trained: TrainedModel) -> None:
+async def test_activating_with_create_areas_creates_missing_areas_and_says_so(
+    runtime: Runtime, trained: TrainedModel
+) -> None:
     _version, created = await register_and_activate(runtime, trained)
     assert sorted(created) == ["login", "payouts", "refunds"]
     async with unit_of_work(runtime.sessionmaker) as session:
@@ -266,7 +268,7 @@ async def test_training_job_from_tickets_runs_in_the_worker_and_reports_its_resu
             await lifecycle.reroute(session, await tickets.get_ticket(session, ticket.id), area=area, user=admin)
     async with unit_of_work(runtime.sessionmaker) as session:
         job = await training.enqueue_training(
-            session, training.TrainingSource(from_tickets=True), activate=True, actor="admin:root"
+            session, training.TrainingSource(from_tickets=True), activate=True, actor="admin:root", create_areas=True
         )
     assert await training.run_one_job(runtime.sessionmaker, owner="test", lease_seconds=60)
     async with unit_of_work(runtime.sessionmaker) as session:
@@ -296,7 +298,7 @@ def _cli(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_train_and_evaluate_commands_print_json_with_the_named_figures(runtime: Runtime, tmp_path: Path) -> None:
     data = tmp_path / "labelled.jsonl"
     data.write_text("\n".join(json.dumps({"subject": "Hi", "body": e.text, "label": e.label}) for e in examples()))
-    trained = _cli(runtime, "train", "--data", str(data), "--activate")
+    trained = _cli(runtime, "train", "--data", str(data), "--activate", "--create-areas")
     assert trained.returncode == 0, trained.stderr
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert set(result) >= {"version", "classes", "train_seconds", "metrics"}
