@@ -46,7 +46,7 @@ def routedesk_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-async def run_routedesk(settings: Settings, *args: str, timeout: float = 120, **env: str) -> Completed:
+async def run_routedesk(settings: Settings, *args: str, **env: str) -> Completed:
     """The real `routedesk` command in a subprocess, awaited without blocking the test's event loop (which
     may be running the IMAP or SMTP server the command talks to)."""
     proc = await asyncio.create_subprocess_exec(
@@ -59,7 +59,7 @@ async def run_routedesk(settings: Settings, *args: str, timeout: float = 120, **
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(300):
         out, err = await proc.communicate()
     assert proc.returncode is not None
     return Completed(proc.returncode, out.decode(), err.decode())

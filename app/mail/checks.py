@@ -7,6 +7,7 @@ from app.config import ImapSettings
 from app.mail.imap import (
     ImapAuthError,
     ImapClient,
+    ImapConnectionError,
     ImapEndpoint,
     ImapError,
     ImapFolderError,
@@ -42,6 +43,7 @@ async def check_imap(endpoint: ImapEndpoint, *, step_seconds: float) -> None:
         raise CheckFailure("login refused", str(exc)) from None
     except ImapFolderError as exc:
         raise CheckFailure("no such folder", str(exc)) from None
+    except ImapConnectionError as exc:  # refused, or dropped before the conversation could finish
+        raise CheckFailure("refused", str(exc)) from None
     except ImapError as exc:
-        reason = "refused" if str(exc).startswith("cannot connect") else "error"
-        raise CheckFailure(reason, str(exc)) from None
+        raise CheckFailure("error", str(exc)) from None
