@@ -66,10 +66,10 @@ def test_international_domain_is_sent_in_idna_form() -> None:
     assert b"To: jo@xn--bcher-kva.example\r\n" in build(to=["jo@bücher.example"])
 
 
-def _from(raw: bytes) -> tuple[str, str, list[str]]:
+def _from(raw: bytes) -> tuple[str, str, list[bytes]]:
     msg = parsed(raw)
     [sender] = msg["From"].addresses
-    return sender.display_name, sender.addr_spec, [line for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")]
+    return sender.display_name, sender.addr_spec, raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
 
 
 def test_display_names_with_quotes_commas_and_non_ascii_survive_intact() -> None:
