@@ -9,10 +9,12 @@ from app.db import MAX_ID, SessionDep
 from app.inbox import mailboxes
 from app.inbox.schemas import MailboxCheck, MailboxCreate, MailboxRead, MailboxUpdate, ProblemMessageRead
 from app.runtime import RuntimeDep
+from app.validation import LINE
 
 router = APIRouter(prefix="/admin", tags=["admin: mailboxes"])
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Name = Annotated[str, Path(min_length=1, max_length=100), LINE]
 
 
 @router.get("/mailboxes")
@@ -38,9 +40,7 @@ async def update_mailbox(
 
 
 @router.post("/mailboxes/{name}/test")
-async def test_mailbox(
-    name: Annotated[str, Path(max_length=100)], admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep
-) -> list[MailboxCheck]:
+async def test_mailbox(name: Name, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep) -> list[MailboxCheck]:
     """Log in to the mailbox's IMAP server and select its folder; connect to its SMTP server (STARTTLS and
     AUTH as configured). Each check's outcome, with the reason when it failed."""
     imap, smtp = await mailboxes.stored_servers(session, name, secrets=runtime.secrets)
