@@ -10,6 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class ImapSettings(BaseModel):
     connect_timeout: float = Field(15.0, gt=0)
+    # Each step of `mailbox add` / `mailbox test`'s check (connect, login, select): short, a person waits.
+    check_timeout: float = Field(10.0, gt=0)
     command_timeout: float = Field(60.0, gt=0)
     # UIDs fetched per round trip and committed per transaction.
     fetch_batch: int = Field(200, ge=1, le=5000)
@@ -85,6 +87,8 @@ class AttachmentSettings(BaseModel):
 
 class SmtpSettings(BaseModel):
     timeout: float = Field(30.0, gt=0)
+    # Each step of `mailbox add` / `mailbox test`'s check (connect, EHLO, STARTTLS, AUTH).
+    check_timeout: float = Field(10.0, gt=0)
     batch: int = Field(20, ge=1, le=500)
     poll_interval: float = Field(1.0, gt=0)
     retry_initial: float = Field(30.0, gt=0)

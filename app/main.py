@@ -14,6 +14,7 @@ from app.http import FailedAuthThrottle, GuardedFastAPI
 from app.inbox import endpoints as inbox_api
 from app.logs import configure_logging
 from app.macros import endpoints as macros_api
+from app.replies import endpoints as replies_api
 from app.routing import endpoints as routing_api
 from app.runtime import Runtime, open_runtime
 from app.tickets import endpoints as tickets_api
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         "users, macros and routing models. Every route under /api/v1 needs a bearer token.",
     )
     install_error_handlers(app)
-    for module in (tickets_api, routing_api, inbox_api, users_api, macros_api):
+    for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @app.get("/healthz", include_in_schema=False)

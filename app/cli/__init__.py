@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from app.cli import areas, db, demo, mailboxes, messages, models, processes, rules, users
+from app.cli import areas, db, demo, mailboxes, messages, models, outbox, processes, rules, users
 from app.cli.common import cli
 
 cli.add_typer(db.db_cli, name="db")
 cli.add_typer(mailboxes.mailbox_cli, name="mailbox")
 cli.add_typer(messages.messages_cli, name="messages")
+cli.add_typer(outbox.outbox_cli, name="outbox")
 cli.add_typer(users.users_cli, name="users")
 cli.add_typer(models.models_cli, name="models")
 cli.add_typer(areas.areas_cli, name="areas")

@@ -7,12 +7,14 @@ from fastapi import APIRouter, Path, Query, Response
 from app.auth import CurrentAdmin
 from app.db import MAX_ID, SessionDep
 from app.inbox import mailboxes
-from app.inbox.schemas import MailboxCreate, MailboxRead, MailboxUpdate, ProblemMessageRead
+from app.inbox.schemas import MailboxCheck, MailboxCreate, MailboxRead, MailboxUpdate, ProblemMessageRead
 from app.runtime import RuntimeDep
+from app.validation import LINE
 
 router = APIRouter(prefix="/admin", tags=["admin: mailboxes"])
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Name = Annotated[str, Path(min_length=1, max_length=100), LINE]
 
 
 @router.get("/mailboxes")
@@ -35,6 +37,14 @@ async def update_mailbox(
     mailbox = await mailboxes.get_mailbox(session, mailbox_id)
     mailbox = await mailboxes.update_mailbox(session, mailbox, body, secrets=runtime.secrets)
     return await mailboxes.mailbox_read(session, mailbox)
+
+
+@router.post("/mailboxes/{name}/test")
+async def test_mailbox(name: Name, admin: CurrentAdmin, session: SessionDep, runtime: RuntimeDep) -> list[MailboxCheck]:
+    """Log in to the mailbox's IMAP server and select its folder; connect to its SMTP server (STARTTLS and
+    AUTH as configured). Each check's outcome, with the reason when it failed."""
+    imap, smtp = await mailboxes.stored_servers(session, name, secrets=runtime.secrets)
+    return await mailboxes.check_servers(imap, smtp, settings=runtime.settings)
 
 
 @router.delete("/mailboxes/{mailbox_id}", status_code=204)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -10,11 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Conflict, InvalidInput, NotFound
 from app.inbox import repository
 from app.inbox.models import Mailbox, MailboxState, Message
-from app.inbox.schemas import MailboxCreate, MailboxRead, MailboxUpdate
+from app.inbox.schemas import MailboxCheck, MailboxCreate, MailboxRead, MailboxUpdate
+from app.mail.checks import CheckFailure, check_imap
+from app.mail.imap import ImapEndpoint
+from app.mail.smtp import SmtpEndpoint
+from app.mail.smtp import check as check_smtp
 from app.secrets import SecretBox
 
 if TYPE_CHECKING:
-    from app.mail.imap import ImapEndpoint
+    from app.config import Settings
 
 
 async def add_mailbox(
@@ -24,8 +30,10 @@ async def add_mailbox(
     endpoint: ImapEndpoint,
     secrets: SecretBox,
     address: str | None = None,
+    smtp: SmtpEndpoint | None = None,
+    from_name: str | None = None,
 ) -> Mailbox:
-    """A mailbox from an IMAP URL (the CLI's form): the same checks and storage as the API's."""
+    """A mailbox from an IMAP URL and an SMTP URL (the CLI's form): the same checks and storage as the API's."""
     try:
         data = MailboxCreate(
             name=name,
@@ -36,12 +44,80 @@ async def add_mailbox(
             imap_password=endpoint.password,
             folder=endpoint.folder,
             address=address or (endpoint.username if "@" in endpoint.username else None),
+            from_name=from_name,
+            smtp_host=smtp.host if smtp else None,
+            smtp_port=smtp.port if smtp else None,
+            smtp_security=smtp.security if smtp else None,
+            smtp_username=smtp.username if smtp else None,
+            smtp_password=smtp.password if smtp else None,
         )
     except ValidationError as exc:
         # Never echo the input: it holds the password.
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
         raise InvalidInput(f"invalid mailbox settings: {fields}") from None
     return await create_mailbox(session, data, secrets=secrets)
+
+
+def imap_endpoint(mailbox: Mailbox, secrets: SecretBox) -> ImapEndpoint:
+    return ImapEndpoint(
+        host=mailbox.imap_host,
+        port=mailbox.imap_port,
+        security=mailbox.imap_security,  # type: ignore[arg-type]
+        username=mailbox.imap_username,
+        password=secrets.decrypt(mailbox.imap_password_encrypted),
+        folder=mailbox.folder,
+    )
+
+
+def smtp_endpoint(mailbox: Mailbox, secrets: SecretBox) -> SmtpEndpoint | None:
+    """Where the mailbox's replies and acknowledgements are sent; None when it has no SMTP settings."""
+    if not mailbox.smtp_host or not mailbox.smtp_port:
+        return None
+    password = secrets.decrypt(mailbox.smtp_password_encrypted) if mailbox.smtp_password_encrypted else None
+    return SmtpEndpoint(
+        host=mailbox.smtp_host,
+        port=mailbox.smtp_port,
+        security=mailbox.smtp_security,  # type: ignore[arg-type]
+        username=mailbox.smtp_username,
+        password=password,
+    )
+
+
+async def check_servers(imap: ImapEndpoint, smtp: SmtpEndpoint | None, *, settings: Settings) -> list[MailboxCheck]:
+    """Both servers checked at once, each with its outcome; an SMTP server not configured is a failed check
+    (nothing can be sent), shown as such. Talks to the network only: run it outside a transaction."""
+
+    async def run(name: str, target: str, check: Awaitable[None]) -> MailboxCheck:
+        try:
+            await check
+        except CheckFailure as exc:
+            return MailboxCheck(check=name, ok=False, target=target, reason=exc.reason, detail=exc.detail)
+        return MailboxCheck(check=name, ok=True, target=target)
+
+    checks = [run("imap", str(imap), check_imap(imap, step_seconds=settings.imap.check_timeout))]
+    if smtp is not None:
+        checks.append(run("smtp", str(smtp), check_smtp(smtp, step_seconds=settings.smtp.check_timeout)))
+    results = list(await asyncio.gather(*checks))
+    if smtp is None:
+        results.append(
+            MailboxCheck(
+                check="smtp",
+                ok=False,
+                target=None,
+                reason="not configured",
+                detail="the mailbox has no SMTP settings: acknowledgements and replies cannot be sent",
+            )
+        )
+    return results
+
+
+async def stored_servers(
+    session: AsyncSession, name: str, *, secrets: SecretBox
+) -> tuple[ImapEndpoint, SmtpEndpoint | None]:
+    mailbox = await repository.mailbox_by_name(session, name)
+    if mailbox is None:
+        raise NotFound(f"no mailbox named {name!r}")
+    return imap_endpoint(mailbox, secrets), smtp_endpoint(mailbox, secrets)
 
 
 async def remove_mailbox(session: AsyncSession, name: str) -> None:

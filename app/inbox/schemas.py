@@ -82,6 +82,17 @@ class MailboxRead(BaseModel):
     last_error: str | None
 
 
+class MailboxCheck(BaseModel):
+    """One server check of a mailbox: `reason` is refused, timed out, TLS failure, login refused, no such
+    folder, not configured or error; `target` the server's URL without its password."""
+
+    check: Literal["imap", "smtp"]
+    ok: bool
+    target: str | None
+    reason: str | None = None
+    detail: str | None = None
+
+
 class ProblemMessageRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -4,15 +4,18 @@ SMTPUTF8), is permanent: sending it again can never work."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import aiosmtplib
 
 from app.config import SmtpSettings
 from app.mail.addresses import InvalidAddress, envelope_address
+from app.mail.checks import CheckFailure
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,67 @@ class SmtpEndpoint:
     security: Literal["tls", "starttls", "none"]
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+
+    def to_url(self, *, with_password: bool = True) -> str:
+        scheme = "smtps" if self.security == "tls" else "smtp"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        credentials = ""
+        if self.username:
+            password = ""
+            if self.password:
+                password = ":" + (quote(self.password, safe="") if with_password else "***")
+            credentials = f"{quote(self.username, safe='')}{password}@"
+        query = "?tls=starttls" if self.security == "starttls" else ""
+        return f"{scheme}://{credentials}{host}:{self.port}{query}"
+
+    def __str__(self) -> str:
+        return self.to_url(with_password=False)
+
+
+_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+
+
+def parse_smtp_url(url: str) -> SmtpEndpoint:
+    """smtp://[USER[:PASS]@]HOST[:PORT], plain unless `?tls=starttls`; smtps:// is implicit TLS.
+
+    As for IMAP URLs (app/mail/imap/url.py): plain never upgrades on its own, user and password are
+    percent-decoded, and errors never quote the password."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        raise ValueError("not a valid SMTP URL") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"SMTP URL scheme must be smtp:// or smtps://, not {scheme or 'none'!r}")
+    if parts.fragment or parts.path not in ("", "/"):
+        raise ValueError("SMTP URL must have no path or #fragment (smtp://USER:PASS@HOST:PORT)")
+    try:
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        raise ValueError("SMTP URL has an invalid port") from None
+    if not host:
+        raise ValueError("SMTP URL has no host")
+    if port is None:
+        if parts.netloc.rpartition("@")[2].endswith(":"):
+            raise ValueError("SMTP URL has an empty port")
+        port = _DEFAULT_PORTS[scheme]
+    if not 0 < port < 65536:
+        raise ValueError("SMTP URL has an invalid port")
+    security: Literal["tls", "starttls", "none"] = "tls" if scheme == "smtps" else "none"
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key != "tls":
+            raise ValueError(f"unknown SMTP URL parameter {key!r} (only tls=starttls|none)")
+        if scheme == "smtps":
+            raise ValueError("smtps:// is implicit TLS; use smtp://...?tls=starttls for STARTTLS")
+        if value not in ("starttls", "none"):
+            raise ValueError("SMTP URL parameter tls must be 'starttls' or 'none'")
+        security = "starttls" if value == "starttls" else "none"
+    username = unquote(parts.username) if parts.username else None
+    if parts.password is not None and not username:
+        raise ValueError("SMTP URL has a password but no user")
+    password = unquote(parts.password) if parts.password else None
+    return SmtpEndpoint(host=host, port=port, security=security, username=username, password=password)
 
 
 class SmtpError(Exception):
@@ -103,6 +167,72 @@ async def send(
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
+
+
+async def check(endpoint: SmtpEndpoint, *, step_seconds: float, ssl_context: ssl.SSLContext | None = None) -> None:
+    """Connect, EHLO, STARTTLS when the endpoint asks for it, AUTH when it has credentials, QUIT.
+    Raises CheckFailure with the exact reason."""
+    where = f"{endpoint.host}:{endpoint.port}"
+    client = aiosmtplib.SMTP(
+        hostname=endpoint.host,
+        port=endpoint.port,
+        use_tls=endpoint.security == "tls",
+        start_tls=False,
+        timeout=step_seconds,
+        tls_context=ssl_context,
+    )
+    stage = "connect"
+    try:
+        async with asyncio.timeout(step_seconds * 4):
+            await client.connect()
+            stage = "EHLO"
+            await client.ehlo()
+            if endpoint.security == "starttls":
+                stage = "STARTTLS"
+                if not client.supports_extension("starttls"):
+                    raise CheckFailure("TLS failure", f"{where} does not offer STARTTLS")
+                await client.starttls()
+                await client.ehlo()
+            if endpoint.username:
+                stage = "AUTH"
+                await client.login(endpoint.username, endpoint.password or "")
+    except CheckFailure:
+        raise
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        raise CheckFailure(
+            "login refused", f"{where} refused {endpoint.username!r}: {exc.code} {exc.message}"
+        ) from None
+    except (aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPTimeoutError, TimeoutError):
+        raise CheckFailure("timed out", f"{stage} to {where} took longer than {step_seconds:g}s") from None
+    except ssl.SSLError as exc:
+        raise CheckFailure("TLS failure", f"{stage} with {where}: {exc.reason or exc}") from None
+    except aiosmtplib.SMTPConnectError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLError):
+            raise CheckFailure("TLS failure", f"{stage} with {where}: {cause.reason or cause}") from None
+        raise CheckFailure("refused", f"cannot connect to {where}: {_cause_text(exc)}") from None
+    except aiosmtplib.SMTPNotSupported as exc:
+        kind = "login refused" if stage == "AUTH" else "TLS failure" if stage == "STARTTLS" else "error"
+        raise CheckFailure(kind, f"{stage} on {where}: {exc}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        kind = "TLS failure" if stage == "STARTTLS" else "login refused" if stage == "AUTH" else "refused"
+        raise CheckFailure(kind, f"{stage} on {where}: {exc.code} {exc.message}") from None
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        kind = "TLS failure" if stage == "STARTTLS" else "refused"
+        raise CheckFailure(kind, f"{stage} on {where}: {_cause_text(exc)}") from None
+    finally:
+        if client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()
+
+
+def _cause_text(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _classify_codes(codes: Sequence[int], detail: str) -> SmtpError:

@@ -114,3 +114,24 @@ async def outbox_row(session: AsyncSession, outbox_id: int) -> Outbox | None:
 
 async def for_ticket(session: AsyncSession, ticket_id: int) -> Sequence[Outbox]:
     return (await session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id).order_by(Outbox.id))).all()
+
+
+async def rows(session: AsyncSession, *, status: OutboxStatus | None, limit: int, offset: int = 0) -> Sequence[Outbox]:
+    query = select(Outbox).order_by(Outbox.id).limit(limit).offset(offset)
+    if status is not None:
+        query = query.where(Outbox.status == status)
+    return (await session.scalars(query)).all()
+
+
+async def requeue_failed(session: AsyncSession, ids: Collection[int] | None, *, now: datetime) -> list[int]:
+    """Failed rows (those of `ids`, or every one) back to queued, due now, with their attempts and error
+    reset. Only a row still failed is touched: one a sender took meanwhile is left alone. Returns the ids."""
+    query = update(Outbox).where(Outbox.status == OutboxStatus.FAILED)
+    if ids is not None:
+        query = query.where(Outbox.id.in_(list(ids)))
+    result = await session.execute(
+        query.values(status=OutboxStatus.QUEUED, attempts=0, last_error=None, owner=None, next_attempt_at=now)
+        .returning(Outbox.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars().all())

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import unit_of_work, utcnow
+from app.inbox.mailboxes import smtp_endpoint
 from app.inbox.models import Mailbox
 from app.loops import jittered_delay, sleep_or_stop
 from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, SmtpTemporaryError, send
@@ -22,19 +23,6 @@ from app.secrets import SecretBox
 from app.tickets import lifecycle
 
 log = structlog.get_logger()
-
-
-def smtp_endpoint(mailbox: Mailbox, secrets: SecretBox) -> SmtpEndpoint | None:
-    if not mailbox.smtp_host or not mailbox.smtp_port:
-        return None
-    password = secrets.decrypt(mailbox.smtp_password_encrypted) if mailbox.smtp_password_encrypted else None
-    return SmtpEndpoint(
-        host=mailbox.smtp_host,
-        port=mailbox.smtp_port,
-        security=mailbox.smtp_security,  # type: ignore[arg-type]
-        username=mailbox.smtp_username,
-        password=password,
-    )
 
 
 def retry_delay(attempts: int, settings: Settings) -> float:

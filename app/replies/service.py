@@ -10,13 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import TicketSettings
 from app.db import RowWriter, utcnow
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.inbox import messages
 from app.inbox.models import Mailbox, Message, MessageRow
 from app.mail.addresses import address_problem, first_name
 from app.mail.compose import OutgoingFile, compose, new_message_id
 from app.replies import repository
-from app.replies.models import Outbox, OutboxRow
+from app.replies.models import Outbox, OutboxRow, OutboxStatus
 from app.routing.models import Area
 from app.tickets import lifecycle
 from app.tickets import service as tickets
@@ -53,6 +53,20 @@ def _from(mailbox: Mailbox) -> str:
     return mailbox.address
 
 
+def sender_name(from_name: str | None, *, agent: str | None = None) -> str | None:
+    """The display name of outgoing mail: "Ana at Acme Support" for an agent's reply, the mailbox's from
+    name ("Acme Support") for an acknowledgement, none (the bare address) when the mailbox has none."""
+    if not from_name:
+        return None
+    first = first_name(agent)
+    if not first:
+        return from_name
+    # Users are named by their login ("ana"): a lower-case one is capitalised as a name would be.
+    if first.islower():
+        first = first[:1].upper() + first[1:]
+    return f"{first} at {from_name}"
+
+
 def outbound_rows(
     *,
     subject: str,
@@ -65,15 +79,17 @@ def outbound_rows(
     in_reply_to: str | None,
     references: Sequence[str],
     files: Sequence[OutgoingFile] = (),
+    agent: str | None = None,
 ) -> tuple[MessageRow, OutboxRow]:
     """The column values of an outbound message and of its outbox row, bytes composed; the caller
     links them to the ticket and to each other, and stores them in its transaction."""
     from_address = _from(mailbox)
+    from_name = sender_name(mailbox.from_name, agent=agent)
     message_id = new_message_id(from_address)
     subject = reply_subject(subject, reference)
     raw = compose(
         from_address=from_address,
-        from_name=mailbox.from_name,
+        from_name=from_name,
         to=to,
         subject=subject,
         body=body,
@@ -93,7 +109,7 @@ def outbound_rows(
         "size": len(raw),
         "subject": subject,
         "from_address": from_address,
-        "from_name": mailbox.from_name,
+        "from_name": from_name,
         "to_addresses": ", ".join(to),
         "cc_addresses": "",
         "parse_status": "ok",
@@ -129,6 +145,7 @@ async def enqueue(
     now: datetime,
     thread: Sequence[Message] | None = None,
     files: Sequence[OutgoingFile] = (),
+    agent: str | None = None,
 ) -> Outbox:
     """Write the outbound message and its outbox row in the caller's transaction. The bytes, and so
     the Message-ID, are fixed now: a retry after an unknown outcome resends the very same message."""
@@ -146,6 +163,7 @@ async def enqueue(
         in_reply_to=in_reply_to,
         references=references,
         files=files,
+        agent=agent,
     )
     message = messages.add_outbound(session, message_values, ticket=ticket, files=files)
     outbox = Outbox(**outbox_values, ticket=ticket, message=message)
@@ -160,7 +178,9 @@ async def enqueue_reply(
     body: str,
     now: datetime | None = None,
     files: Sequence[OutgoingFile] = (),
+    agent: str | None = None,
 ) -> Outbox:
+    """The agent's reply, From "<agent's first name> at <the mailbox's from name>" when it has one."""
     now = now or utcnow()
     if ticket.mailbox_id is None:
         raise InvalidInput("this ticket came from no mailbox, so there is nothing to reply from")
@@ -173,7 +193,15 @@ async def enqueue_reply(
         # Refused now, while the agent is here, rather than queued to fail: no mail can reach it.
         raise InvalidInput(f"the customer's address cannot receive mail: {problem}")
     outbox = await enqueue(
-        session, ticket, kind="reply", body=body, mailbox=mailbox, to=[customer.email], now=now, files=files
+        session,
+        ticket,
+        kind="reply",
+        body=body,
+        mailbox=mailbox,
+        to=[customer.email],
+        now=now,
+        files=files,
+        agent=agent,
     )
     await session.flush()
     return outbox
@@ -297,3 +325,29 @@ OUTBOX = Outbox.__table__
 async def delivery_by_message(session: AsyncSession, ticket_id: int) -> dict[int, str]:
     """Delivery state of each outbound message of a ticket, for the thread view."""
     return {row.message_id: row.status for row in await repository.for_ticket(session, ticket_id) if row.message_id}
+
+
+async def outbox(
+    session: AsyncSession, *, status: OutboxStatus | None = None, limit: int = 100, offset: int = 0
+) -> Sequence[Outbox]:
+    return await repository.rows(session, status=status, limit=limit, offset=offset)
+
+
+async def retry(session: AsyncSession, outbox_id: int, *, now: datetime | None = None) -> Outbox:
+    """A failed row back in the queue, due now, attempts and error reset: the very same bytes are sent
+    again (say once the mailbox's SMTP settings are fixed). Any other status is a Conflict."""
+    row = await repository.outbox_row(session, outbox_id)
+    if row is None:
+        raise NotFound(f"no outbox message {outbox_id}")
+    if row.status != OutboxStatus.FAILED:
+        raise Conflict(f"outbox message {outbox_id} is {row.status}, not failed: only a failed message is retried")
+    if not await repository.requeue_failed(session, [outbox_id], now=now or utcnow()):
+        raise Conflict(f"outbox message {outbox_id} changed meanwhile: it is no longer failed")
+    row = await repository.outbox_row(session, outbox_id)
+    assert row is not None
+    return row
+
+
+async def retry_failed(session: AsyncSession, *, now: datetime | None = None) -> list[int]:
+    """Every failed row back in the queue, due now. Returns their ids."""
+    return await repository.requeue_failed(session, None, now=now or utcnow())

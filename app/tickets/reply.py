@@ -26,7 +26,7 @@ async def reply(
     text = await _reply_text(session, ticket, data, user)
     lifecycle.check_can_work(ticket, user)
     now = utcnow()
-    outbox = await replies.enqueue_reply(session, ticket, body=text, now=now, files=files)
+    outbox = await replies.enqueue_reply(session, ticket, body=text, now=now, files=files, agent=user.name)
     lifecycle.replied(session, ticket, user=user, now=now)
     if data.macro_id is not None:
         await macros.record_use(session, macro_id=data.macro_id, ticket_id=ticket.id, user_id=user.id)

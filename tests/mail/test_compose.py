@@ -114,3 +114,35 @@ def test_the_boundary_is_not_in_the_body() -> None:
 )
 def test_clean_filename(name: str, cleaned: str | None) -> None:
     assert clean_filename(name) == cleaned
+
+
+def _from(raw: bytes) -> tuple[str, str, list[bytes]]:
+    msg = parsed(raw)
+    [sender] = msg["From"].addresses
+    return sender.display_name, sender.addr_spec, raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def test_display_names_with_quotes_commas_and_non_ascii_survive_intact() -> None:
+    for name in (
+        'Ana "the fixer" at Acme, Inc.',
+        "Zoë at Señor Ünïcode Support",
+        "Ana at <Acme> Support; (EU)",
+        "Ana at Acme\\Support",
+        "Анна at Поддержка, ltd",
+    ):
+        shown, address, _headers = _from(build(from_name=name))
+        assert (shown, address) == (name, "support@routedesk.example"), name
+
+
+def test_a_display_name_cannot_inject_a_header_or_change_the_address() -> None:
+    raw = build(from_name="Ana\r\nBcc: victim@evil.example\r\nX-Evil: 1 <attacker@evil.example>")
+    shown, address, headers = _from(raw)
+    assert address == "support@routedesk.example"
+    assert "\r" not in shown and "\n" not in shown
+    assert not [h for h in headers if h.lower().startswith((b"bcc:", b"x-evil:"))]
+    assert parsed(raw)["Bcc"] is None and parsed(raw).defects == []
+
+
+def test_without_a_display_name_the_from_is_the_bare_address() -> None:
+    raw = build(from_name=None)
+    assert b"\r\nFrom: support@routedesk.example\r\n" in b"\r\n" + raw

@@ -12,7 +12,7 @@ from app.db import unit_of_work
 from app.inbox.models import Mailbox
 from app.inbox.poller import MailboxPoller, MailboxRef
 from app.tickets.models import Ticket, TicketEvent
-from tests.api.desk import Desk
+from tests.api.desk import SUPPORT, Desk
 from tests.fixtures.smtp import Received
 from tests.mailgen import mail
 
@@ -108,3 +108,51 @@ async def test_answer_without_threading_headers_finds_the_ticket_by_its_subject_
     await imap_server.append(answer)
     await _poll(desk, mailbox_id)
     assert await desk.ticket_of(answer_id) == ticket_id
+
+
+async def test_agent_reply_is_from_the_agent_at_the_mailbox_and_the_acknowledgement_from_the_mailbox(
+    desk: Desk,
+) -> None:
+    ticket_id = await desk.new_ticket(mail(message_id="<dn1@merchant.example>"))
+    reply = await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "It left on Tuesday."})
+    assert reply.status_code == 200, reply.text
+    await desk.send_due()
+    ack, ours = desk.smtp.messages
+    assert ack.message["From"].addresses[0].display_name == "Routedesk Support"
+    assert ours.message["From"].addresses[0].display_name == "Ana at Routedesk Support"
+    assert {ack.message["From"].addresses[0].addr_spec, ours.message["From"].addresses[0].addr_spec} == {SUPPORT}
+
+
+async def test_hostile_and_non_ascii_from_names_reach_the_smtp_server_intact_and_inert(desk: Desk) -> None:
+    for index, from_name in enumerate(['Acme "Support", Inc.', "Señor Ünïcode Support", "Acme\rBcc: x@evil.example"]):
+        patched = await desk.admin.patch(f"/admin/mailboxes/{desk.mailbox_id}", json={"from_name": from_name})
+        if "\r" in from_name:
+            # Refused at the API (a name is one line); the composer strips it anyway (tests/mail).
+            assert patched.status_code == 422, patched.text
+            continue
+        assert patched.status_code == 200, patched.text
+        ticket_id = await desk.new_ticket(
+            mail(message_id=f"<dn-h{index}@merchant.example>", sender=f"c{index}@x.example")
+        )
+        assert (await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "Done."})).status_code == 200
+    await desk.send_due()
+    shown = [
+        (m.message["From"].addresses[0].display_name, m.message["From"].addresses[0].addr_spec)
+        for m in desk.smtp.messages
+    ]
+    assert shown == [
+        ('Acme "Support", Inc.', SUPPORT),
+        ('Ana at Acme "Support", Inc.', SUPPORT),
+        ("Señor Ünïcode Support", SUPPORT),
+        ("Ana at Señor Ünïcode Support", SUPPORT),
+    ]
+    assert all(m.message["Bcc"] is None for m in desk.smtp.messages)
+
+
+async def test_without_a_from_name_replies_are_from_the_bare_address(desk: Desk) -> None:
+    patched = await desk.admin.patch(f"/admin/mailboxes/{desk.mailbox_id}", json={"from_name": None})
+    assert patched.status_code == 200, patched.text
+    ticket_id = await desk.new_ticket(mail(message_id="<dn-bare@merchant.example>"))
+    assert (await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "Done."})).status_code == 200
+    await desk.send_due()
+    assert [str(m.message["From"]) for m in desk.smtp.messages] == [SUPPORT, SUPPORT]

@@ -9,12 +9,13 @@ from sqlalchemy import select, update
 
 from app.config import Settings
 from app.db import unit_of_work, utcnow
+from app.inbox.mailboxes import smtp_endpoint
 from app.inbox.models import Mailbox
 from app.mail.smtp import SmtpPermanentError, send
 from app.replies import repository, sender
 from app.replies import service as replies
 from app.replies.models import Outbox
-from app.replies.sender import retry_delay, smtp_endpoint
+from app.replies.sender import retry_delay
 from app.tickets import service as tickets
 from app.tickets.models import TicketEvent
 from tests.api.desk import Desk

@@ -5,7 +5,14 @@ that reads responses, `arguments` writes command arguments, `errors` are what ca
 """
 
 from app.mail.imap.client import FetchedMessage, ImapClient
-from app.mail.imap.errors import ImapAuthError, ImapConnectionError, ImapError, ImapTimeoutError
+from app.mail.imap.errors import (
+    ImapAuthError,
+    ImapConnectionError,
+    ImapError,
+    ImapFolderError,
+    ImapTimeoutError,
+    ImapTlsError,
+)
 from app.mail.imap.url import ImapEndpoint, parse_imap_url
 
 __all__ = [
@@ -15,6 +22,8 @@ __all__ = [
     "ImapConnectionError",
     "ImapEndpoint",
     "ImapError",
+    "ImapFolderError",
     "ImapTimeoutError",
+    "ImapTlsError",
     "parse_imap_url",
 ]

@@ -18,7 +18,14 @@ from aioimaplib import aioimaplib as _aioimap
 
 from app.config import ImapSettings
 from app.mail.imap.arguments import chunks, mailbox_arg, quoted, uid_set
-from app.mail.imap.errors import ImapAuthError, ImapConnectionError, ImapError, ImapTimeoutError
+from app.mail.imap.errors import (
+    ImapAuthError,
+    ImapConnectionError,
+    ImapError,
+    ImapFolderError,
+    ImapTimeoutError,
+    ImapTlsError,
+)
 from app.mail.imap.reader import FetchCommand, FetchItem, Imap4, completion_text, fetch_items
 from app.mail.imap.url import ImapEndpoint
 
@@ -130,6 +137,8 @@ class ImapClient:
                 raise ImapTimeoutError(
                     f"connecting to {self._where} timed out after {settings.connect_timeout:g}s"
                 ) from None
+            if isinstance(exc, ssl.SSLError):
+                raise ImapTlsError(f"TLS handshake with {self._where} failed: {exc.reason or exc}") from None
             if isinstance(exc, OSError):
                 raise ImapConnectionError(
                     f"cannot connect to {self._where}: {exc.strerror or type(exc).__name__}"
@@ -383,6 +392,9 @@ class ImapClient:
         except TimeoutError:
             self._broken = True
             raise ImapTimeoutError(f"{what} timed out on {self._where}") from None
+        except ssl.SSLError as exc:  # imaps:// to a plain port, a certificate not trusted, ...
+            self._broken = True
+            raise ImapTlsError(f"TLS handshake with {self._where} failed: {exc.reason or exc}") from None
         except OSError as exc:
             self._broken = True
             raise ImapConnectionError(f"{what} failed on {self._where}: {exc.strerror or type(exc).__name__}") from None
@@ -412,11 +424,11 @@ class ImapClient:
         assert self._imap is not None
         protocol = self._imap.protocol
         if "STARTTLS" not in {c.upper() for c in protocol.capabilities}:
-            raise ImapConnectionError(f"{self._where} does not offer STARTTLS")
+            raise ImapTlsError(f"{self._where} does not offer STARTTLS")
         command = _aioimap.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
         response = await self._race(protocol.execute(command), "STARTTLS")
         if response.result != "OK":
-            raise ImapConnectionError(f"STARTTLS refused by {self._where}: {completion_text(response.lines)}")
+            raise ImapTlsError(f"STARTTLS refused by {self._where}: {completion_text(response.lines)}")
         if protocol.incomplete_line:
             # Plain-text bytes after the OK would be read as if they had come over TLS (an injection).
             raise ImapConnectionError(f"{self._where} sent unexpected data after STARTTLS")
@@ -426,7 +438,7 @@ class ImapClient:
                 protocol.transport, protocol, self._tls_context(), server_hostname=self.endpoint.host
             )
         except (OSError, ConnectionError) as exc:
-            raise ImapConnectionError(f"TLS handshake with {self._where} failed: {exc}") from None
+            raise ImapTlsError(f"TLS handshake with {self._where} failed: {exc}") from None
         # Capabilities learnt before TLS must be forgotten (RFC 3501 6.2.1).
         await self._race(protocol.capability(), "CAPABILITY")
 
@@ -458,7 +470,9 @@ class ImapClient:
         response = await self._command(protocol.select(mailbox_arg(folder)), "SELECT", check=False)
         if response.result != "OK":
             self.selected = None
-            raise ImapError(f"cannot select folder {folder!r} on {self._where}: {completion_text(response.lines)}")
+            raise ImapFolderError(
+                f"cannot select folder {folder!r} on {self._where}: {completion_text(response.lines)}"
+            )
         uidvalidity = uidnext = exists = None
         for line in response.lines:
             line = bytes(line)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ImapAuthError", "ImapConnectionError", "ImapError", "ImapTimeoutError"]
+__all__ = ["ImapAuthError", "ImapConnectionError", "ImapError", "ImapFolderError", "ImapTimeoutError", "ImapTlsError"]
 
 
 class ImapError(Exception):
@@ -19,3 +19,11 @@ class ImapConnectionError(ImapError):
 
 class ImapTimeoutError(ImapConnectionError, TimeoutError):
     """A network step took longer than its configured timeout."""
+
+
+class ImapTlsError(ImapConnectionError):
+    """TLS could not be set up: no STARTTLS offered, or the handshake failed (a plain port, a bad certificate)."""
+
+
+class ImapFolderError(ImapError):
+    """The folder cannot be selected: it does not exist, or the user may not read it."""
