@@ -6,12 +6,18 @@ ARG BASE=docker.io/library/python:3.11-slim
 
 FROM ${BASE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md alembic.ini ./
+# The dependencies first, in a layer of their own: a change to the code alone does not install them again.
+COPY pyproject.toml ./
+RUN python3 -m venv /opt/routedesk \
+    && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        >requirements.txt \
+    && /opt/routedesk/bin/pip install --no-cache-dir -r requirements.txt
+COPY README.md alembic.ini ./
 COPY app ./app
 COPY classifiers ./classifiers
 COPY mailtext ./mailtext
 COPY migrations ./migrations
-RUN python3 -m venv /opt/routedesk && /opt/routedesk/bin/pip install --no-cache-dir . && rm -rf /src/build
+RUN /opt/routedesk/bin/pip install --no-cache-dir --no-deps . && rm -rf build
 
 FROM ${BASE}
 RUN useradd --uid 10001 --user-group --home-dir /var/lib/routedesk --no-create-home --shell /usr/sbin/nologin routedesk \
