@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.cli import db, demo, mailboxes, messages, models, processes, users
+from app.cli import db, demo, macros, mailboxes, messages, models, processes, users
 from app.cli.common import cli
 
 cli.add_typer(db.db_cli, name="db")
@@ -10,6 +10,7 @@ cli.add_typer(mailboxes.mailbox_cli, name="mailbox")
 cli.add_typer(messages.messages_cli, name="messages")
 cli.add_typer(users.users_cli, name="users")
 cli.add_typer(models.models_cli, name="models")
+cli.add_typer(macros.macros_cli, name="macros")
 
 __all__ = ["cli", "demo", "main", "processes"]
 

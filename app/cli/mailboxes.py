@@ -19,10 +19,11 @@ mailbox_cli = typer.Typer(no_args_is_help=True, help="IMAP mailboxes to ingest."
 
 @mailbox_cli.command("add")
 def mailbox_add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="A name of your choice, unique")],
     imap_url: Annotated[str, typer.Option("--imap-url", help="imap[s]://USER:PASS@HOST:PORT/FOLDER")],
     address: Annotated[str | None, typer.Option(help="The support address customers write to")] = None,
 ) -> None:
+    """Add an IMAP mailbox to ingest (its password is stored encrypted)."""
     from app.inbox import mailboxes as inbox
     from app.mail.imap import parse_imap_url
 
@@ -44,6 +45,7 @@ def mailbox_add(
 
 @mailbox_cli.command("list")
 def mailbox_list() -> None:
+    """Print every mailbox as a JSON line, with where its polling stands and its last error."""
     from app.inbox import repository
 
     settings = load_settings()
@@ -70,7 +72,8 @@ def mailbox_list() -> None:
 
 
 @mailbox_cli.command("remove")
-def mailbox_remove(name: str) -> None:
+def mailbox_remove(name: Annotated[str, typer.Argument(help="The mailbox's name")]) -> None:
+    """Stop ingesting a mailbox (its messages and tickets are kept)."""
     from app.inbox import mailboxes as inbox
 
     settings = load_settings()

@@ -21,8 +21,9 @@ messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admi
 @messages_cli.command("list")
 def messages_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only messages that could not be parsed")] = False,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first")] = 50,
 ) -> None:
+    """Print stored messages as JSON lines; with --failed, only those that could not be parsed."""
     from app.inbox import repository
 
     settings = load_settings()
@@ -49,7 +50,7 @@ def messages_list(
 
 
 @messages_cli.command("raw")
-def messages_raw(message_id: int) -> None:
+def messages_raw(message_id: Annotated[int, typer.Argument(help="The message's id")]) -> None:
     """Write a stored message's raw bytes to stdout, exactly as they were received."""
     from app.inbox import repository
 
