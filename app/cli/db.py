@@ -33,6 +33,7 @@ def db_downgrade(
     from app.migrate import downgrade
 
     settings = load_settings()
+    _sqlite_folder_exists(settings.database_url)
     reporting(lambda: downgrade(settings.database_url, revision), database_url=settings.database_url)
     typer.echo(f"database at {revision}")
 

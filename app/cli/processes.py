@@ -31,6 +31,22 @@ def _server(config: uvicorn.Config) -> uvicorn.Server:
     return AnnouncingServer(config)
 
 
+def _keep_running_on_repeated_signal(server: uvicorn.Server, stop: asyncio.Event | None = None) -> None:
+    """uvicorn handles SIGTERM/SIGINT while it serves, then restores the handlers it found and raises the
+    signal again: with Python's default handler that would end the process there, before a worker had
+    stopped and given its mailboxes and outbox rows up, and before the process could say it stopped.
+    With this one, the repeated signal only asks for the stop that is already under way."""
+    loop = asyncio.get_running_loop() if stop is not None else None
+
+    def graceful(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+        if loop is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, graceful)
+
+
 async def _announce_mailboxes(runtime: Runtime) -> None:
     from app.db import unit_of_work
     from app.inbox import repository
@@ -105,7 +121,9 @@ def serve(
     settings = load_settings()  # a bad setting stops here, once, with a clear message
     check_runtime(settings)  # and so does a database that cannot be used, before uvicorn would say it in a traceback
     if workers == 1:
-        _server(uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)).run()
+        server = _server(uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS))
+        _keep_running_on_repeated_signal(server)
+        server.run()
     else:
         # Each worker process builds its app from the same environment; the supervisor binds the socket.
         typer.echo(f"listening on http://{host}:{port} ({workers} processes)")
@@ -133,18 +151,7 @@ def run(
             stop = asyncio.Event()
             await _announce_mailboxes(runtime)
             server = _server(uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS))
-            loop = asyncio.get_running_loop()
-
-            def graceful(_signum: int, _frame: object) -> None:
-                server.should_exit = True
-                loop.call_soon_threadsafe(stop.set)
-
-            # uvicorn handles SIGTERM/SIGINT while it serves, then restores the handlers it found and
-            # raises the signal again: with Python's default handler that would end the process before
-            # the worker had stopped and given its mailboxes and outbox rows up. With this one, the
-            # repeated signal only asks for the stop that is already under way.
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, graceful)
+            _keep_running_on_repeated_signal(server, stop)
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:
                 await server.serve()
