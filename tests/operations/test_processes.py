@@ -58,7 +58,12 @@ async def test_process_says_where_it_listens_what_it_polls_and_that_it_stopped(
         stdout = process.stdout
         assert stdout is not None
         lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in stdout], daemon=True)
+
+        def read() -> None:
+            for line in stdout:
+                lines.put(line.rstrip("\n"))
+
+        reader = threading.Thread(target=read, daemon=True)
         reader.start()
         try:
             wanted = [e.format(port=port) for e in expected]
