@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -125,6 +126,17 @@ class Base(DeclarativeBase):
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be printed: without its password, in the authority or as a query parameter."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        # Not a URL SQLAlchemy reads: cut whatever stands between "://" and "@" after a colon.
+        return re.sub(r"(://[^/@:]*):[^/@]*@", r"\1@", url)
+    query = {k: ("***" if k.lower() == "password" else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 def _sqlite_file(url: str) -> str | None:

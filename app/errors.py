@@ -195,6 +195,30 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+# SQLSTATEs of a server that refuses this role or password (class 28) or has no such database (3D000):
+# the URL is wrong, and no retry will help.
+_REFUSED_SQLSTATE = re.compile(r"^(28...|3D000)$")
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """Why the database cannot be used, when `exc` says it cannot (unreachable, or refusing this role,
+    password or database name): one line in the driver's words; None for any other error."""
+    chain = _chain(exc)
+    refused = any(
+        isinstance(code := getattr(c, "sqlstate", None), str) and _REFUSED_SQLSTATE.match(code) for c in chain
+    )
+    if not refused and not database_unavailable(exc):
+        return None
+    # The driver's own exception says it best (SQLAlchemy's wrappers add a link and the statement), and
+    # not one raised while cleaning up after it (a closed event loop).
+    drivers = [c for c in chain if not type(c).__module__.startswith("sqlalchemy")]
+    cause = next(
+        (c for c in drivers if isinstance(getattr(c, "sqlstate", None), str)),
+        next((c for c in drivers if isinstance(c, OSError) or type(c).__module__.startswith("sqlite3")), exc),
+    )
+    return f"{type(cause).__name__}: {exception_message(cause)}"
+
+
 def _log_unavailable(request: Request, exc: BaseException) -> None:
     reason = next((c for c in reversed(_chain(exc))), exc)
     log.warning(

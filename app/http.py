@@ -37,9 +37,10 @@ _HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 )
-# JSON needs no resources at all; the HTML docs page loads its scripts, so it only refuses framing.
+# JSON needs no resources at all. The HTML docs pages send their own policy, which names the assets
+# they load from this origin (app/docs.py); any other HTML gets none.
 _CSP_JSON = b"default-src 'none'; frame-ancestors 'none'"
-_CSP_HTML = b"frame-ancestors 'none'"
+_CSP_HTML = _CSP_JSON
 
 
 # How every entry point (serve, run, demo) runs uvicorn. Its proxy_headers would rewrite the client

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from app.config import Settings, get_settings
+from app.docs import install_docs
 from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.http import FailedAuthThrottle, GuardedFastAPI
 from app.inbox import endpoints as inbox_api
@@ -42,10 +43,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         title="Routedesk",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the app's own assets by install_docs, below
+        redoc_url=None,
         description="Agents' queues, tickets, macro suggestions and replies; admin for areas, mailboxes, "
         "users, macros and routing models. Every route under /api/v1 needs a bearer token.",
     )
     install_error_handlers(app)
+    install_docs(app)
     for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker, is_sqlite
+from app.db import create_engine, create_sessionmaker, is_sqlite, shown_url
 from app.errors import ConfigurationError
 from app.macros.cache import SuggestionCache
 from app.migrate import alembic_config
@@ -61,7 +61,8 @@ async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterat
                 if not is_sqlite(settings.database_url):
                     raise
                 raise ConfigurationError(
-                    f"cannot open the database ({exc.orig}): create it with `routedesk db upgrade`, "
+                    f"cannot open the database {shown_url(settings.database_url)} ({exc.orig}): "
+                    "create it with `routedesk db upgrade`, "
                     "or check the path in ROUTEDESK_DATABASE_URL and its permissions"
                 ) from exc
         yield Runtime(

@@ -10,6 +10,7 @@ import socket
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -52,11 +53,28 @@ async def _mailboxes(runtime: Runtime) -> list[MailboxRef]:
         return [MailboxRef.from_row(row, runtime.secrets) for row in rows]
 
 
+@dataclass
+class PollOutcome:
+    counts: IngestCounts = field(default_factory=IngestCounts)
+    # One line per mailbox that failed (login refused, connection lost).
+    errors: list[str] = field(default_factory=list)
+    # One line per mailbox skipped because another worker holds its lease: not a failure, it is being polled.
+    busy: list[str] = field(default_factory=list)
+
+
 async def poll_once(runtime: Runtime, *, owner: str | None = None) -> tuple[IngestCounts, list[str]]:
-    """Every mailbox, once. Returns the totals and one error line per mailbox that failed."""
+    """Every mailbox, once. Returns the totals and one error line per mailbox that failed or was busy."""
+    outcome = await poll_mailboxes(runtime, owner=owner)
+    return outcome.counts, outcome.errors + outcome.busy
+
+
+async def poll_mailboxes(runtime: Runtime, *, owner: str | None = None, wait: float = 0.0) -> PollOutcome:
+    """Every mailbox, once. A mailbox another worker holds is skipped, or with `wait` (seconds) polled as
+    soon as its lease is free, looking every lease check interval until `wait` has passed."""
     owner = owner or worker_id()
-    totals, errors = IngestCounts(), []
+    outcome = PollOutcome()
     executor = parse_executor(runtime.settings.ingest.parse_workers)
+    deadline = asyncio.get_running_loop().time() + wait
     try:
         for mailbox in await _mailboxes(runtime):
             poller = MailboxPoller(
@@ -67,20 +85,26 @@ async def poll_once(runtime: Runtime, *, owner: str | None = None) -> tuple[Inge
                 owner=owner,
                 executor=executor,
             )
-            try:
-                totals.add(await poller.poll_once())
-            except (MailboxBusy, LeaseLost) as exc:
-                errors.append(str(exc))
-            except ImapAuthError as exc:
-                errors.append(f"mailbox {mailbox.name!r}: IMAP login refused: {exc}")
-                await poller.record_error(f"login refused: {exc}")
-            except (ImapError, OSError, TimeoutError) as exc:
-                errors.append(f"mailbox {mailbox.name!r}: {exc or type(exc).__name__}")
-                await poller.record_error(f"connection: {exc or type(exc).__name__}")
+            while True:
+                try:
+                    outcome.counts.add(await poller.poll_once())
+                except (MailboxBusy, LeaseLost) as exc:
+                    left = deadline - asyncio.get_running_loop().time()
+                    if left > 0:
+                        await asyncio.sleep(min(left, runtime.settings.imap.lease_check_seconds))
+                        continue
+                    outcome.busy.append(str(exc))
+                except ImapAuthError as exc:
+                    outcome.errors.append(f"mailbox {mailbox.name!r}: IMAP login refused: {exc}")
+                    await poller.record_error(f"login refused: {exc}")
+                except (ImapError, OSError, TimeoutError) as exc:
+                    outcome.errors.append(f"mailbox {mailbox.name!r}: {exc or type(exc).__name__}")
+                    await poller.record_error(f"connection: {exc or type(exc).__name__}")
+                break
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-    return totals, errors
+    return outcome
 
 
 async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:

@@ -78,6 +78,11 @@ class ParsedMessage:
     # auto == "bulk" may want to compare this with the mailbox's own group first.
     list_id: str | None = None
 
+    @property
+    def empty(self) -> bool:
+        """Nothing to read in the body: no text, no HTML, no attachment (zero bytes, or headers alone)."""
+        return not self.text.strip() and not self.html and not self.attachments
+
 
 # ---------------------------------------------------------------------------------------------------
 # entry point
@@ -91,7 +96,9 @@ def parse_message(
             raise TypeError(f"parse_message() takes bytes, not {type(raw).__name__}")
         raw = bytes(raw)
     if not raw.strip():
-        raise MessageParseError("empty message")
+        # Zero bytes (or whitespace): a message all the same, one with nothing in it. It is stored and
+        # shown as empty, not as a failure to parse.
+        return _fallback(raw, "empty message")
     try:
         return _parse(raw, max_attachment_bytes)
     except RecursionError as exc:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from app.config import Settings, get_settings
 from app.logs import configure_logging
@@ -19,6 +21,11 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Exit codes: 1 when the command's own work failed (no such user, IMAP refused the login...), 2 when
+# nothing can work until the setup is fixed (the database, a setting, the key), as for a usage error.
+FAILED = 1
+MISCONFIGURED = 2
+
 
 # A crash's traceback never shows the values of variables: they hold passwords (--imap-url) and tokens.
 cli = typer.Typer(
@@ -29,38 +36,77 @@ cli = typer.Typer(
 )
 
 
+def package_version() -> str:
+    try:
+        return version("routedesk")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"routedesk {package_version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def root(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Routedesk: a support inbox that routes itself."""
+
+
 def load_settings() -> Settings:
     try:
         settings = get_settings()
-    except ValueError as exc:
-        fail(f"invalid settings: {exc}")
+    except ValidationError as exc:
+        fail(settings_problem(exc), MISCONFIGURED)
+    except ValueError as exc:  # a value pydantic-settings could not even decode (JSON of a nested group)
+        fail(f"invalid settings: {str(exc).splitlines()[0]}", MISCONFIGURED)
     configure_logging(settings.log_level, json=settings.log_json)
     return settings
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def settings_problem(exc: ValidationError) -> str:
+    """One line naming each bad ROUTEDESK_* variable and its rule, never the value: it may be a password."""
+    parts = []
+    for error in exc.errors():
+        name = "ROUTEDESK_" + "__".join(str(p) for p in error["loc"]).upper()
+        parts.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def fail(message: str, code: int = FAILED) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def run_async(make: Callable[[], Awaitable[T]]) -> T:
-    return reporting(lambda: asyncio.run(make()))  # type: ignore[arg-type]
+def run_async(make: Callable[[], Awaitable[T]], *, database_url: str | None = None) -> T:
+    return reporting(lambda: asyncio.run(make()), database_url=database_url)  # type: ignore[arg-type]
 
 
-def reporting(call: Callable[[], T]) -> T:
-    """Runs a command's work; what it fails with for a reason the user can act on is one line on stderr."""
+def reporting(call: Callable[[], T], *, database_url: str | None = None) -> T:
+    """Runs a command's work; what it fails with for a reason the user can act on is one line on stderr:
+    a database that cannot be used names its URL (without the password) and the driver's reason."""
     # Imported here, not at the top: it brings FastAPI, which a command such as `db upgrade` should not pay for.
-    from app.errors import AppError, database_unavailable
-    from app.logs import exception_message
+    from app.db import shown_url
+    from app.errors import AppError, ConfigurationError, database_problem
 
     try:
         return call()
+    except ConfigurationError as exc:
+        raise fail(exc.detail, MISCONFIGURED) from None
     except AppError as exc:
         raise fail(exc.detail) from None
     except Exception as exc:
-        if not database_unavailable(exc):
+        reason = database_problem(exc)
+        if reason is None:
             raise
-        raise fail(f"the database is unavailable ({type(exc).__name__}: {exception_message(exc)})") from None
+        url = shown_url(database_url or get_settings().database_url)
+        raise fail(f"cannot use the database {url}: {reason}", MISCONFIGURED) from None
 
 
 def with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]]) -> T:
@@ -70,7 +116,17 @@ def with_runtime(settings: Settings, fn: Callable[[Runtime], Awaitable[T]]) -> T
         async with open_runtime(settings) as runtime:
             return await fn(runtime)
 
-    return run_async(main)
+    return run_async(main, database_url=settings.database_url)
+
+
+def check_runtime(settings: Settings) -> None:
+    """Opens and closes the runtime once: a process that hands its start to uvicorn (which would print
+    a lifespan traceback) fails here instead, with the one line any other command prints."""
+
+    async def nothing(_runtime: Runtime) -> None:
+        return None
+
+    with_runtime(settings, nothing)
 
 
 def in_session(settings: Settings, fn: Callable[[AsyncSession, Runtime], Awaitable[T]]) -> T:

@@ -20,4 +20,4 @@ def demo(
     from app.demo.run import demo_settings, run_demo
 
     settings = demo_settings(load_settings())
-    run_async(lambda: run_demo(settings, messages=messages, serve=serve, port=port))
+    run_async(lambda: run_demo(settings, messages=messages, serve=serve, port=port), database_url=settings.database_url)

@@ -20,7 +20,7 @@ mailbox_cli = typer.Typer(no_args_is_help=True, help="Mailboxes: IMAP to ingest 
 
 @mailbox_cli.command("add")
 def mailbox_add(
-    name: str,
+    name: Annotated[str, typer.Argument(help="A name of your choice, unique")],
     imap_url: Annotated[
         str, typer.Option("--imap-url", help="imap[s]://USER:PASS@HOST:PORT/FOLDER (?tls=starttls for STARTTLS)")
     ],
@@ -138,7 +138,7 @@ def mailbox_list() -> None:
 
 
 @mailbox_cli.command("remove")
-def mailbox_remove(name: str) -> None:
+def mailbox_remove(name: Annotated[str, typer.Argument(help="The mailbox's name")]) -> None:
     """Remove a mailbox; its messages and tickets are kept."""
     from app.inbox import mailboxes as inbox
 

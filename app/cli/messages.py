@@ -20,9 +20,13 @@ messages_cli = typer.Typer(no_args_is_help=True, help="Stored messages (for admi
 
 @messages_cli.command("list")
 def messages_list(
-    failed: Annotated[bool, typer.Option("--failed", help="Only messages that could not be parsed")] = False,
-    limit: int = 50,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only messages that could not be parsed or stored whole")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first")] = 50,
 ) -> None:
+    """Print stored messages as JSON lines, newest first; status is ok, empty (nothing in the body),
+    too_large (kept truncated) or failed (kept raw only)."""
     from app.inbox import repository
 
     settings = load_settings()
@@ -44,12 +48,15 @@ def messages_list(
             for m in await repository.messages(session, problems_only=failed, limit=limit)
         ]
 
-    for row in in_session(settings, rows):
+    found = in_session(settings, rows)
+    for row in found:
         typer.echo(json.dumps(row))
+    if not found:
+        typer.echo("no failed messages" if failed else "no messages", err=True)
 
 
 @messages_cli.command("raw")
-def messages_raw(message_id: int) -> None:
+def messages_raw(message_id: Annotated[int, typer.Argument(help="The message's id")]) -> None:
     """Write a stored message's raw bytes to stdout, exactly as they were received."""
     from app.inbox import repository
 

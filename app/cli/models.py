@@ -41,10 +41,10 @@ def _progress_printer() -> Callable[[str, float], None]:
 @cli.command("train")
 def train(
     data: Annotated[Path | None, typer.Option("--data", help="CSV, JSONL, mbox file or maildir folder")] = None,
-    text_col: Annotated[str | None, typer.Option("--text-col")] = None,
-    subject_col: Annotated[str | None, typer.Option("--subject-col")] = None,
-    body_col: Annotated[str | None, typer.Option("--body-col")] = None,
-    label_col: Annotated[str, typer.Option("--label-col")] = "label",
+    text_col: Annotated[str | None, typer.Option("--text-col", help="Column with the whole text")] = None,
+    subject_col: Annotated[str | None, typer.Option("--subject-col", help="Column with the subject")] = None,
+    body_col: Annotated[str | None, typer.Option("--body-col", help="Column with the body")] = None,
+    label_col: Annotated[str, typer.Option("--label-col", help="Column with the area")] = "label",
     labels: Annotated[Path | None, typer.Option("--labels", help="labels for an mbox/maildir")] = None,
     from_tickets: Annotated[bool, typer.Option("--from-tickets", help="train on agents' labels")] = False,
     activate: Annotated[bool, typer.Option("--activate", help="route with the new version at once")] = False,
@@ -107,11 +107,11 @@ def train(
 def evaluate_cmd(
     data: Annotated[Path, typer.Option("--data", help="labelled CSV, JSONL, mbox or maildir")],
     model: Annotated[str | None, typer.Option("--model", help="a version; the active one by default")] = None,
-    text_col: Annotated[str | None, typer.Option("--text-col")] = None,
-    subject_col: Annotated[str | None, typer.Option("--subject-col")] = None,
-    body_col: Annotated[str | None, typer.Option("--body-col")] = None,
-    label_col: Annotated[str, typer.Option("--label-col")] = "label",
-    labels: Annotated[Path | None, typer.Option("--labels")] = None,
+    text_col: Annotated[str | None, typer.Option("--text-col", help="Column with the whole text")] = None,
+    subject_col: Annotated[str | None, typer.Option("--subject-col", help="Column with the subject")] = None,
+    body_col: Annotated[str | None, typer.Option("--body-col", help="Column with the body")] = None,
+    label_col: Annotated[str, typer.Option("--label-col", help="Column with the area")] = "label",
+    labels: Annotated[Path | None, typer.Option("--labels", help="labels for an mbox/maildir")] = None,
 ) -> None:
     """Score a model version on labelled data; the last line is JSON."""
     from app.routing import repository, training

@@ -5,31 +5,85 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import cli, load_settings, run_async, with_runtime
+from app.cli.common import check_runtime, cli, load_settings, run_async, with_runtime
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from app.runtime import Runtime
+
+
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    """A uvicorn server that says where it listens once its socket is bound (not before: the port may be taken)."""
+    import uvicorn
+
+    class AnnouncingServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                typer.echo(f"listening on http://{config.host}:{config.port}")
+
+    return AnnouncingServer(config)
+
+
+def _keep_running_on_repeated_signal(server: uvicorn.Server, stop: asyncio.Event | None = None) -> None:
+    """uvicorn handles SIGTERM/SIGINT while it serves, then restores the handlers it found and raises the
+    signal again: with Python's default handler that would end the process there, before a worker had
+    stopped and given its mailboxes and outbox rows up, and before the process could say it stopped.
+    With this one, the repeated signal only asks for the stop that is already under way."""
+    loop = asyncio.get_running_loop() if stop is not None else None
+
+    def graceful(_signum: int, _frame: object) -> None:
+        server.should_exit = True
+        if loop is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, graceful)
+
+
+async def _announce_mailboxes(runtime: Runtime) -> None:
+    from app.db import unit_of_work
+    from app.inbox import repository
+
+    async with unit_of_work(runtime.sessionmaker) as session:
+        names = [m.name for m in await repository.mailboxes(session, enabled_only=True)]
+    if names:
+        typer.echo(f"polling mailboxes: {', '.join(names)}")
+    else:
+        typer.echo("polling no mailboxes (add one with `routedesk mailbox add`; the worker looks again every 30 s)")
 
 
 @cli.command("poll")
 def poll(
     once: Annotated[bool, typer.Option("--once", help="Ingest what is there now, then exit")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="With --once: a mailbox another worker holds is polled when it is free")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0, help="With --wait: the longest to wait for a mailbox, in seconds")
+    ] = 120.0,
 ) -> None:
-    """Ingest mail from every mailbox; with --once, print the counts as the last line."""
+    """Ingest mail from every mailbox; with --once, print the counts as the last line. A mailbox that
+    another worker holds is being polled already: it is reported on stderr and skipped (exit 0)."""
     if not once:
         worker()
         return
-    from app.worker import poll_once
+    from app.worker import poll_mailboxes
 
-    counts, errors = with_runtime(load_settings(), poll_once)
-    for line in errors:
+    outcome = with_runtime(load_settings(), lambda runtime: poll_mailboxes(runtime, wait=timeout if wait else 0.0))
+    for line in outcome.busy:
+        typer.echo(f"skipped: {line}" + (f" (still, after waiting {timeout:g} s)" if wait else ""), err=True)
+    for line in outcome.errors:
         typer.echo(f"error: {line}", err=True)
-    typer.echo(json.dumps(counts.as_dict()))
-    if errors:
+    typer.echo(json.dumps(outcome.counts.as_dict()))
+    # Waiting was asked for: a mailbox still held when the time ran out was not polled as asked.
+    if outcome.errors or (wait and outcome.busy):
         raise typer.Exit(1)
 
 
@@ -43,15 +97,17 @@ def worker() -> None:
     async def go(runtime: Runtime) -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
+        await _announce_mailboxes(runtime)
         await run_worker(runtime, stop)
 
     with_runtime(settings, go)
+    typer.echo("stopped cleanly")
 
 
 @cli.command("serve")
 def serve(
-    host: str = "127.0.0.1",
-    port: int = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes sharing the port; about one per core (the API is stateless)")
     ] = 1,
@@ -63,15 +119,23 @@ def serve(
     from app.main import create_app
 
     settings = load_settings()  # a bad setting stops here, once, with a clear message
+    check_runtime(settings)  # and so does a database that cannot be used, before uvicorn would say it in a traceback
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
-        return
-    # Each worker process builds its app from the same environment.
-    uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
+        server = _server(uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS))
+        _keep_running_on_repeated_signal(server)
+        server.run()
+    else:
+        # Each worker process builds its app from the same environment; the supervisor binds the socket.
+        typer.echo(f"listening on http://{host}:{port} ({workers} processes)")
+        uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
+    typer.echo("stopped cleanly")
 
 
 @cli.command("run")
-def run(host: str = "127.0.0.1", port: int = 8000) -> None:
+def run(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
     """API and worker in one process: the single-machine default."""
     import uvicorn
 
@@ -85,21 +149,9 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
     async def go() -> None:
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
-            server = uvicorn.Server(
-                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS)
-            )
-            loop = asyncio.get_running_loop()
-
-            def graceful(_signum: int, _frame: object) -> None:
-                server.should_exit = True
-                loop.call_soon_threadsafe(stop.set)
-
-            # uvicorn handles SIGTERM/SIGINT while it serves, then restores the handlers it found and
-            # raises the signal again: with Python's default handler that would end the process before
-            # the worker had stopped and given its mailboxes and outbox rows up. With this one, the
-            # repeated signal only asks for the stop that is already under way.
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, graceful)
+            await _announce_mailboxes(runtime)
+            server = _server(uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS))
+            _keep_running_on_repeated_signal(server, stop)
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:
                 await server.serve()
@@ -107,4 +159,5 @@ def run(host: str = "127.0.0.1", port: int = 8000) -> None:
                 stop.set()
                 await worker_task
 
-    run_async(go)
+    run_async(go, database_url=settings.database_url)
+    typer.echo("stopped cleanly")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import json
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,8 +19,8 @@ users_cli = typer.Typer(no_args_is_help=True, help="Agents and admins, and their
 
 @users_cli.command("add")
 def users_add(
-    name: str,
-    email: Annotated[str, typer.Option("--email")],
+    name: Annotated[str, typer.Argument(help="Unique name, shown on tickets and events")],
+    email: Annotated[str, typer.Option("--email", help="The user's email address")],
     role: Annotated[str, typer.Option("--role", help="agent or admin")] = "agent",
 ) -> None:
     """Create a user and print their API token (shown this once; only its hash is stored)."""
@@ -37,7 +38,7 @@ def users_add(
 
 
 @users_cli.command("token")
-def users_token(name: str) -> None:
+def users_token(name: Annotated[str, typer.Argument(help="The user's name")]) -> None:
     """Replace a user's token with a new one and print it."""
     from app.users import service as users
 
@@ -50,7 +51,7 @@ def users_token(name: str) -> None:
 
 
 @users_cli.command("revoke")
-def users_revoke(name: str) -> None:
+def users_revoke(name: Annotated[str, typer.Argument(help="The user's name")]) -> None:
     """Revoke a user's token: every request with it is refused from now on."""
     from app.users import service as users
 
@@ -61,3 +62,28 @@ def users_revoke(name: str) -> None:
 
     in_session(settings, revoke)
     typer.echo(f"user {name!r}: token revoked")
+
+
+@users_cli.command("list")
+def users_list(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many users, oldest first")] = 1000,
+) -> None:
+    """Print every user as a JSON line: name, email, role, active, created (never a token or its hash)."""
+    from app.users import service as users
+
+    settings = load_settings()
+
+    async def rows(session: AsyncSession, _runtime: Runtime) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": u.name,
+                "email": u.email,
+                "role": u.role,
+                "active": u.active,
+                "created": u.created_at.isoformat(),
+            }
+            for u in await users.listing(session, offset=0, limit=limit)
+        ]
+
+    for row in in_session(settings, rows):
+        typer.echo(json.dumps(row))

@@ -64,7 +64,7 @@ def add_inbound(
             raw_sha256=item.sha256,
             raw=item.raw,
             size=item.size,
-            parse_status="too_large" if item.truncated else "ok",
+            parse_status="too_large" if item.truncated else "empty" if parsed.empty else "ok",
             defects="\n".join(defects) or None,
             subject=parsed.subject,
             from_address=parsed.from_address,

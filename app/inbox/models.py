@@ -86,7 +86,7 @@ class Message(Base):
     raw_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)
-    # ok | failed (could not be parsed: kept raw) | too_large (kept truncated) | duplicate-free by design
+    # ok | empty (nothing in the body) | failed (could not be parsed or stored: kept raw) | too_large (kept truncated)
     parse_status: Mapped[str] = mapped_column(String(16), default="ok")
     parse_error: Mapped[str | None] = mapped_column(Text, default=None)
     defects: Mapped[str | None] = mapped_column(Text, default=None)

@@ -119,7 +119,8 @@ async def messages(
 ) -> Sequence[Message]:
     query = select(Message).order_by(Message.id.desc()).offset(offset).limit(limit)
     if problems_only:
-        query = query.where(Message.parse_status != "ok")
+        # An empty message is no problem: it was read whole, and there was nothing in it.
+        query = query.where(Message.parse_status.not_in(("ok", "empty")))
     return (await session.scalars(query)).all()
 
 

@@ -480,7 +480,7 @@ async def test_every_hostile_message_is_kept_and_the_mailbox_goes_on(runtime: Ru
     # ticket or an automatic one, or as a problem message with its reason.
     assert {m.raw_sha256 for m in stored} == set((await served(runtime, imap_server)).values())
     for message in stored:
-        if message.parse_status == "ok":
+        if message.parse_status in ("ok", "empty"):  # empty: read whole, nothing in the body
             assert message.ticket_id is not None or message.auto is not None, message.subject[:80]
         else:
             assert message.parse_error or message.defects

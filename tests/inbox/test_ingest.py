@@ -246,12 +246,14 @@ async def test_bulk_mail_opens_a_ticket_flagged_as_bulk(runtime: Runtime) -> Non
     assert stored is not None and stored.auto == "bulk" and stored.ticket_id is not None
 
 
-async def test_unparseable_message_is_stored_raw_and_marked_failed(runtime: Runtime) -> None:
-    counts = await ingest(runtime, b"")
-    assert (counts.ingested, counts.failed) == (1, 1)
+@pytest.mark.parametrize("raw", [b"", b"From: ana@merchant.example\r\nSubject: (no body)\r\n\r\n"])
+async def test_an_empty_message_is_stored_as_empty_not_as_a_failure(runtime: Runtime, raw: bytes) -> None:
+    counts = await ingest(runtime, raw)
+    assert (counts.ingested, counts.failed) == (1, 0)
     async with unit_of_work(runtime.sessionmaker) as session:
-        [problem] = await repository.messages(session, problems_only=True)
-    assert problem.parse_status == "failed" and problem.raw == b"" and problem.parse_error
+        assert await repository.messages(session, problems_only=True) == []
+        [stored] = await repository.messages(session)
+    assert stored.parse_status == "empty" and stored.raw == raw and stored.parse_error is None
 
 
 async def test_customer_reply_reopens_a_solved_ticket(runtime: Runtime) -> None:

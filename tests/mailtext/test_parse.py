@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mailtext.headers import normalize_subject
-from mailtext.message import MessageParseError, ParsedMessage, parse_message
+from mailtext.message import ParsedMessage, parse_message
 from mailtext.mime import ParsedAttachment
 from tests.mailtext.helpers import REPLY, b64, eml
 
@@ -51,14 +51,14 @@ def test_added_fields_have_defaults_so_hand_built_records_still_work() -> None:
     assert ParsedMessage(*[None] * 18).list_id is None  # type: ignore[arg-type]
 
 
-def test_empty_input_raises_message_parse_error() -> None:
-    with pytest.raises(MessageParseError):
-        parse_message(b"")
+def test_empty_input_is_an_empty_message() -> None:
+    parsed = parse_message(b"")
+    assert parsed.empty and (parsed.subject, parsed.text, parsed.from_address) == ("", "", None)
+    assert parsed.defects == ["empty message"]
 
 
-def test_whitespace_only_input_raises_message_parse_error() -> None:
-    with pytest.raises(MessageParseError):
-        parse_message(b" \r\n\r\n\t")
+def test_whitespace_only_input_is_an_empty_message() -> None:
+    assert parse_message(b" \r\n\r\n\t").empty
 
 
 def test_bytearray_input_is_accepted() -> None:
@@ -743,6 +743,7 @@ def test_bytes_without_any_header_are_kept_as_text() -> None:
 def test_headers_only_message_has_empty_text() -> None:
     parsed = parse_message(b"Subject: only headers\r\n")
     assert (parsed.subject, parsed.text, parsed.new_text) == ("only headers", "", "")
+    assert parsed.empty
 
 
 def test_unknown_transfer_encoding_keeps_the_body() -> None:
