@@ -88,7 +88,7 @@ def _check_line(result: MailboxCheck) -> str:
 
 
 @mailbox_cli.command("test")
-def mailbox_test(name: str) -> None:
+def mailbox_test(name: Annotated[str, typer.Argument(help="The mailbox's name")]) -> None:
     """Check a stored mailbox's servers: IMAP login and folder, SMTP connection, STARTTLS and login.
     One line per check; exit 1 if any fails."""
     from app.inbox import mailboxes as inbox

@@ -20,7 +20,7 @@ outbox_cli = typer.Typer(no_args_is_help=True, help="Outgoing mail: list it, ret
 @outbox_cli.command("list")
 def outbox_list(
     failed: Annotated[bool, typer.Option("--failed", help="Only messages that failed")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="At most this many, oldest first")] = 100,
 ) -> None:
     """One JSON line per outgoing message (without its bytes), oldest first."""
     from app.replies import service as replies
