@@ -22,7 +22,8 @@ models_cli = typer.Typer(no_args_is_help=True, help="Routing model versions.")
 
 
 def _progress_printer() -> Callable[[str, float], None]:
-    """Progress on a terminal (one line rewritten in place); nothing when output is piped."""
+    """Progress on a terminal (one line rewritten in place, the stage named); nothing when output is
+    piped. Training reports one fraction for the whole run, which never decreases."""
     if not sys.stderr.isatty():
         return lambda _stage, _fraction: None
 
@@ -70,8 +71,7 @@ def train(
             row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
         else:
             examples = await asyncio.to_thread(training.read_file_examples, source)
-            model = await asyncio.to_thread(training.fit, examples, progress=progress)
-            row = await training.register(session, model, source=source.describe())
+            row = await training.fit_and_register(session, examples, source=source.describe(), progress=progress)
             comparison = None
         out: dict[str, Any] = {
             "version": row.version,

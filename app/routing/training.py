@@ -26,12 +26,14 @@ from classifiers.artifacts import save_model
 from classifiers.data import DataError, Example, load_examples
 from classifiers.errors import ArtifactError
 from classifiers.evaluate import evaluate
-from classifiers.train import TrainedModel, train
+from classifiers.train import TrainedModel, monotonic, train
 
 log = structlog.get_logger()
 
 Progress = Callable[[str, float], None]
 HOLDOUT_SHARE = 0.2
+# Where fitting ends on the bar of a whole run (fit, compare, register): the rest is storing the version.
+FIT_END, COMPARE_AT, REGISTER_AT = 0.85, 0.88, 0.92
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +149,11 @@ async def train_and_register(
     """Fit on most of the data and compare the new version with the active one on the held-out rest,
     so that the admin sees both on the same tickets before activating anything."""
     kept, held = split_holdout(examples, HOLDOUT_SHARE) if len(examples) >= 50 else (list(examples), [])
-    model = await asyncio.to_thread(fit, kept, progress=progress)
+    bar = monotonic(progress or _ignore)
+    model = await asyncio.to_thread(fit, kept, progress=monotonic(bar, 0.0, FIT_END))
     comparison: dict[str, Any] = {"held_out": len(held)}
     if held:
+        bar(f"comparing on {len(held)} held-out tickets", COMPARE_AT)
         texts, labels = [e.text for e in held], [e.label for e in held]
         comparison["new"] = _summary(evaluate(model.pipeline, texts, labels, threshold=model.threshold))
         active = await repository.active_model(session)
@@ -161,8 +165,26 @@ async def train_and_register(
             else:
                 figures = evaluate(loaded.pipeline, texts, labels, threshold=float(loaded.metadata.threshold))
                 comparison["active"] = {"version": active.version, **_summary(figures)}
+    bar("storing the model version", REGISTER_AT)
     row = await register(session, model, source=source, comparison=comparison)
+    bar("done", 1.0)
     return row, comparison
+
+
+async def fit_and_register(
+    session: AsyncSession, examples: Sequence[Example], *, source: str, progress: Progress | None = None
+) -> ModelVersion:
+    """Fit on every example (its figures cross-validated) and store the version; one bar for both."""
+    bar = monotonic(progress or _ignore)
+    model = await asyncio.to_thread(fit, examples, progress=monotonic(bar, 0.0, FIT_END))
+    bar("storing the model version", REGISTER_AT)
+    row = await register(session, model, source=source)
+    bar("done", 1.0)
+    return row
+
+
+def _ignore(_stage: str, _fraction: float) -> None:
+    return None
 
 
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
