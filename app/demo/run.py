@@ -8,7 +8,9 @@ serves on loopback with a fresh agent token, until Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import ctypes
 import json
 import os
 import shutil
@@ -101,10 +103,11 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
     source = training.TrainingSource(path=str(home / "labelled.csv"), subject_col="subject", body_col="body")
     examples = await asyncio.to_thread(training.read_file_examples, source)
     typer.echo(f"training the router on {len(examples)} labelled demo emails (the project's own set)...")
-    model = await asyncio.to_thread(training.fit, examples)
     async with unit_of_work(runtime.sessionmaker) as session:
-        row = await training.register(session, model, source=source.describe())
+        # One fit at a time: the demo's peak memory is its training (see README, "The demo's memory").
+        row = await training.fit_and_register(session, examples, source=source.describe(), n_jobs=1)
         _row, created = await training.activate(session, row.version)
+    _return_freed_memory()
     async with unit_of_work(runtime.sessionmaker) as session:
         await runtime.router.refresh(session, force=True)
     typer.echo(f"model {row.version} active; areas created for its classes: {', '.join(created)}")
@@ -114,6 +117,13 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
             await macros.create_macro(session, data=MacroCreate(title=title, body=body, area_id=area.id))
     typer.echo(f"{len(DEMO_MACROS)} demo macros added")
     return {"version": row.version, "threshold": row.threshold}
+
+
+def _return_freed_memory() -> None:
+    """Hands the heap training freed back to the system (glibc keeps it otherwise), so that the
+    poll, its parse worker and the API start from the process's size before training."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the memory stays reusable here
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int | None) -> dict[str, int]:

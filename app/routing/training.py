@@ -90,12 +90,16 @@ def split_holdout(examples: Sequence[Example], share: float, seed: int = 0) -> t
 
 
 def fit(
-    examples: Sequence[Example], *, progress: Progress | None = None, params: dict[str, Any] | None = None
+    examples: Sequence[Example],
+    *,
+    progress: Progress | None = None,
+    params: dict[str, Any] | None = None,
+    n_jobs: int = 2,
 ) -> TrainedModel:
     if len({e.label for e in examples}) < 2:
         raise InvalidInput("training needs examples of at least two areas")
     try:
-        return train(list(examples), params=params, progress=progress)
+        return train(list(examples), params=params, progress=progress, n_jobs=n_jobs)
     except (DataError, ValueError) as exc:
         raise InvalidInput(f"training failed: {exc}") from exc
 
@@ -172,11 +176,18 @@ async def train_and_register(
 
 
 async def fit_and_register(
-    session: AsyncSession, examples: Sequence[Example], *, source: str, progress: Progress | None = None
+    session: AsyncSession,
+    examples: Sequence[Example],
+    *,
+    source: str,
+    progress: Progress | None = None,
+    n_jobs: int = 2,
 ) -> ModelVersion:
-    """Fit on every example (its figures cross-validated) and store the version; one bar for both."""
+    """Fit on every example (its figures cross-validated) and store the version; one bar for both.
+    n_jobs=1 fits one model at a time: about half the memory of training, in about the same time on
+    a machine whose other core is busy."""
     bar = monotonic(progress or _ignore)
-    model = await asyncio.to_thread(fit, examples, progress=monotonic(bar, 0.0, FIT_END))
+    model = await asyncio.to_thread(fit, examples, progress=monotonic(bar, 0.0, FIT_END), n_jobs=n_jobs)
     bar("storing the model version", REGISTER_AT)
     row = await register(session, model, source=source)
     bar("done", 1.0)
