@@ -98,6 +98,7 @@ def one_run(messages: int) -> dict[str, Any]:
         demo_dir = data / "demo" if (data / "demo").exists() else cwd / "routedesk-demo"
         with sqlite3.connect(demo_dir / "routedesk.db") as db:
             metrics = json.loads(db.execute("SELECT metrics FROM model_version WHERE active").fetchone()[0])
+            routed_by = dict(db.execute("SELECT routed_by, count(*) FROM ticket GROUP BY routed_by").fetchall())
         return {
             "wall_s": round(wall, 1),
             "peak_rss_mb": round(sampler.peaks.get(proc.pid, 0) / 1024, 1),
@@ -107,6 +108,7 @@ def one_run(messages: int) -> dict[str, Any]:
             "cv_accuracy": round(float(metrics["accuracy"]), 4),
             "cv_macro_f1": round(float(metrics["macro_f1"]), 4),
             "auto_routed_share": round(float(metrics["auto_routed_share"]), 4),
+            "tickets_routed_by": routed_by,
             "poll": json.loads(lines[-1]),
             "phase_peaks_mb": {k: round(v / 1024, 1) for k, v in phase_peaks.items()},
         }
