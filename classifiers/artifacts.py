@@ -50,6 +50,7 @@ ALLOWED_TYPES = frozenset(
         "builtins.NoneType",
         "builtins.str",
         "builtins.tuple",
+        "classifiers.features.ArrayVocabTfidfVectorizer",
         "numpy.dtype",
         "numpy.float32",
         "numpy.float64",

@@ -16,6 +16,7 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from classifiers.compact import calibrated_mean, term_counts, weigh_counts
+from classifiers.features import ArrayVocabTfidfVectorizer
 
 # Below this many texts, counting terms in a dict per text beats building one big sparse matrix.
 BULK_FROM = 32
@@ -110,7 +111,8 @@ def reproducible_union(union: Any) -> list[tuple[str, TfidfVectorizer]] | None:
 
 def _reproducible(vectorizer: Any) -> bool:
     return (
-        type(vectorizer) is TfidfVectorizer
+        # Exact types: a subclass could transform differently; ours only changes how it is stored.
+        type(vectorizer) in (TfidfVectorizer, ArrayVocabTfidfVectorizer)
         and vectorizer.norm in ("l2", None)
         and not vectorizer.binary
         and vectorizer.dtype in (np.float64, "float64")

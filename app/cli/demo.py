@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from app.cli.common import cli, load_settings, run_async
+from app.cli.common import cli, load_settings, reporting, run_async
 
 
 @cli.command("demo")
@@ -19,5 +19,6 @@ def demo(
     on the project's labelled set, routed tickets, acknowledgements over SMTP, and the agents' API."""
     from app.demo.run import demo_settings, run_demo
 
-    settings = demo_settings(load_settings())
+    base = load_settings()
+    settings = reporting(lambda: demo_settings(base))
     run_async(lambda: run_demo(settings, messages=messages, serve=serve, port=port), database_url=settings.database_url)

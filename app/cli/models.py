@@ -24,7 +24,8 @@ CREATE_AREAS_HELP = "create the areas the model's classes name but that do not e
 
 
 def _progress_printer() -> Callable[[str, float], None]:
-    """Progress on a terminal (one line rewritten in place); nothing when output is piped."""
+    """Progress on a terminal (one line rewritten in place, the stage named); nothing when output is
+    piped. Training reports one fraction for the whole run, which never decreases."""
     if not sys.stderr.isatty():
         return lambda _stage, _fraction: None
 
@@ -81,8 +82,7 @@ def train(
         if from_tickets:
             row, comparison = await training.train_and_register(session, examples, source="tickets", progress=progress)
         else:
-            model = await asyncio.to_thread(training.fit, examples, progress=progress)
-            row = await training.register(session, model, source=source.describe())
+            row = await training.fit_and_register(session, examples, source=source.describe(), progress=progress)
             comparison = None
         out: dict[str, Any] = {
             "version": row.version,

@@ -8,9 +8,13 @@ serves on loopback with a fresh agent token, until Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
+import ctypes
 import json
+import os
 import shutil
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from app.db import unit_of_work
 from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
 from app.demo.imap_server import LocalImapServer
 from app.demo.macros import DEMO_MACROS
+from app.errors import InvalidInput
 from app.http import UVICORN_OPTIONS
 from app.inbox import mailboxes as inbox
 from app.inbox.schemas import MailboxCreate
@@ -42,46 +47,66 @@ from app.tickets.models import Ticket
 from app.users import service as users
 from app.worker import poll_once, run_worker
 
-DEMO_DIR = Path("routedesk-demo")
+# Written into the demo's folder: a folder without it is not wiped, whatever the settings point at.
+MARKER = ".routedesk-demo"
+SENT_DIR = "sent"
+
+
+def demo_home(settings: Settings) -> Path:
+    """Where the demo keeps its files: `demo/` in ROUTEDESK_DATA_DIR when one is set, else in the
+    user's data folder (XDG_DATA_HOME, ~/.local/share); never the working directory, which is often
+    a checkout."""
+    if "data_dir" in settings.model_fields_set:
+        return (Path(settings.data_dir) / "demo").resolve()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return (Path(base) / "routedesk" / "demo").resolve()
 
 
 def demo_settings(settings: Settings) -> Settings:
-    """A fresh SQLite file each run, left in place afterwards for anyone who wants to look at it."""
-    if DEMO_DIR.exists():
-        shutil.rmtree(DEMO_DIR)
-    DEMO_DIR.mkdir()
+    """A fresh SQLite file each run in the demo's folder, left in place afterwards for anyone who
+    wants to look at it (with the labelled set it trains on and the mail it sent)."""
+    home = demo_home(settings)
+    if home.exists() and any(home.iterdir()) and not (home / MARKER).exists():
+        raise InvalidInput(f"{home} is not empty and was not made by the demo: point ROUTEDESK_DATA_DIR elsewhere")
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    (home / MARKER).write_text("made by `routedesk demo`, wiped by its next run\n", encoding="utf-8")
     rows = as_rows(labelled_examples())
-    with (DEMO_DIR / "labelled.csv").open("w", newline="", encoding="utf-8") as handle:
+    with (home / "labelled.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["subject", "body", "label"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     return settings.model_copy(
-        update={
-            "database_url": f"sqlite+aiosqlite:///{(DEMO_DIR / 'routedesk.db').resolve()}",
-            "data_dir": DEMO_DIR / "data",
-        }
+        update={"database_url": f"sqlite+aiosqlite:///{home / 'routedesk.db'}", "data_dir": home}
     )
 
 
 class _Sink:
-    """A local SMTP server that keeps what it receives: where the demo's outbound mail goes."""
+    """A local SMTP server that writes what it receives as .eml files: the mail the demo sent."""
 
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], bytes]] = []
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.received = 0
+        self._lock = threading.Lock()  # aiosmtpd handles each connection in its own task of its thread
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+        with self._lock:
+            self.received += 1
+            path = self.folder / f"{self.received:04d}.eml"
+        path.write_bytes(bytes(envelope.content))
         return "250 OK"
 
 
 async def _train(runtime: Runtime) -> dict[str, Any]:
-    source = training.TrainingSource(path=str(DEMO_DIR / "labelled.csv"), subject_col="subject", body_col="body")
+    home = Path(runtime.settings.data_dir)
+    source = training.TrainingSource(path=str(home / "labelled.csv"), subject_col="subject", body_col="body")
     examples = await asyncio.to_thread(training.read_file_examples, source)
     typer.echo(f"training the router on {len(examples)} labelled demo emails (the project's own set)...")
-    model = await asyncio.to_thread(training.fit, examples)
     async with unit_of_work(runtime.sessionmaker) as session:
-        row = await training.register(session, model, source=source.describe())
+        # One fit at a time: the demo's peak memory is its training (see README, "The demo's memory").
+        row = await training.fit_and_register(session, examples, source=source.describe(), n_jobs=1)
         _row, created = await training.activate(session, row.version, create_areas=True)
+    _return_freed_memory()
     async with unit_of_work(runtime.sessionmaker) as session:
         await runtime.router.refresh(session, force=True)
     typer.echo(f"model {row.version} active; areas created for its classes: {', '.join(created)}")
@@ -92,9 +117,20 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
     return {"version": row.version, "threshold": row.threshold}
 
 
+def _return_freed_memory() -> None:
+    """Hands the heap training freed back to the system (glibc keeps it otherwise), so that the
+    poll, its parse worker and the API start from the process's size before training."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: the memory stays reusable here
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int | None) -> dict[str, int]:
+    home = Path(settings.data_dir)
+    typer.echo(f"demo files (database, labelled set, sent mail) in {home}")
     await upgrade_async(settings.database_url)
-    sink = _Sink()
+    sent_dir = home / SENT_DIR
+    sent_dir.mkdir(exist_ok=True)
+    sink = _Sink(sent_dir)
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
     try:
@@ -129,7 +165,7 @@ async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int 
                 typer.echo(f"error: {line}", err=True)
             while await send_due(runtime.sessionmaker, runtime.settings, runtime.secrets, owner="demo"):
                 pass
-            await _summary(runtime, len(sink.received))
+            await _summary(runtime, sink.received, sent_dir)
             if serve:
                 await _serve(runtime, port or 8000)
     finally:
@@ -139,7 +175,7 @@ async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int 
     return result
 
 
-async def _summary(runtime: Runtime, delivered: int) -> None:
+async def _summary(runtime: Runtime, delivered: int, sent_dir: Path) -> None:
     async with unit_of_work(runtime.sessionmaker) as session:
         rows = (
             await session.execute(
@@ -158,6 +194,7 @@ async def _summary(runtime: Runtime, delivered: int) -> None:
     for area, n in sorted(by_area.items()):
         typer.echo(f"  {area:<24} {n}")
     typer.echo(f"acknowledgements sent through the outbox: {sent} (the local SMTP sink received {delivered})")
+    typer.echo(f"the mail it sent, one .eml file each (replies sent later land there too): {sent_dir}")
 
 
 async def _serve(runtime: Runtime, port: int) -> None:

@@ -47,8 +47,19 @@ def test_progress_reports_each_stage_and_ends_at_one(examples: list[Example]) ->
     train(examples, cv_folds=3, progress=lambda stage, fraction: seen.append((stage, fraction)))
     fractions = [fraction for _, fraction in seen]
     assert fractions == sorted(fractions)
-    assert seen[-1] == ("done", 1.0)
-    assert {stage for stage, _ in seen} == {"cross_validation", "fit", "evaluate", "done"}
+    assert seen[-1] == ("trained", 1.0)
+    stages = [stage for stage, _ in seen]
+    assert stages[0] == "fitting models 0/4 (cv folds + final)"
+    assert [s for s in stages if s.startswith("fitting")][-1] == "fitting models 4/4 (cv folds + final)"
+    assert stages[-3:] == ["choosing the threshold", "evaluating", "trained"]
+
+
+def test_progress_is_one_bar_that_never_goes_back_whichever_fit_finishes_first(examples: list[Example]) -> None:
+    # Two threads: the final fit and the folds finish in any order; the bar still only moves forward.
+    seen: list[float] = []
+    train(examples, cv_folds=5, n_jobs=2, progress=lambda _stage, fraction: seen.append(fraction))
+    assert seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0
+    assert len(set(seen)) == len(seen) == 10  # the start, six fits, threshold, evaluation, trained
 
 
 def test_single_threaded_training_is_reproducible_for_a_seed(examples: list[Example]) -> None:

@@ -1,0 +1,84 @@
+"""`routedesk demo --no-serve` run as a user runs it: a process started in an empty working directory."""
+
+from __future__ import annotations
+
+import email
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.demo import run as demo
+from app.errors import InvalidInput
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    cwd: Path
+    data_dir: Path
+    stdout: str
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    root = tmp_path_factory.mktemp("demo")
+    cwd, data_dir = root / "cwd", root / "data"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
+    env.update(ROUTEDESK_DATA_DIR=str(data_dir), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
+    proc = subprocess.run(
+        [sys.executable, "-m", "app.cli", "demo", "--no-serve", "--messages", "30"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return DemoRun(cwd=cwd, data_dir=data_dir, stdout=proc.stdout)
+
+
+def test_the_demo_leaves_its_working_directory_empty_and_keeps_its_files_in_the_data_dir(demo_run: DemoRun) -> None:
+    home = demo_run.data_dir / "demo"
+    assert list(demo_run.cwd.iterdir()) == []
+    assert (home / "routedesk.db").is_file() and (home / "labelled.csv").is_file()
+    assert demo_run.stdout.splitlines()[0] == f"demo files (database, labelled set, sent mail) in {home.resolve()}"
+
+
+def test_the_demo_writes_every_acknowledgement_it_sent_as_an_eml_file_and_says_where(demo_run: DemoRun) -> None:
+    home = (demo_run.data_dir / "demo").resolve()
+    with sqlite3.connect(home / "routedesk.db") as db:
+        sent = db.execute("SELECT raw FROM outbox WHERE status = 'sent' AND kind = 'acknowledgement'").fetchall()
+        references = {r for (r,) in db.execute("SELECT reference FROM ticket")}
+    files = sorted((home / "sent").glob("*.eml"))
+    assert len(sent) > 0 and len(files) == len(sent)
+    parsed = [email.message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+    stored = [email.message_from_bytes(raw, policy=policy.default) for (raw,) in sent]
+    assert {m["Message-ID"] for m in parsed} == {m["Message-ID"] for m in stored}
+    for message in parsed:
+        assert isinstance(message, EmailMessage)
+        assert message["From"].addresses[0].addr_spec == "support@example.com"
+        assert any(f"[{reference}]" in message["Subject"] for reference in references)
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None and "Thank you for writing to us" in body.get_content()
+    assert f"the mail it sent, one .eml file each (replies sent later land there too): {home / 'sent'}" in (
+        demo_run.stdout
+    )
+
+
+def test_the_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    home = tmp_path / "data" / "demo"
+    home.mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInput, match="not made by the demo"):
+        demo.demo_settings(Settings(data_dir=tmp_path / "data"))
+    assert (home / "notes.txt").read_text() == "mine"
