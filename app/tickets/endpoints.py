@@ -24,6 +24,7 @@ from app.tickets.schemas import (
     ReplyCreate,
     ReplyResult,
     Reroute,
+    RerouteResult,
     StatusUpdate,
     TicketRead,
     TicketSummary,
@@ -118,10 +119,10 @@ async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser,
 
 
 @router.post("/tickets/{ticket_id}/reroute")
-async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> TicketSummary:
+async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> RerouteResult:
     area = await routing.get_area(session, body.area)
-    await lifecycle.reroute(session, ticket, area=area, user=user)
-    return tickets.summary(ticket)
+    event = await lifecycle.reroute(session, ticket, area=area, user=user, keep_assignee=body.keep_assignee)
+    return tickets.rerouted_summary(ticket, event)
 
 
 @router.post("/tickets/{ticket_id}/release")
