@@ -30,6 +30,7 @@ from app.tickets.schemas import (
     ReplyCreate,
     ReplyResult,
     Reroute,
+    RerouteResult,
     StatusUpdate,
     TicketRead,
     TicketSummary,
@@ -216,10 +217,10 @@ async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser,
 
 
 @router.post("/tickets/{ticket_id}/reroute")
-async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> TicketSummary:
+async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session: SessionDep) -> RerouteResult:
     area = await routing.routable_area(session, body.area)  # an archived area takes no new tickets
-    await lifecycle.reroute(session, ticket, area=area, user=user)
-    return tickets.summary(ticket)
+    event = await lifecycle.reroute(session, ticket, area=area, user=user, keep_assignee=body.keep_assignee)
+    return tickets.rerouted_summary(ticket, event)
 
 
 @router.post("/tickets/{ticket_id}/release")

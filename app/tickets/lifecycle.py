@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import RowWriter, utcnow
 from app.errors import Forbidden, InvalidInput
@@ -106,12 +107,13 @@ def open_ticket(
     now: datetime,
     previous: TicketRow | None = None,
 ) -> Event[TicketRow]:
-    """None -> open (`created`), routed to `route`'s area with its SLA due times."""
+    """None -> open (`created`), routed to `route`'s area with its SLA due times; the subject keeps no
+    other ticket's token."""
     area = route.area
     key = threads.subject_key(parsed.subject, index.prefix)
     ticket: TicketRow = {
         "reference": threads.new_reference(index.prefix),
-        "subject": parsed.subject[:2000],
+        "subject": threads.without_tokens(parsed.subject, index.prefix)[:2000],
         "subject_key": key,
         "status": TicketStatus.OPEN,
         "area_id": area.id,
@@ -207,9 +209,38 @@ def acknowledgement_skipped(
 
 
 def check_can_work(ticket: Ticket, user: User) -> None:
-    """The guard of an agent's actions: an unclaimed ticket, one's own, or any ticket for an admin."""
+    """The guard of an agent's actions: an unclaimed ticket, one's own, or any ticket for an admin.
+    A refusal names who holds the ticket, so that the agent knows whom to ask."""
     if user.role != "admin" and ticket.assignee_id is not None and ticket.assignee_id != user.id:
-        raise Forbidden("this ticket is claimed by another agent")
+        holder = ticket.assignee.name if ticket.assignee is not None else "another agent"
+        raise Forbidden(f"this ticket is claimed by {holder}")
+
+
+async def _take(session: AsyncSession, ticket: Ticket, *, user: User) -> Event[Ticket] | None:
+    """The rule of working a ticket (a reply, a status change), the same for every caller: another
+    agent's ticket is refused (see `check_can_work`); an unassigned one is claimed for whoever acts on
+    it, admins included, through the same atomic claim as a queue's (`claimed`), so that of two agents
+    racing to answer one ticket one wins and the other is refused. An admin acting on someone's ticket
+    leaves it theirs. None when nothing was claimed."""
+    check_can_work(ticket, user)
+    if ticket.assignee_id is not None:
+        return None
+    now = utcnow()
+    who = actor(user)
+    row = await repository.claim_ticket(session, ticket.id, user.id, who, now)
+    if row is None:
+        # Someone claimed it after it was read (a caller that did not lock it): the guard again, on
+        # the ticket as it is now.
+        fresh = await repository.ticket(session, ticket.id)
+        assert fresh is not None
+        check_can_work(fresh, user)
+        return None
+    # The claim's statement wrote the row: tell the ORM object without making it dirty.
+    for name, value in (("assignee_id", user.id), ("assignee", user), ("claimed_at", now), ("updated_at", now)):
+        set_committed_value(ticket, name, value)
+    event = Event(EventKind.CLAIMED, ticket, now, actor=who)
+    _record(None if repository.claim_writes_event(session) else session, event)
+    return event
 
 
 async def claim(session: AsyncSession, area: str, *, agent: User) -> Event[ClaimedRow] | None:
@@ -239,10 +270,10 @@ async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Event
     return event
 
 
-def replied(session: AsyncSession, ticket: Ticket, *, user: User, now: datetime) -> Event[Ticket]:
-    """An agent's reply is queued (`replied`), by whoever may work the ticket: the first one is the
-    ticket's first response."""
-    check_can_work(ticket, user)
+async def replied(session: AsyncSession, ticket: Ticket, *, user: User, now: datetime) -> Event[Ticket]:
+    """An agent's reply is queued (`replied`), by whoever may work the ticket (an unassigned one is
+    claimed first, see `_take`): the first one is the ticket's first response."""
+    await _take(session, ticket, user=user)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = now
     ticket.updated_at = now
@@ -254,9 +285,10 @@ def replied(session: AsyncSession, ticket: Ticket, *, user: User, now: datetime)
 async def set_status(
     session: AsyncSession, ticket: Ticket, *, status: str | TicketStatus, user: User
 ) -> Event[Ticket] | None:
-    """One status -> another of open, pending and solved (`status`), by whoever may work the ticket.
-    Solving a ticket outside triage confirms its area: a training label. None when the ticket has
-    that status already: nothing changes, so solving twice neither moves `solved_at` nor labels twice."""
+    """One status -> another of open, pending and solved (`status`), by whoever may work the ticket
+    (an unassigned one is claimed first, see `_take`). Solving a ticket outside triage confirms its
+    area: a training label. None when the ticket has that status already: nothing changes (nor is the
+    ticket claimed), so solving twice neither moves `solved_at` nor labels twice."""
     check_can_work(ticket, user)
     try:
         new = TicketStatus(status)
@@ -265,6 +297,7 @@ async def set_status(
     previous = TicketStatus(ticket.status)
     if previous == new:
         return None
+    await _take(session, ticket, user=user)
     now = utcnow()
     ticket.status, ticket.updated_at = new, now
     if new == TicketStatus.SOLVED:
@@ -294,28 +327,42 @@ async def set_status(
     return event
 
 
-async def reroute(session: AsyncSession, ticket: Ticket, *, area: Area, user: User) -> Event[Ticket] | None:
-    """Area -> another area (`rerouted`), unassigned so that whoever works the new area claims it; a
-    training label unless it goes to triage. None when the ticket is in that area already."""
+async def reroute(
+    session: AsyncSession, ticket: Ticket, *, area: Area, user: User, keep_assignee: bool = False
+) -> Event[Ticket] | None:
+    """Area -> another area (`rerouted`); a training label unless it goes to triage. The ticket is
+    unassigned, so that whoever works the new area claims it, unless `keep_assignee` (asked by its
+    assignee or an admin, the only ones the guard lets re-route a claimed ticket); an unassigned ticket
+    is never claimed by a re-route. The event's data says who holds it after (`assignee`) and whether
+    this re-route took it from someone (`unassigned`). None when the ticket is in that area already."""
     check_can_work(ticket, user)
     previous_name = ticket.area.name
     if previous_name == area.name:
         return None
     now = utcnow()
     ticket.area_id, ticket.area, ticket.routed_by, ticket.updated_at = area.id, area, "agent", now
-    ticket.assignee_id, ticket.assignee, ticket.claimed_at = None, None, None
+    unassigned = ticket.assignee_id is not None and not keep_assignee
+    if unassigned:
+        ticket.assignee_id, ticket.assignee, ticket.claimed_at = None, None, None
     if area.name != TRIAGE:
         await routing.record_label(
             session, ticket_id=ticket.id, area=area.name, previous=previous_name, source="corrected", actor=actor(user)
         )
-    event = Event(EventKind.REROUTED, ticket, now, actor=actor(user), data={"from": previous_name, "to": area.name})
+    data = {
+        "from": previous_name,
+        "to": area.name,
+        "assignee": ticket.assignee.name if ticket.assignee is not None else None,
+        "unassigned": unassigned,
+    }
+    event = Event(EventKind.REROUTED, ticket, now, actor=actor(user), data=data)
     _record(session, event)
     await session.flush()
     return event
 
 
 async def add_note(session: AsyncSession, ticket: Ticket, *, body: str, user: User) -> TicketEvent:
-    """An internal note (`note`); the status stays. Returns the stored event: the note's id is its id."""
+    """An internal note (`note`), open to every agent on any ticket: it claims nothing and the status
+    and assignee stay. Returns the stored event: the note's id is its id."""
     now = utcnow()
     ticket.updated_at = now
     stored = _record(session, Event(EventKind.NOTE, ticket, now, actor=actor(user), note=body))

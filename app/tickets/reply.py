@@ -26,8 +26,9 @@ async def reply(
     text = await _reply_text(session, ticket, data, user)
     lifecycle.check_can_work(ticket, user)
     now = utcnow()
+    # The transition first: it claims an unassigned ticket, and a lost race is refused before any mail.
+    await lifecycle.replied(session, ticket, user=user, now=now)
     outbox = await replies.enqueue_reply(session, ticket, body=text, now=now, files=files, agent=user.name)
-    lifecycle.replied(session, ticket, user=user, now=now)
     if data.macro_id is not None:
         await macros.record_use(session, macro_id=data.macro_id, ticket_id=ticket.id, user_id=user.id)
     if data.status != ticket.status:

@@ -5,7 +5,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, literal, literal_column, or_, select, update
+from sqlalchemy import Integer, Table, bindparam, func, insert, literal, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -89,20 +89,18 @@ async def open_tickets_by_subject(
     return [cast(TicketRow, dict(row)) for row in rows.mappings()]
 
 
-def _claim_statement() -> Any:
-    """One statement takes the most urgent waiting ticket of an area (by name) for an agent and returns it
-    with its customer's address. It is built once: the hot path only binds parameters.
+def _next_waiting() -> Any:
+    """The id of an area's (by name) most urgent waiting ticket, locked for the claim that takes it.
 
-    PostgreSQL: FOR UPDATE SKIP LOCKED in the subquery locks the chosen row, so concurrent claimers
-    each take a different one and never wait on each other; the row is re-checked once locked, and the
-    outer `assignee_id IS NULL` states the guarantee again. SQLite renders no FOR UPDATE; there BEGIN
-    IMMEDIATE has already serialised writers."""
+    PostgreSQL: FOR UPDATE SKIP LOCKED locks the chosen row, so concurrent claimers each take a
+    different one and never wait on each other; the row is re-checked once locked. SQLite renders no
+    FOR UPDATE; there BEGIN IMMEDIATE has already serialised writers."""
     ticket = cast(Table, Ticket.__table__)
     area_id = select(Area.__table__.c.id).where(Area.__table__.c.name == bindparam("area")).scalar_subquery()
     # 'open' and 1 are written into the SQL, not bound: PostgreSQL's cached (generic) plan of the
     # prepared statement can then prove the partial index applies and that one row is wanted. Bound,
     # it re-planned every claim (about 0.7 ms) to see the values.
-    chosen = (
+    return (
         select(ticket.c.id)
         .where(
             ticket.c.area_id == area_id,
@@ -114,6 +112,14 @@ def _claim_statement() -> Any:
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
+
+
+def _claim_statement(chosen: Any) -> Any:
+    """One statement takes the ticket `chosen` (an id, or a subquery that picks one) for an agent, if
+    nobody holds it, and returns it with its customer's address. Built once per use: the hot path only
+    binds parameters. `assignee_id IS NULL` is the guarantee: of two claims of one ticket, one updates
+    no row, whichever engine serialised them and however."""
+    ticket = cast(Table, Ticket.__table__)
     customer_email = (
         select(Customer.__table__.c.email).where(Customer.__table__.c.id == ticket.c.customer_id).scalar_subquery()
     )
@@ -126,10 +132,10 @@ def _claim_statement() -> Any:
     )
 
 
-def _claim_and_log_statement() -> Any:
-    """PostgreSQL: the claim and its `claimed` event in one statement (a data-modifying CTE), one round
+def _claim_and_log_statement(claim: Any) -> Any:
+    """PostgreSQL: a claim and its `claimed` event in one statement (a data-modifying CTE), one round
     trip instead of two. SQLite has no data-modifying CTEs; there the lifecycle writes the event."""
-    claimed = _CLAIM.cte("claimed")
+    claimed = claim.cte("claimed")
     event = cast(Table, TicketEvent.__table__)
     logged = (
         insert(event)
@@ -148,8 +154,11 @@ def _claim_and_log_statement() -> Any:
     return select(claimed).add_cte(logged)
 
 
-_CLAIM = _claim_statement()
-_CLAIM_AND_LOG = _claim_and_log_statement()
+# The claim from a queue (the area's next ticket), and the claim of one ticket an agent acts on.
+_CLAIM = _claim_statement(_next_waiting())
+_CLAIM_AND_LOG = _claim_and_log_statement(_CLAIM)
+_CLAIM_TICKET = _claim_statement(bindparam("ticket_id", type_=Integer))
+_CLAIM_TICKET_AND_LOG = _claim_and_log_statement(_CLAIM_TICKET)
 
 
 def claim_writes_event(session: AsyncSession) -> bool:
@@ -166,6 +175,18 @@ async def claim(session: AsyncSession, area: str, user_id: int, actor: str, now:
     return cast(ClaimedRow, dict(row)) if row is not None else None
 
 
+async def claim_ticket(
+    session: AsyncSession, ticket_id: int, user_id: int, actor: str, now: datetime
+) -> ClaimedRow | None:
+    """Claim this ticket, whatever its status, if nobody holds it; where `claim_writes_event`, its
+    `claimed` event by `actor` too. Returns its row (with `customer_email`), or None when it has an
+    assignee already."""
+    params = {"ticket_id": ticket_id, "user_id": user_id, "actor": actor, "now": now}
+    statement = _CLAIM_TICKET_AND_LOG if claim_writes_event(session) else _CLAIM_TICKET
+    row = (await session.execute(statement, params)).mappings().first()
+    return cast(ClaimedRow, dict(row)) if row is not None else None
+
+
 # Built once, bound per call: every ticket action starts with one of these. The ticket comes with its
 # area, customer and assignee, which is all its summary needs, so the action answers without reading again.
 _TICKET = (
@@ -178,7 +199,18 @@ _TICKET_FOR_UPDATE = _TICKET.with_for_update(of=Ticket)  # the ticket's row only
 
 
 async def ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket | None:
-    return await session.scalar(_TICKET_FOR_UPDATE if for_update else _TICKET, {"id": ticket_id})
+    found = await session.scalar(_TICKET_FOR_UPDATE if for_update else _TICKET, {"id": ticket_id})
+    if for_update and found is not None and _joined_rows_stale(found):
+        # PostgreSQL, after waiting for another transaction's lock on the ticket: the locked row is the
+        # newest, but the rows joined to it are from the statement's snapshot (an assignee of None
+        # beside a new assignee_id). The lock is held now, so a plain read is current.
+        found = await session.scalar(_TICKET, {"id": ticket_id})
+    return found
+
+
+def _joined_rows_stale(ticket: Ticket) -> bool:
+    assignee_id = ticket.assignee.id if ticket.assignee is not None else None
+    return assignee_id != ticket.assignee_id or ticket.area.id != ticket.area_id
 
 
 def _filtered(

@@ -126,6 +126,14 @@ class Reroute(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     area: Line = Field(min_length=1, max_length=64)
+    # By default a re-routed ticket leaves its assignee for the new area's queue; its assignee or an
+    # admin may keep it assigned.
+    keep_assignee: bool = False
+
+
+class RerouteResult(TicketSummary):
+    # True when this re-route took the ticket from its assignee (`assignee` is then None).
+    unassigned: bool
 
 
 class ReplyResult(BaseModel):

@@ -14,6 +14,7 @@ from app.inbox.models import Message
 from app.macros import render
 from app.routing.models import Area
 from app.tickets import repository
+from app.tickets.lifecycle import Event
 from app.tickets.models import ClaimedRow, Customer, Ticket, TicketEvent, TicketRow
 from app.tickets.schemas import (
     AttachmentRead,
@@ -21,6 +22,7 @@ from app.tickets.schemas import (
     MessageRead,
     Page,
     QueueRead,
+    RerouteResult,
     RoutingRead,
     TicketRead,
     TicketSummary,
@@ -65,6 +67,13 @@ def summary(ticket: Ticket) -> TicketSummary:
         ticket.customer.email if ticket.customer is not None else None,
         ticket.assignee.name if ticket.assignee is not None else None,
     )
+
+
+def rerouted_summary(ticket: Ticket, event: Event[Ticket] | None) -> RerouteResult:
+    """A re-route's answer: the summary, and whether the re-route took the ticket from its assignee
+    (False when it changed nothing)."""
+    unassigned = bool(event.data["unassigned"]) if event is not None else False
+    return RerouteResult(**summary(ticket).model_dump(), unassigned=unassigned)
 
 
 async def search(session: AsyncSession, *, offset: int, limit: int, **filters: Any) -> Page[TicketSummary]:

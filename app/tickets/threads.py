@@ -34,6 +34,14 @@ def token_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"\[\s*({re.escape(prefix)}-[0-9A-Z]{{8}})\s*\]", re.IGNORECASE)
 
 
+def without_tokens(subject: str, prefix: str) -> str:
+    """A new ticket's subject: the message's, without ticket tokens of our prefix. Those name other
+    tickets (a stranger's copy of someone's reply, an answer to a ticket solved too long ago), and left
+    in, every mail about the new ticket would carry two references."""
+    stripped, found = token_pattern(prefix).subn(" ", subject)
+    return " ".join(stripped.split()) if found else subject
+
+
 def subject_key(subject: str, prefix: str) -> str:
     return normalize_subject(token_pattern(prefix).sub(" ", subject))[:255]
 

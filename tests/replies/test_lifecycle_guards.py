@@ -24,5 +24,5 @@ async def test_another_agent_cannot_record_a_reply_on_a_claimed_ticket(desk: Des
         assert bruno is not None
         ticket = await tickets.get_ticket(session, ticket_id, for_update=True)
         with pytest.raises(Forbidden):
-            lifecycle.replied(session, ticket, user=bruno, now=utcnow())
+            await lifecycle.replied(session, ticket, user=bruno, now=utcnow())
     assert await desk.scalar(select(Ticket.first_responded_at).where(Ticket.id == ticket_id)) is None
