@@ -15,10 +15,22 @@ from app.cli.common import check_runtime, cli, load_settings, run_async, with_ru
 if TYPE_CHECKING:
     import uvicorn
 
+    from app.config import Settings
     from app.runtime import Runtime
 
 
-def _server(config: uvicorn.Config) -> uvicorn.Server:
+def _say(settings: Settings, line: str, event: str, **fields: object) -> None:
+    """What a process says of itself: a line for a person, or, with JSON logs, a log record like every
+    other line of its output, so that a log collector can read all of it."""
+    if settings.log_json:
+        import structlog
+
+        structlog.get_logger().info(event, **fields)
+    else:
+        typer.echo(line)
+
+
+def _server(config: uvicorn.Config, settings: Settings) -> uvicorn.Server:
     """A uvicorn server that says where it listens once its socket is bound (not before: the port may be taken)."""
     import uvicorn
 
@@ -26,7 +38,8 @@ def _server(config: uvicorn.Config) -> uvicorn.Server:
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if not self.should_exit:
-                typer.echo(f"listening on http://{config.host}:{config.port}")
+                url = f"http://{config.host}:{config.port}"
+                _say(settings, f"listening on {url}", "listening", url=url)
 
     return AnnouncingServer(config)
 
@@ -54,9 +67,10 @@ async def _announce_mailboxes(runtime: Runtime) -> None:
     async with unit_of_work(runtime.sessionmaker) as session:
         names = [m.name for m in await repository.mailboxes(session, enabled_only=True)]
     if names:
-        typer.echo(f"polling mailboxes: {', '.join(names)}")
+        _say(runtime.settings, f"polling mailboxes: {', '.join(names)}", "polling_mailboxes", mailboxes=names)
     else:
-        typer.echo("polling no mailboxes (add one with `routedesk mailbox add`; the worker looks again every 30 s)")
+        line = "polling no mailboxes (add one with `routedesk mailbox add`; the worker looks again every 30 s)"
+        _say(runtime.settings, line, "polling_mailboxes", mailboxes=[])
 
 
 @cli.command("poll")
@@ -101,7 +115,7 @@ def worker() -> None:
         await run_worker(runtime, stop)
 
     with_runtime(settings, go)
-    typer.echo("stopped cleanly")
+    _say(settings, "stopped cleanly", "stopped_cleanly")
 
 
 @cli.command("serve")
@@ -121,14 +135,15 @@ def serve(
     settings = load_settings()  # a bad setting stops here, once, with a clear message
     check_runtime(settings)  # and so does a database that cannot be used, before uvicorn would say it in a traceback
     if workers == 1:
-        server = _server(uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS))
+        server = _server(uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS), settings)
         _keep_running_on_repeated_signal(server)
         server.run()
     else:
         # Each worker process builds its app from the same environment; the supervisor binds the socket.
-        typer.echo(f"listening on http://{host}:{port} ({workers} processes)")
+        url = f"http://{host}:{port}"
+        _say(settings, f"listening on {url} ({workers} processes)", "listening", url=url, processes=workers)
         uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
-    typer.echo("stopped cleanly")
+    _say(settings, "stopped cleanly", "stopped_cleanly")
 
 
 @cli.command("run")
@@ -150,7 +165,9 @@ def run(
         async with open_runtime(settings) as runtime:
             stop = asyncio.Event()
             await _announce_mailboxes(runtime)
-            server = _server(uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS))
+            server = _server(
+                uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS), settings
+            )
             _keep_running_on_repeated_signal(server, stop)
             worker_task = asyncio.create_task(run_worker(runtime, stop))
             try:
@@ -160,4 +177,4 @@ def run(
                 await worker_task
 
     run_async(go, database_url=settings.database_url)
-    typer.echo("stopped cleanly")
+    _say(settings, "stopped cleanly", "stopped_cleanly")
