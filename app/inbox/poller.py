@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.inbox import ingest, repository
+from app.inbox.mailboxes import imap_endpoint
 from app.inbox.models import Mailbox
 from app.inbox.parsing import Incoming, parse_batch, parse_many
 from app.loops import Backoff, sleep_or_stop, wait_or_stop
@@ -41,14 +42,7 @@ class MailboxRef:
 
     @classmethod
     def from_row(cls, mailbox: Mailbox, secrets: SecretBox) -> MailboxRef:
-        endpoint = ImapEndpoint(
-            host=mailbox.imap_host,
-            port=mailbox.imap_port,
-            security=mailbox.imap_security,  # type: ignore[arg-type]
-            username=mailbox.imap_username,
-            password=secrets.decrypt(mailbox.imap_password_encrypted),
-            folder=mailbox.folder,
-        )
+        endpoint = imap_endpoint(mailbox, secrets)
         own = {a.lower() for a in (mailbox.address, mailbox.imap_username) if a and "@" in a}
         return cls(id=mailbox.id, name=mailbox.name, endpoint=endpoint, own_addresses=frozenset(own))
 
