@@ -8,21 +8,21 @@ import asyncio
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote
 
 import aiosmtplib
 
 from app.config import SmtpSettings
 from app.mail.addresses import InvalidAddress, envelope_address
 from app.mail.checks import CheckFailure
+from app.mail.server_url import Security, split_server_url
 
 
 @dataclass(frozen=True)
 class SmtpEndpoint:
     host: str
     port: int
-    security: Literal["tls", "starttls", "none"]
+    security: Security
     username: str | None = None
     password: str | None = field(default=None, repr=False)
 
@@ -50,42 +50,18 @@ def parse_smtp_url(url: str) -> SmtpEndpoint:
 
     As for IMAP URLs (app/mail/imap/url.py): plain never upgrades on its own, user and password are
     percent-decoded, and errors never quote the password."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        raise ValueError("not a valid SMTP URL") from None
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError(f"SMTP URL scheme must be smtp:// or smtps://, not {scheme or 'none'!r}")
-    if parts.fragment or parts.path not in ("", "/"):
-        raise ValueError("SMTP URL must have no path or #fragment (smtp://USER:PASS@HOST:PORT)")
-    try:
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        raise ValueError("SMTP URL has an invalid port") from None
-    if not host:
-        raise ValueError("SMTP URL has no host")
-    if port is None:
-        if parts.netloc.rpartition("@")[2].endswith(":"):
-            raise ValueError("SMTP URL has an empty port")
-        port = _DEFAULT_PORTS[scheme]
-    if not 0 < port < 65536:
-        raise ValueError("SMTP URL has an invalid port")
-    security: Literal["tls", "starttls", "none"] = "tls" if scheme == "smtps" else "none"
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "tls":
-            raise ValueError(f"unknown SMTP URL parameter {key!r} (only tls=starttls|none)")
-        if scheme == "smtps":
-            raise ValueError("smtps:// is implicit TLS; use smtp://...?tls=starttls for STARTTLS")
-        if value not in ("starttls", "none"):
-            raise ValueError("SMTP URL parameter tls must be 'starttls' or 'none'")
-        security = "starttls" if value == "starttls" else "none"
+    split = split_server_url(url, protocol="SMTP", ports=_DEFAULT_PORTS, check_parts=_no_path)
+    parts = split.parts
     username = unquote(parts.username) if parts.username else None
     if parts.password is not None and not username:
         raise ValueError("SMTP URL has a password but no user")
     password = unquote(parts.password) if parts.password else None
-    return SmtpEndpoint(host=host, port=port, security=security, username=username, password=password)
+    return SmtpEndpoint(host=split.host, port=split.port, security=split.security, username=username, password=password)
+
+
+def _no_path(parts: SplitResult) -> None:
+    if parts.fragment or parts.path not in ("", "/"):
+        raise ValueError("SMTP URL must have no path or #fragment (smtp://USER:PASS@HOST:PORT)")
 
 
 class SmtpError(Exception):
@@ -162,11 +138,7 @@ async def send(
         # aiosmtplib's verdict on an address or option it cannot put on the wire: never better later.
         raise SmtpPermanentError(f"cannot be sent: {type(exc).__name__}: {exc}") from exc
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+        await _hang_up(client)
 
 
 async def check(endpoint: SmtpEndpoint, *, step_seconds: float, ssl_context: ssl.SSLContext | None = None) -> None:
@@ -221,11 +193,16 @@ async def check(endpoint: SmtpEndpoint, *, step_seconds: float, ssl_context: ssl
         kind = "TLS failure" if stage == "STARTTLS" else "refused"
         raise CheckFailure(kind, f"{stage} on {where}: {_cause_text(exc)}") from None
     finally:
-        if client.is_connected:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+        await _hang_up(client)
+
+
+async def _hang_up(client: aiosmtplib.SMTP) -> None:
+    """QUIT politely; a server that has gone or will not answer is simply disconnected."""
+    if client.is_connected:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()
 
 
 def _cause_text(exc: BaseException) -> str:
