@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -10,6 +11,7 @@ from functools import cache
 from typing import Annotated, Any, ClassVar, TypeVar, cast
 from urllib.parse import quote
 
+import aiosqlite
 from fastapi import Depends, Request
 from sqlalchemy import (
     BigInteger,
@@ -154,6 +156,30 @@ def _file_identity(path: str) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+def _sqlite_connector(url: str | URL, **connect_args: Any) -> Callable[[], Awaitable[Any]]:
+    """aiosqlite's connect, made to wait for the connection's thread when the connect fails: aiosqlite
+    (0.22) then stops the thread without waiting for it, and the thread calls back into the event loop;
+    when the loop has closed meanwhile (a command ending on the error, Alembic's own loop) the thread
+    dies with "Event loop is closed", a traceback after the command's one-line error."""
+    target = make_url(url)
+    args, params = target.get_dialect(_is_async=True)().create_connect_args(target)
+    params = {**params, **connect_args}
+
+    async def connect() -> Any:
+        connection = aiosqlite.connect(*args, **params)
+        thread = getattr(connection, "_thread", None)
+        if thread is not None:
+            thread.daemon = True  # as SQLAlchemy's own connect does: never keeps the process alive
+        try:
+            return await connection
+        except BaseException:
+            if thread is not None and thread.is_alive():
+                await asyncio.to_thread(thread.join, 10)
+            raise
+
+    return connect
+
+
 def create_engine(url: str, *, pool_size: int = 20, existing: bool = False, **kwargs: Any) -> AsyncEngine:
     """The engine for `url`. With `existing`, an SQLite file must already exist (a service's database:
     only `db upgrade` creates one); when it is removed or replaced while the service runs, connections
@@ -169,7 +195,7 @@ def create_engine(url: str, *, pool_size: int = 20, existing: bool = False, **kw
             # file name cannot end it early (and open, or create, another file).
             target = make_url(url).set(database=f"file:{quote(path)}", query={"mode": "rw", "uri": "true"})
         # A writer waits for the lock instead of failing at once; WAL lets readers run beside it.
-        engine = create_async_engine(target, connect_args={"timeout": 30}, **kwargs)
+        engine = create_async_engine(target, async_creator=_sqlite_connector(target, timeout=30), **kwargs)
 
         if path is not None:
             file_path = path

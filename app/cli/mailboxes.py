@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.common import fail, in_session, load_settings, run_async
+from app.cli.common import fail, in_session, load_settings, reporting, run_async
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +52,16 @@ def mailbox_add(
         smtp = parse_smtp_url(smtp_url) if smtp_url is not None else None
     except ValueError as exc:
         raise fail(str(exc)) from None
+    data = reporting(
+        lambda: inbox.mailbox_from_urls(name=name, endpoint=endpoint, address=address, smtp=smtp, from_name=from_name)
+    )
+
+    async def name_free(session: AsyncSession, _runtime: Runtime) -> None:
+        await inbox.ensure_name_free(session, name)
+
+    # Settings and name first: a mistake there is told at once, before the servers' checks (seconds
+    # each, and a wrong password's lockout counter) run for a mailbox that cannot be added anyway.
+    in_session(settings, name_free)
     if check:
         results = run_async(lambda: inbox.check_servers(endpoint, smtp, settings=settings))
         failed = [r for r in results if not r.ok and r.reason != "not configured"]
@@ -61,15 +71,7 @@ def mailbox_add(
             raise fail(f"mailbox {name!r} not added (--no-check adds it without checking)")
 
     async def add(session: AsyncSession, runtime: Runtime) -> None:
-        await inbox.add_mailbox(
-            session,
-            name=name,
-            endpoint=endpoint,
-            secrets=runtime.secrets,
-            address=address,
-            smtp=smtp,
-            from_name=from_name,
-        )
+        await inbox.create_mailbox(session, data, secrets=runtime.secrets)
 
     in_session(settings, add)
     typer.echo(f"mailbox {name!r} added: imap {endpoint}")

@@ -23,17 +23,15 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 
-async def add_mailbox(
-    session: AsyncSession,
+def mailbox_from_urls(
     *,
     name: str,
     endpoint: ImapEndpoint,
-    secrets: SecretBox,
     address: str | None = None,
     smtp: SmtpEndpoint | None = None,
     from_name: str | None = None,
-) -> Mailbox:
-    """A mailbox from an IMAP URL and an SMTP URL (the CLI's form): the same checks and storage as the API's."""
+) -> MailboxCreate:
+    """A mailbox from an IMAP URL and an SMTP URL (the CLI's form), checked as the API checks its body."""
     try:
         data = MailboxCreate(
             name=name,
@@ -55,7 +53,27 @@ async def add_mailbox(
         # Never echo the input: it holds the password.
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
         raise InvalidInput(f"invalid mailbox settings: {fields}") from None
+    return data
+
+
+async def add_mailbox(
+    session: AsyncSession,
+    *,
+    name: str,
+    endpoint: ImapEndpoint,
+    secrets: SecretBox,
+    address: str | None = None,
+    smtp: SmtpEndpoint | None = None,
+    from_name: str | None = None,
+) -> Mailbox:
+    """A mailbox from an IMAP URL and an SMTP URL: the same checks and storage as the API's."""
+    data = mailbox_from_urls(name=name, endpoint=endpoint, address=address, smtp=smtp, from_name=from_name)
     return await create_mailbox(session, data, secrets=secrets)
+
+
+async def ensure_name_free(session: AsyncSession, name: str) -> None:
+    if await repository.mailbox_by_name(session, name) is not None:
+        raise Conflict(f"a mailbox named {name!r} exists already")
 
 
 def imap_endpoint(mailbox: Mailbox, secrets: SecretBox) -> ImapEndpoint:
@@ -129,8 +147,7 @@ async def remove_mailbox(session: AsyncSession, name: str) -> None:
 
 
 async def create_mailbox(session: AsyncSession, data: MailboxCreate, *, secrets: SecretBox) -> Mailbox:
-    if await repository.mailbox_by_name(session, data.name) is not None:
-        raise Conflict(f"a mailbox named {data.name!r} exists already")
+    await ensure_name_free(session, data.name)
     fields = data.model_dump(exclude={"imap_password", "smtp_password", "smtp_security"}, exclude_none=True)
     mailbox = Mailbox(
         **fields,

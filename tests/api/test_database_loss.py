@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,10 @@ import pytest
 import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
 from app.config import Settings
-from app.db import SessionDep, unit_of_work
+from app.db import SessionDep, create_engine, unit_of_work
 from app.errors import ConfigurationError
 from app.main import create_app
 from app.migrate import upgrade_async
@@ -280,6 +282,34 @@ async def test_a_service_started_on_a_missing_sqlite_file_stops_with_a_clear_err
         async with open_runtime(settings):
             pass
     assert not path.exists()
+
+
+def test_a_failed_sqlite_connect_leaves_no_thread_to_call_into_a_closed_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # aiosqlite stops its connection's thread after a failed connect without waiting for it; the thread
+    # then calls back into the event loop, and when that loop had closed meanwhile (a CLI command ending
+    # on the error, Alembic's own loop, a test's) it died with "Event loop is closed": a traceback after
+    # the CLI's one-line error, and a test failing at random. Each asyncio.run here closes its loop at
+    # once, as a command does.
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda hook: raised.append(hook.exc_value))
+    before = set(threading.enumerate())
+
+    async def connect_once() -> None:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing.db'}", existing=True)
+        try:
+            async with engine.connect():
+                pass
+        finally:
+            await engine.dispose()
+
+    for _ in range(20):
+        with pytest.raises(OperationalError, match="unable to open database file"):
+            asyncio.run(connect_once())
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=10)
+    assert raised == []
 
 
 @pytest.mark.parametrize("name", ["a?b.db", "a#b.db", "a%41b.db"])

@@ -136,6 +136,25 @@ async def test_mailbox_add_refuses_a_server_that_fails_its_check_with_the_exact_
         assert await _mailbox(desk, "acme") is None, reason
 
 
+async def test_mailbox_add_tells_a_taken_name_or_a_bad_address_before_checking_any_server(
+    desk: Desk, imap_server: ImapTestServer, silent_port: int
+) -> None:
+    taken = await run_routedesk(
+        desk.settings, "mailbox", "add", "acme", "--imap-url", imap_server.endpoint.to_url(), "--no-check"
+    )
+    assert taken.returncode == 0, taken.stderr
+    # A server that never answers: had either command checked it, it would say "imap: timed out".
+    silent = replace(imap_server.endpoint, port=silent_port, security="none").to_url()
+    for args, message in [
+        (["acme"], "error: a mailbox named 'acme' exists already"),
+        (["other", "--address", "not an address"], "error: invalid mailbox settings: address"),
+    ]:
+        done = await run_routedesk(desk.settings, "mailbox", "add", *args, "--imap-url", silent)
+        assert done.returncode != 0, done.stdout
+        assert done.stderr.strip().splitlines() == [message], done.stderr
+    assert await _mailbox(desk, "other") is None
+
+
 async def test_mailbox_added_without_checks_is_tested_one_line_per_check(
     desk: Desk, imap_server: ImapTestServer, closed_port: int
 ) -> None:
