@@ -4,16 +4,19 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pluggy
 import pytest
+from fastapi import FastAPI
 
 from app.config import Settings
+from app.main import create_app
 from app.migrate import upgrade
 from app.runtime import Runtime, open_runtime
 
@@ -56,6 +59,66 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class PostgresClones:
+    """Fresh copies of the migrated template database, one per test, made one test ahead and dropped after
+    their test by a thread of this process's own, so that a test waits for neither: under load, CREATE
+    DATABASE ... TEMPLATE and DROP DATABASE take a second or more each. Every test still gets a database
+    nobody else has used, copied from the template as it was migrated."""
+
+    def __init__(self, template: str, *, ahead: int = 1) -> None:
+        assert POSTGRES_URL
+        self._template = template
+        self._ahead = ahead
+        self._ready: deque[Future[str]] = deque()
+        # One thread: creates and drops run in order, on one admin connection and event loop of its own.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postgres-clones")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._admin: asyncpg.Connection | None = None
+
+    def _sql(self, statement: str) -> None:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        loop = self._loop
+
+        async def run() -> None:
+            if self._admin is None:
+                assert POSTGRES_URL
+                self._admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+            await self._admin.execute(statement)
+
+        loop.run_until_complete(run())
+
+    def _create(self) -> str:
+        name = f"routedesk_test_{uuid.uuid4().hex[:10]}"
+        self._sql(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+        return name
+
+    async def take(self) -> str:
+        """A new database's name: made while the previous test ran, or now."""
+        while len(self._ready) <= self._ahead:
+            self._ready.append(self._thread.submit(self._create))
+        return await asyncio.wrap_future(self._ready.popleft())
+
+    def drop_later(self, name: str) -> None:
+        self._thread.submit(self._sql, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        """Drop what was made ahead and not used, wait for every drop, and close the connection."""
+        for made in self._ready:
+            self.drop_later(made.result())
+        self._ready.clear()
+
+        def hang_up() -> None:
+            if self._loop is None:
+                return
+            if self._admin is not None:
+                self._loop.run_until_complete(self._admin.close())
+            self._loop.close()
+
+        self._thread.submit(hang_up).result()
+        self._thread.shutdown(wait=True)
+
+
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     if not POSTGRES_URL:
@@ -84,6 +147,16 @@ def postgres_template() -> Iterator[str]:
     _run_blocking(drop)
 
 
+@pytest.fixture(scope="session")
+def postgres_clones(postgres_template: str) -> Iterator[PostgresClones]:
+    # Torn down before postgres_template (it depends on it): every copy is gone before the template goes.
+    clones = PostgresClones(postgres_template)
+    try:
+        yield clones
+    finally:
+        clones.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, migrated database for one test, on each engine we support."""
@@ -93,20 +166,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         shutil.copyfile(template, path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    template_name: str = request.getfixturevalue("postgres_template")
+    clones: PostgresClones = request.getfixturevalue("postgres_clones")
     assert POSTGRES_URL
-    name = f"routedesk_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
+    name = await clones.take()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+        yield POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
     finally:
-        await admin.close()
-    yield POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
-    admin = await asyncpg.connect(_asyncpg_dsn(POSTGRES_URL))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+        clones.drop_later(name)
 
 
 @pytest.fixture
@@ -131,3 +197,11 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     async with open_runtime(settings) as rt:
         yield rt
+
+
+@pytest.fixture(scope="session")
+def worker_app() -> FastAPI:
+    """One app per test process. FastAPI builds its routes' validation on an app's first request (about
+    500 fields: a third of a second, several under load), so a test gets this already-built app with its
+    own runtime attached (`api_app` in tests/api/desk.py), not an app of its own."""
+    return create_app()

@@ -131,11 +131,19 @@ async def add_mailbox(runtime: Runtime, smtp: SmtpTestServer, **fields: Any) -> 
 
 
 @pytest.fixture
-async def api_app(runtime: Runtime) -> AsyncIterator[FastAPI]:
-    app = create_app(runtime=runtime)
-    # httpx's ASGITransport sends no lifespan events: run the app's lifespan here, as a server would.
-    async with app.router.lifespan_context(app):
+async def api_app(request: pytest.FixtureRequest, runtime: Runtime) -> AsyncIterator[FastAPI]:
+    """The app on this test's runtime. A test that adds routes to it is marked `own_app` and gets an app
+    of its own, so that no route outlives its test."""
+    own = create_app(runtime=runtime)
+    shared = request.node.get_closest_marker("own_app") is None
+    app: FastAPI = request.getfixturevalue("worker_app") if shared else own
+    routes = list(app.routes)
+    # httpx's ASGITransport sends no lifespan events: run the lifespan here, as a server would. It is the
+    # lifespan of an app made for this runtime: run on `app`, it attaches the runtime, its settings and a
+    # fresh throttle of failed authentication to `app.state`, replacing the previous test's.
+    async with own.router.lifespan_context(app):
         yield app
+    assert not shared or app.routes == routes, "the test added routes to the shared app: mark it @pytest.mark.own_app"
 
 
 @pytest.fixture

@@ -232,6 +232,7 @@ async def _sleeping(runtime: Runtime) -> bool:
     return bool(found)
 
 
+@pytest.mark.own_app
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_commit_that_loses_its_connection_is_a_503(desk: Desk) -> None:
     """The session is committed by the request's dependency after the route returned: a connection

@@ -45,6 +45,7 @@ async def test_a_connection_the_server_dropped_is_a_503_once_then_requests_work_
     assert again.status_code == 200
 
 
+@pytest.mark.own_app
 async def test_an_unexpected_exception_is_a_json_500_without_its_message(desk: Desk) -> None:
     async def broken() -> None:
         raise RuntimeError("secret detail from inside")
@@ -72,6 +73,7 @@ def _broken_route(desk: Desk) -> str:
     return "/api/v1/broken-for-test"
 
 
+@pytest.mark.own_app
 @sqlite_only
 @pytest.mark.parametrize("json_format", [False, True], ids=["console", "json"])
 async def test_a_500_carries_an_error_id_that_is_in_exactly_one_log_line(
@@ -94,6 +96,7 @@ async def test_a_500_carries_an_error_id_that_is_in_exactly_one_log_line(
     assert len([line for line in lines if "RuntimeError" in line]) == 3  # and no second traceback elsewhere
 
 
+@pytest.mark.own_app
 @sqlite_only
 async def test_healthz_keeps_answering_while_many_500s_are_being_logged(
     desk: Desk, log_capture: Callable[..., LogCapture]

@@ -4,6 +4,7 @@ every /api answer (they carry customer data) `Cache-Control: no-store` (app/http
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.inbox.models import Message
@@ -50,6 +51,7 @@ async def test_api_answers_and_errors_carry_the_hardening_headers(desk: Desk) ->
     }  # fmt: skip
 
 
+@pytest.mark.own_app
 @sqlite_only
 async def test_an_unexpected_500_carries_the_hardening_headers(desk: Desk) -> None:
     async def broken() -> None:

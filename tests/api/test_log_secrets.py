@@ -155,6 +155,7 @@ def _add_failing_routes(desk: Desk, s: dict[str, str]) -> None:
     desk.app.add_api_route("/api/v1/fail/sql", sql_with_a_secret_parameter)
 
 
+@pytest.mark.own_app
 @pytest.mark.parametrize("imap_server", ["pymap", "dovecot"], indirect=True)
 @FORMATS
 async def test_a_run_full_of_failures_logs_no_secret_and_no_mail_body(
