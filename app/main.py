@@ -52,7 +52,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
-    app.include_router(health_api.router)
+    # On the app itself, not through an included router: the container check reads them from app.routes.
+    for path, endpoint in (
+        ("/healthz", health_api.healthz),
+        ("/readyz", health_api.readyz),
+        ("/metrics", health_api.metrics),
+    ):
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
     app.state.http_metrics = HttpMetrics()
     return app
 

@@ -1,15 +1,19 @@
-"""/healthz, /readyz and the Prometheus scrape, /metrics. Outside /api/v1: they take no user token."""
+"""/healthz, /readyz and the Prometheus scrape, /metrics (added to the app by app/main.py). Outside
+/api/v1: they take no user token."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,20 +21,16 @@ from app.config import MetricsSettings
 from app.db import SessionDep
 from app.errors import NotFound, Unauthorized
 from app.health import service
-from app.metrics import GaugeCollector, SnapshotCollector, merge, multiprocess_dir, snapshot
+from app.metrics import HTTP_PREFIX, GaugeCollector, SnapshotCollector, merge, multiprocess_dir, snapshot
 from app.replies import service as replies
 from app.runtime import Runtime, RuntimeDep
 from app.tickets import service as tickets
 
-router = APIRouter(include_in_schema=False)
 
-
-@router.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
 async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"database": "ok"}
     try:
@@ -47,6 +47,18 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse(body, status_code=503 if problem else 200)
 
 
+class HttpFamilies(Collector):
+    """The API's own families of the multiprocess files. The files hold every metric the processes
+    made, the (idle) worker counters of each API process's runtime too: those come from the worker
+    heartbeat rows instead, and must not be exposed twice."""
+
+    def __init__(self, source: Collector) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        return (family for family in self.source.collect() if family.name.startswith(HTTP_PREFIX))
+
+
 def check_scrape_token(settings: MetricsSettings, authorization: str | None) -> None:
     if settings.token is None:
         raise NotFound("metrics are off: set ROUTEDESK_METRICS__TOKEN to scrape them")
@@ -57,13 +69,12 @@ def check_scrape_token(settings: MetricsSettings, authorization: str | None) -> 
         raise Unauthorized("the metrics token is missing or not valid")
 
 
-@router.get("/metrics")
 async def metrics(request: Request, runtime: RuntimeDep, session: SessionDep) -> Response:
     check_scrape_token(runtime.settings.metrics, request.headers.get("authorization"))
     registry = CollectorRegistry(auto_describe=True)
     shared = multiprocess_dir()
     if shared is not None:  # `serve --workers N`: every process's requests, from the shared files
-        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+        registry.register(HttpFamilies(MultiProcessCollector(None, path=shared)))  # type: ignore[no-untyped-call]
     else:
         registry.register(SnapshotCollector(snapshot(request.app.state.http_metrics.registry)))
     # Workers elsewhere from their heartbeat rows; one in this process (`run`) from its live counts.

@@ -15,7 +15,11 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
+from app.db import utcnow
+from app.health.heartbeat import beat_once
+from app.metrics import WorkerMetrics
 from app.ports import free_port
+from app.runtime import Runtime
 from tests.api.desk import sqlite_only
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +42,13 @@ async def _healthz(port: int) -> int:
 
 
 @sqlite_only
-async def test_serve_with_two_workers_sums_both_processes_in_every_scrape(settings: Settings, tmp_path: Path) -> None:
+async def test_serve_with_two_workers_sums_both_processes_in_every_scrape(
+    settings: Settings, runtime: Runtime, tmp_path: Path
+) -> None:
+    # A worker elsewhere sent one message: its counts come from its heartbeat row, once.
+    worker = WorkerMetrics()
+    worker.sent.inc()
+    await beat_once(runtime.sessionmaker, worker_id="elsewhere", process="worker", metrics=worker, now=utcnow())
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(
@@ -60,7 +70,8 @@ async def test_serve_with_two_workers_sums_both_processes_in_every_scrape(settin
     )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            async with asyncio.timeout(90):
+            # Generous: each process imports the app (scikit-learn included), slow on a loaded machine.
+            async with asyncio.timeout(180):
                 while True:  # until both processes have started their app
                     assert server.poll() is None, (tmp_path / "serve.log").read_text()
                     try:
@@ -81,6 +92,8 @@ async def test_serve_with_two_workers_sums_both_processes_in_every_scrape(settin
                     response = await scraper.get("/metrics", headers=AUTH)
                 assert response.status_code == 200
                 assert _samples(response.text)[healthz] == 30
+                assert _samples(response.text)[("routedesk_outbox_sent_total", ())] == 1
+                assert response.text.count("# TYPE routedesk_outbox_sent") == 1  # not the API processes' own too
             assert (await client.get("/metrics")).status_code == 401
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
