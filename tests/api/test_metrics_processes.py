@@ -5,10 +5,7 @@ removes)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -21,8 +18,8 @@ from app.metrics import WorkerMetrics
 from app.ports import free_port
 from app.runtime import Runtime
 from tests.api.desk import sqlite_only
+from tests.api.server import serve_processes
 
-REPO = Path(__file__).resolve().parents[2]
 TOKEN = "scrape-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -50,24 +47,11 @@ async def test_serve_with_two_workers_sums_both_processes_in_every_scrape(
     worker.sent.inc()
     await beat_once(runtime.sessionmaker, worker_id="elsewhere", process="worker", metrics=worker, now=utcnow())
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env.update(
-        ROUTEDESK_DATABASE_URL=settings.database_url,
-        ROUTEDESK_DATA_DIR=str(settings.data_dir),
-        ROUTEDESK_LOG_LEVEL="warning",
-        ROUTEDESK_METRICS__TOKEN=TOKEN,
-    )
     shared = Path(settings.data_dir).resolve() / "metrics" / f"serve-{port}"
     shared.mkdir(parents=True)
     (shared / "counter_999999.db").write_bytes(b"a previous run's file")  # emptied at start
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = serve_processes(settings, port, log, 2, ROUTEDESK_METRICS__TOKEN=TOKEN)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             # Generous: each process imports the app (scikit-learn included), slow on a loaded machine.
