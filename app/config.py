@@ -149,6 +149,37 @@ class HttpSettings(BaseModel):
         return self.max_body_bytes if path.startswith("/api/") else self.max_other_body_bytes
 
 
+class MetricsSettings(BaseModel):
+    """`GET /metrics` (Prometheus). Off until a token is set: scrapers send it as a bearer token,
+    compared in constant time and never logged."""
+
+    token: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("metrics.token must be at least 16 characters")
+        return value
+
+
+class HealthSettings(BaseModel):
+    """The worker's heartbeat, and when `/readyz` calls it stale."""
+
+    # A worker writes its heartbeat row (and the counters it keeps) this often.
+    heartbeat_seconds: float = Field(10.0, gt=0)
+    # /readyz answers 503 once the newest heartbeat of any worker is older than this.
+    heartbeat_stale_seconds: float = Field(60.0, gt=0)
+    # `serve` alone expects a worker once one has ever beaten; with this, from the start (`run` always does).
+    require_worker: bool = False
+
+    @model_validator(mode="after")
+    def _stale_after_beats(self) -> HealthSettings:
+        if self.heartbeat_stale_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("health.heartbeat_stale_seconds must be at least twice health.heartbeat_seconds")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None)
 
@@ -167,6 +198,8 @@ class Settings(BaseSettings):
     tickets: TicketSettings = TicketSettings()
     http: HttpSettings = HttpSettings()
     attachments: AttachmentSettings = AttachmentSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    health: HealthSettings = HealthSettings()
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import HttpSettings
+from app.metrics import RequestMetrics
 from app.validation import MAX_LOC_PART, clip
 
 log = structlog.get_logger()
@@ -105,10 +106,13 @@ class HttpGuard:
 
 
 class GuardedFastAPI(FastAPI):
-    """FastAPI with HttpGuard around its whole middleware stack, the server-error middleware included."""
+    """FastAPI with HttpGuard around its whole middleware stack, the server-error middleware included,
+    and the request metrics around that (so that HttpGuard's refusals are counted)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return HttpGuard(super().build_middleware_stack(), settings=self.http_settings)
+        guarded = HttpGuard(super().build_middleware_stack(), settings=self.http_settings)
+        metrics = getattr(self.state, "http_metrics", None)  # set by create_app
+        return RequestMetrics(guarded, metrics) if metrics is not None else guarded
 
     def http_settings(self) -> HttpSettings:
         settings = getattr(self.state, "settings", None)  # set by the lifespan

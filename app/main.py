@@ -2,19 +2,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from fastapi import FastAPI
 
 from app.config import Settings, get_settings
 from app.docs import install_docs
 from app.errors import ERROR_RESPONSES, install_error_handlers
+from app.health import endpoints as health_api
 from app.http import FailedAuthThrottle, GuardedFastAPI
 from app.inbox import endpoints as inbox_api
 from app.logs import configure_logging
 from app.macros import endpoints as macros_api
+from app.metrics import HttpMetrics
 from app.replies import endpoints as replies_api
 from app.routing import endpoints as routing_api
 from app.runtime import Runtime, open_runtime
@@ -53,21 +52,14 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz(request: Request) -> JSONResponse:
-        body: dict[str, Any] = {"database": "ok"}
-        try:
-            async with request.app.state.sessionmaker() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception as exc:
-            body["database"] = f"unavailable: {type(exc).__name__}"
-            return JSONResponse(body, status_code=503)
-        return JSONResponse(body)
-
+    # On the app itself, not through an included router: the container check reads them from app.routes.
+    for path, endpoint in (
+        ("/healthz", health_api.healthz),
+        ("/readyz", health_api.readyz),
+        ("/metrics", health_api.metrics),
+    ):
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
+    app.state.http_metrics = HttpMetrics()
     return app
 
 

@@ -1,5 +1,6 @@
 """Every ORM model, imported once so that metadata and Alembic see the whole schema."""
 
+from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
@@ -28,4 +29,5 @@ __all__ = [
     "Ticket",
     "TicketEvent",
     "User",
+    "WorkerHeartbeat",
 ]

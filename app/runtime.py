@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +17,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker, is_sqlite, shown_url
+from app.db import create_engine, create_sessionmaker, is_sqlite, shown_url, utcnow
 from app.errors import ConfigurationError
 from app.macros.cache import SuggestionCache
+from app.metrics import WorkerMetrics
 from app.migrate import alembic_config
 from app.routing.service import Router
 from app.secrets import SecretBox, load_secret_box
@@ -32,6 +34,12 @@ class Runtime:
     secrets: SecretBox
     router: Router
     suggestions: SuggestionCache = field(default_factory=SuggestionCache)
+    # What this process's pollers and sender count (app/metrics.py).
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    # The ids of the workers running in this process (`run`): /readyz expects their heartbeat, and a
+    # scrape reads their counts live rather than from their heartbeat rows.
+    workers: set[str] = field(default_factory=set)
+    clock: Callable[[], datetime] = utcnow
 
 
 async def schema_revision(engine: AsyncEngine) -> str | None:
@@ -65,12 +73,14 @@ async def open_runtime(settings: Settings, *, check: bool = True) -> AsyncIterat
                     "create it with `routedesk db upgrade`, "
                     "or check the path in ROUTEDESK_DATABASE_URL and its permissions"
                 ) from exc
+        metrics = WorkerMetrics()
         yield Runtime(
             settings=settings,
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             secrets=load_secret_box(settings),
-            router=Router(),
+            router=Router(observe=metrics.classification.observe),
+            metrics=metrics,
         )
     finally:
         await engine.dispose()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from app.db import unit_of_work
+from app.health.heartbeat import run_heartbeat
 from app.inbox import repository
 from app.inbox.ingest import IngestCounts
 from app.inbox.parsing import die_with_parent
@@ -84,6 +85,7 @@ async def poll_mailboxes(runtime: Runtime, *, owner: str | None = None, wait: fl
                 router=runtime.router,
                 owner=owner,
                 executor=executor,
+                metrics=runtime.metrics,
             )
             while True:
                 try:
@@ -107,8 +109,9 @@ async def poll_mailboxes(runtime: Runtime, *, owner: str | None = None, wait: fl
     return outcome
 
 
-async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
+async def run_worker(runtime: Runtime, stop: asyncio.Event, *, process: str = "worker") -> None:
     owner = worker_id()
+    runtime.workers.add(owner)
     log.info("worker_started", worker=owner)
     async with AsyncExitStack() as stack:
         executor = parse_executor(runtime.settings.ingest.parse_workers)
@@ -120,8 +123,22 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
 
         jobs = asyncio.create_task(run_jobs(runtime.sessionmaker, stop, owner=owner), name="jobs")
         sender = asyncio.create_task(
-            run_sender(runtime.sessionmaker, runtime.settings, runtime.secrets, stop, owner=owner),
+            run_sender(
+                runtime.sessionmaker, runtime.settings, runtime.secrets, stop, owner=owner, metrics=runtime.metrics
+            ),
             name="outbox",
+        )
+        heartbeat = asyncio.create_task(
+            run_heartbeat(
+                runtime.sessionmaker,
+                runtime.settings.health,
+                stop,
+                worker_id=owner,
+                process=process,
+                metrics=runtime.metrics,
+                clock=runtime.clock,
+            ),
+            name="heartbeat",
         )
         try:
             while not stop.is_set():
@@ -142,6 +159,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
                             router=runtime.router,
                             owner=owner,
                             executor=executor,
+                            metrics=runtime.metrics,
                         )
                         tasks[mailbox_id] = asyncio.create_task(poller.run(stop), name=f"poll:{mailbox.name}")
                 await sleep_or_stop(MAILBOX_REFRESH_SECONDS, stop)
@@ -150,6 +168,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             for task in tasks.values():
                 task.cancel()
             await asyncio.gather(sender, jobs, *tasks.values(), return_exceptions=True)
+            # The last beat after the pollers and the sender stopped: it carries their final counts.
+            await asyncio.gather(heartbeat, return_exceptions=True)
     log.info("worker_stopped", worker=owner)
 
 

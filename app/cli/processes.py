@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import signal
 import socket
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.cli.common import check_runtime, cli, load_settings, run_async, with_runtime
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # app.metrics imports prometheus_client: not at CLI start
 
 if TYPE_CHECKING:
     import uvicorn
@@ -73,6 +78,23 @@ async def _announce_mailboxes(runtime: Runtime) -> None:
         _say(runtime.settings, line, "polling_mailboxes", mailboxes=[])
 
 
+def _single_process_metrics() -> None:
+    """A process that serves alone keeps its metrics in memory. PROMETHEUS_MULTIPROC_DIR is Routedesk's
+    to set (for `serve --workers N`, below); one left in the environment would make prometheus_client
+    write files that this process's scrape would then count twice."""
+    os.environ.pop(MULTIPROCESS_ENV, None)
+
+
+def _shared_metrics_dir(settings: Settings, port: int) -> Path:
+    """The multiprocess directory of `serve --workers N` on this port, emptied of a previous run's files
+    and named in the environment the worker processes inherit (they are spawned after this)."""
+    from app.metrics import prepare_multiprocess_dir
+
+    path = prepare_multiprocess_dir(Path(settings.data_dir).resolve() / "metrics" / f"serve-{port}")
+    os.environ[MULTIPROCESS_ENV] = str(path)
+    return path
+
+
 @cli.command("poll")
 def poll(
     once: Annotated[bool, typer.Option("--once", help="Ingest what is there now, then exit")] = False,
@@ -104,6 +126,7 @@ def poll(
 @cli.command("worker")
 def worker() -> None:
     """Poll every mailbox continuously (IDLE, with polling where the server has none) until SIGTERM."""
+    _single_process_metrics()  # before anything imports prometheus_client
     from app.worker import install_signal_handlers, run_worker
 
     settings = load_settings()
@@ -127,6 +150,8 @@ def serve(
     ] = 1,
 ) -> None:
     """The HTTP API (stateless: run as many as needed)."""
+    if workers == 1:
+        _single_process_metrics()  # before anything imports prometheus_client
     import uvicorn
 
     from app.http import UVICORN_OPTIONS
@@ -142,7 +167,11 @@ def serve(
         # Each worker process builds its app from the same environment; the supervisor binds the socket.
         url = f"http://{host}:{port}"
         _say(settings, f"listening on {url} ({workers} processes)", "listening", url=url, processes=workers)
-        uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
+        shared = _shared_metrics_dir(settings, port)
+        try:
+            uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     _say(settings, "stopped cleanly", "stopped_cleanly")
 
 
@@ -152,6 +181,7 @@ def run(
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 ) -> None:
     """API and worker in one process: the single-machine default."""
+    _single_process_metrics()  # before anything imports prometheus_client
     import uvicorn
 
     from app.http import UVICORN_OPTIONS
@@ -169,7 +199,7 @@ def run(
                 uvicorn.Config(create_app(runtime=runtime), host=host, port=port, **UVICORN_OPTIONS), settings
             )
             _keep_running_on_repeated_signal(server, stop)
-            worker_task = asyncio.create_task(run_worker(runtime, stop))
+            worker_task = asyncio.create_task(run_worker(runtime, stop, process="run"))
             try:
                 await server.serve()
             finally:

@@ -210,7 +210,7 @@ async def _serve(runtime: Runtime, port: int) -> None:
     typer.echo(f'try: curl -s -H "Authorization: Bearer {token}" {base}/api/v1/queues')
     stop = asyncio.Event()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime=runtime), host="127.0.0.1", port=port, **UVICORN_OPTIONS))
-    worker = asyncio.create_task(run_worker(runtime, stop))
+    worker = asyncio.create_task(run_worker(runtime, stop, process="run"))
     try:
         await server.serve()
     finally:

@@ -19,6 +19,7 @@ from app.inbox.models import Mailbox
 from app.inbox.parsing import Incoming, parse_batch, parse_many
 from app.loops import Backoff, sleep_or_stop, wait_or_stop
 from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoint, ImapError
+from app.metrics import WorkerMetrics
 from app.routing.service import Router
 from app.secrets import SecretBox
 
@@ -57,8 +58,10 @@ class MailboxPoller:
         router: Router,
         owner: str,
         executor: Executor | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.mailbox = mailbox
+        self.metrics = metrics if metrics is not None else WorkerMetrics()
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.router = router
@@ -118,6 +121,8 @@ class MailboxPoller:
             await repository.release_lease(session, self.mailbox.id, owner=self.owner)
 
     async def record_error(self, error: str) -> None:
+        """A failed poll: counted, and kept on the mailbox for admins."""
+        self.metrics.poll_errors.labels(self.mailbox.name).inc()
         try:
             async with unit_of_work(self.sessionmaker) as session:
                 await repository.record_error(session, self.mailbox.id, error=error, now=utcnow())
@@ -176,6 +181,8 @@ class MailboxPoller:
                     if not still_ours:
                         raise LeaseLost(f"mailbox {self.mailbox.name!r}: lease taken over by another worker")
                 totals.add(counts)
+                self.metrics.ingested.labels(self.mailbox.name).inc(counts.ingested)
+                self.metrics.failed.labels(self.mailbox.name).inc(counts.failed)
                 committed.extend(m.uid for m in incoming if m.uid is not None)
                 self.log.info("batch_ingested", last_uid=max(chunk), **counts.as_dict())
             await producer
@@ -239,6 +246,7 @@ class MailboxPoller:
         poll_interval on the same connection; the lease is renewed by a heartbeat all along."""
         imap = self.settings.imap
         backoff = Backoff(imap.backoff_initial, imap.backoff_max, healthy_after=imap.backoff_reset_seconds)
+        connected_before = False
         while not stop.is_set():
             if not await self._lease_or_wait(stop):
                 continue
@@ -246,6 +254,9 @@ class MailboxPoller:
             try:
                 async with self.holding_lease(), self._client() as client:
                     backoff.connected()
+                    if connected_before:
+                        self.metrics.reconnects.labels(self.mailbox.name).inc()
+                    connected_before = True
                     self.log.info("mailbox_connected", uidvalidity=client.uidvalidity, idle=client.has_idle)
                     # Every poll is a sync on this same connection, not a new login. With IDLE the sync
                     # follows each push, and poll_interval at the latest, should a push go missing.

@@ -123,6 +123,11 @@ async def rows(session: AsyncSession, *, status: OutboxStatus | None, limit: int
     return (await session.scalars(query)).all()
 
 
+async def counts_by_status(session: AsyncSession, statuses: Collection[OutboxStatus]) -> dict[str, int]:
+    query = select(Outbox.status, func.count(Outbox.id)).where(Outbox.status.in_(statuses)).group_by(Outbox.status)
+    return {str(status): int(n) for status, n in (await session.execute(query)).all()}
+
+
 async def requeue_failed(session: AsyncSession, ids: Collection[int] | None, *, now: datetime) -> list[int]:
     """Failed rows (those of `ids`, or every one) back to queued, due now, with their attempts and error
     reset. Only a row still failed is touched: one a sender took meanwhile is left alone. Returns the ids."""

@@ -17,6 +17,7 @@ from app.inbox.mailboxes import smtp_endpoint
 from app.inbox.models import Mailbox
 from app.loops import jittered_delay, sleep_or_stop
 from app.mail.smtp import SmtpEndpoint, SmtpError, SmtpPermanentError, SmtpTemporaryError, send
+from app.metrics import WorkerMetrics
 from app.replies import repository
 from app.replies.models import OutboxStatus
 from app.secrets import SecretBox
@@ -51,6 +52,7 @@ async def send_due(
     *,
     owner: str,
     clock: Clock = utcnow,
+    metrics: WorkerMetrics | None = None,
 ) -> int:
     """Send what is due now. Returns how many rows it handled (sent, retried or failed).
 
@@ -67,6 +69,8 @@ async def send_due(
             limit=settings.smtp.batch,
             max_attempts=settings.smtp.max_attempts,
         )
+        if metrics is not None and claim.exhausted:  # attempts used up by senders that died mid-send
+            metrics.send_failures.labels("permanent").inc(len(claim.exhausted))
         for gone in claim.exhausted:
             log.warning("outbox_failed", outbox=gone.id, ticket=gone.ticket_id, error=gone.error)
             lifecycle.delivery_failed(session, gone.ticket_id, outbox_id=gone.id, error=gone.error, now=now)
@@ -92,6 +96,8 @@ async def send_due(
     try:
         for item in claimed:
             error = await _attempt(item, endpoints[item.mailbox_id], settings)
+            if metrics is not None:
+                _count(metrics, error, item.attempts, settings)
             try:
                 await _record(sessionmaker, settings, item.id, item.attempts, error, owner=owner, now=clock())
             except Exception as exc:  # the database, most likely: the row's lease runs out and it is retried
@@ -103,6 +109,18 @@ async def send_due(
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
     return len(claimed) + len(claim.exhausted)
+
+
+def _count(metrics: WorkerMetrics, error: SmtpError | None, attempts: int, settings: Settings) -> None:
+    if error is None:
+        metrics.sent.inc()
+    else:
+        metrics.send_failures.labels("permanent" if _permanent(error, attempts, settings) else "temporary").inc()
+
+
+def _permanent(error: SmtpError, attempts: int, settings: Settings) -> bool:
+    """Whether a failed send is the row's last: refused for good, or attempts used up."""
+    return isinstance(error, SmtpPermanentError) or attempts >= settings.smtp.max_attempts
 
 
 def _endpoint(mailbox: Mailbox | None, secrets: SecretBox) -> SmtpEndpoint | SmtpError:
@@ -180,8 +198,7 @@ async def _record(
             log.info("outbox_sent", outbox=outbox_id, ticket=row.ticket_id)
             return
         row.last_error = str(error)[:2000]
-        permanent = isinstance(error, SmtpPermanentError) or attempts >= settings.smtp.max_attempts
-        if permanent:
+        if _permanent(error, attempts, settings):
             row.status = OutboxStatus.FAILED
             log.warning("outbox_failed", outbox=outbox_id, ticket=row.ticket_id, error=row.last_error)
             lifecycle.delivery_failed(session, row.ticket_id, outbox_id=outbox_id, error=row.last_error, now=now)
@@ -198,10 +215,11 @@ async def run_sender(
     stop: asyncio.Event,
     *,
     owner: str,
+    metrics: WorkerMetrics | None = None,
 ) -> None:
     while not stop.is_set():
         try:
-            handled = await send_due(sessionmaker, settings, secrets, owner=owner)
+            handled = await send_due(sessionmaker, settings, secrets, owner=owner, metrics=metrics)
         except asyncio.CancelledError:
             raise
         except Exception:

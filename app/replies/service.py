@@ -333,6 +333,13 @@ async def outbox(
     return await repository.rows(session, status=status, limit=limit, offset=offset)
 
 
+async def backlog(session: AsyncSession) -> dict[str, int]:
+    """Outbox rows not sent yet, by status: queued (waiting, or retrying later) and sending (claimed)."""
+    wanted = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+    found = await repository.counts_by_status(session, wanted)
+    return {str(status): found.get(str(status), 0) for status in wanted}
+
+
 async def retry(session: AsyncSession, outbox_id: int, *, now: datetime | None = None) -> Outbox:
     """A failed row back in the queue, due now, attempts and error reset: the very same bytes are sent
     again (say once the mailbox's SMTP settings are fixed). Any other status is a Conflict."""

@@ -5,7 +5,7 @@ import json
 import re
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,8 +109,16 @@ class Router:
     there is no model at all. It reloads rules and the active model from the database (every
     `refresh_seconds`), so activating a version on one host changes routing on every worker."""
 
-    def __init__(self, *, cache_dir: Path | None = None, refresh_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        refresh_seconds: float = 5.0,
+        observe: Callable[[float], None] | None = None,
+    ) -> None:
         self.cache_dir = cache_dir
+        # Told how long each decide() took, in seconds (the classification latency metric).
+        self.observe = observe
         self.refresh_seconds = refresh_seconds
         self._snapshot = _Snapshot()
         self._refreshed_at = -1e9
@@ -162,6 +170,13 @@ class Router:
         self._snapshot = snapshot
 
     def decide(self, requests: Sequence[RouteRequest]) -> list[RouteDecision]:
+        started = time.perf_counter()
+        decisions = self._decide(requests)
+        if self.observe is not None and requests:
+            self.observe(time.perf_counter() - started)
+        return decisions
+
+    def _decide(self, requests: Sequence[RouteRequest]) -> list[RouteDecision]:
         snap = self._snapshot
         decisions: list[RouteDecision | None] = []
         for request in requests:

@@ -86,6 +86,12 @@ def urgency() -> Any:
     return case((Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at)
 
 
+def breached(now: datetime) -> Any:
+    """Whether a ticket is past its SLA deadline now: not solved, and its current due time (urgency)
+    has passed. The one definition, for GET /queues and the metrics; the SLA engine replaces it."""
+    return (Ticket.status != TicketStatus.SOLVED) & (urgency() < now)
+
+
 # Claiming reads the first entry of this index for the area and stops: waiting tickets in claim order.
 # Without it every claim sorted all of the area's open tickets (2 ms of PostgreSQL per claim at 2,000).
 _WAITING = text("status = 'open' AND assignee_id IS NULL")

@@ -21,6 +21,7 @@ from app.tickets.models import (
     TicketEvent,
     TicketRow,
     TicketStatus,
+    breached,
     urgency,
 )
 from app.users.models import User
@@ -287,7 +288,7 @@ def _with_names() -> Any:
 
 async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
     waiting = (Ticket.status == TicketStatus.OPEN) & Ticket.assignee_id.is_(None)
-    breaching = (Ticket.status != TicketStatus.SOLVED) & (urgency() < now)
+    breaching = breached(now)
     stats = (
         select(
             Ticket.area_id,

@@ -4,6 +4,8 @@ Every change of a ticket's state is in app/tickets/lifecycle.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +32,14 @@ from app.tickets.schemas import (
 from app.users.models import User
 from mailtext.html import sanitize_html
 from mailtext.text import routing_text
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    area: str
+    open: int
+    unassigned: int
+    breached: int
 
 
 async def get_ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket:
@@ -98,6 +108,14 @@ async def queues(session: AsyncSession) -> list[QueueRead]:
             )
         )
     return out
+
+
+async def queue_counts(session: AsyncSession, *, now: datetime) -> list[QueueCounts]:
+    """Each listed queue's open, unassigned and breached tickets: the counts GET /queues shows."""
+    return [
+        QueueCounts(area=area.name, open=n_open or 0, unassigned=unassigned or 0, breached=breaching or 0)
+        for area, n_open, unassigned, breaching, _oldest in await repository.queue_stats(session, now)
+    ]
 
 
 async def thread(session: AsyncSession, ticket_id: int) -> Sequence[Message]:

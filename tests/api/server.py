@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -48,3 +49,19 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log_path: Path) -> 
                 pass
             time.sleep(0.2)  # polling for the process to come up; nothing timed is asserted
     raise AssertionError(f"the server did not come up: {log_path.read_text()}")
+
+
+def serve_processes(settings: Settings, port: int, log: IO[bytes], workers: int, **env: str) -> subprocess.Popen[bytes]:
+    """`routedesk serve --workers N` on `settings`' database and `port`, its output to `log`, `env` added."""
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_") and k != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    environ.update(ROUTEDESK_DATABASE_URL=settings.database_url, ROUTEDESK_DATA_DIR=str(settings.data_dir),
+                   ROUTEDESK_LOG_LEVEL="warning", **env)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=REPO,
+        env=environ,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )

@@ -4,10 +4,7 @@ the environment, serving the same database, and all stopping on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,8 +14,7 @@ from app.db import unit_of_work
 from app.ports import free_port
 from app.runtime import Runtime
 from app.users import service as users
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.api.server import serve_processes
 
 
 def _workers(pid: int) -> list[int]:
@@ -38,20 +34,8 @@ async def test_serve_with_two_workers_runs_two_processes_that_answer_and_all_sto
     async with unit_of_work(runtime.sessionmaker) as session:
         _user, token = await users.create_user(session, name="ana", email="ana@routedesk.example", role="agent")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(
-        ROUTEDESK_DATABASE_URL=settings.database_url,
-        ROUTEDESK_DATA_DIR=str(settings.data_dir),
-        ROUTEDESK_LOG_LEVEL="warning",
-    )
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = serve_processes(settings, port, log, 2)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             async with asyncio.timeout(90):

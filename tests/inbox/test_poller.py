@@ -189,7 +189,8 @@ async def test_worker_reconnects_after_the_connection_drops(
     endpoint = imap_proxy.endpoint_for(imap_server)
     mailbox = await add_mailbox(runtime, endpoint)
     stop = asyncio.Event()
-    task = asyncio.create_task(poller(runtime, mailbox).run(stop))
+    running = poller(runtime, mailbox)
+    task = asyncio.create_task(running.run(stop))
     try:
         await imap_server.append(mail(message_id="<drop-1@merchant.example>"))
         await _until(lambda: _has(runtime, 1))
@@ -200,6 +201,11 @@ async def test_worker_reconnects_after_the_connection_drops(
         stop.set()
         await asyncio.wait_for(task, 10)
     assert len(await stored(runtime)) == 2
+    # The drop is a poll error and the connection after it a reconnect (app/metrics.py).
+    count = running.metrics.registry.get_sample_value
+    assert count("routedesk_poll_errors_total", {"mailbox": "support"}) == 1
+    assert count("routedesk_imap_reconnects_total", {"mailbox": "support"}) == 1
+    assert count("routedesk_messages_ingested_total", {"mailbox": "support"}) == 2
 
 
 async def test_worker_recovers_from_a_server_that_stops_answering(
