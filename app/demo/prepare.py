@@ -15,7 +15,6 @@ import typer
 
 from app.config import Settings
 from app.demo.corpus import as_rows, labelled_examples
-from app.errors import InvalidInput
 from classifiers.errors import TrainingFailed
 from classifiers.fitting import ExampleFile, Fitted, fit_in_child
 
@@ -39,6 +38,8 @@ def demo_settings(settings: Settings) -> Settings:
     wants to look at it (with the labelled set it trains on and the mail it sent)."""
     home = demo_home(settings)
     if home.exists() and any(home.iterdir()) and not (home / MARKER).exists():
+        from app.errors import InvalidInput  # here: it brings FastAPI, which the demo needs only later
+
         raise InvalidInput(f"{home} is not empty and was not made by the demo: point ROUTEDESK_DATA_DIR elsewhere")
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
@@ -63,6 +64,8 @@ async def train_model(settings: Settings) -> Fitted:
     try:
         fitted = await fit_in_child(source, n_jobs=1)
     except TrainingFailed as exc:
+        from app.errors import InvalidInput
+
         raise InvalidInput(f"the demo could not train its router: {exc}") from None
     accuracy = float(fitted.metrics["accuracy"])
     typer.echo(f"trained on {fitted.n_examples} labelled demo emails, cross-validated accuracy {accuracy:.3f}")
