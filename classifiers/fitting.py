@@ -118,9 +118,12 @@ async def _follow(stream: asyncio.StreamReader | None, progress: Progress | None
     assert stream is not None
     async for line in stream:
         if progress is not None:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
+            try:
                 update = json.loads(line)
-                progress(str(update["stage"]), float(update["fraction"]))
+                stage, fraction = str(update["stage"]), float(update["fraction"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not a progress line
+            progress(stage, fraction)
 
 
 async def _drain(stream: asyncio.StreamReader | None) -> bytes:
@@ -131,7 +134,10 @@ async def _drain(stream: asyncio.StreamReader | None) -> bytes:
 def _reason(code: int, err: bytes) -> str:
     lines = [line.strip() for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
         return f"the training process was ended by {name}" + (f" ({lines[-1]})" if lines else "")
     return lines[-1] if lines else f"the training process exited with status {code}"
 
