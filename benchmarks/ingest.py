@@ -103,24 +103,29 @@ def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 def record_peaks(root: int, peaks: dict[int, int]) -> int:
     """Record the peak RSS (VmHWM, kB) so far of `root` and every descendant into `peaks`; returns
     the summed current RSS (VmRSS, kB) of the tree."""
-    current, pending = 0, [root]
+    current, pending = 0, [(root, b"")]
     while pending:
-        pid = pending.pop()
+        pid, parent_command = pending.pop()
         try:
             with open(f"/proc/{pid}/status") as status:
                 fields = dict(line.split(":", 1) for line in status if line.startswith(("VmHWM:", "VmRSS:")))
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read()
             tasks = os.listdir(f"/proc/{pid}/task")
         except (FileNotFoundError, ProcessLookupError):
             continue
-        # The latest reading, not the largest: VmHWM only grows within one program, and a reading
-        # taken between fork and exec counts the parent's pages, which the child only shares.
-        if "VmHWM" in fields:  # absent once the process is exiting
-            peaks[pid] = int(fields["VmHWM"].split()[0])
-        current += int(fields.get("VmRSS", "0 kB").split()[0])
+        # A child still running its parent's command is between fork and exec: its pages are the
+        # parent's, shared, already counted (summing them counted the parent twice at every spawn).
+        if command != parent_command:
+            # The latest reading, not the largest: VmHWM only grows within one program, and a reading
+            # taken between fork and exec counts the parent's pages, which the child only shares.
+            if "VmHWM" in fields:  # absent once the process is exiting
+                peaks[pid] = int(fields["VmHWM"].split()[0])
+            current += int(fields.get("VmRSS", "0 kB").split()[0])
         for task in tasks:
             try:
                 with open(f"/proc/{pid}/task/{task}/children") as children:
-                    pending.extend(int(c) for c in children.read().split())
+                    pending.extend((int(c), command) for c in children.read().split())
             except FileNotFoundError:
                 continue
     return current

@@ -24,6 +24,7 @@ from classifiers.data import DataError, Example, fingerprint
 from classifiers.evaluate import DEFAULT_TARGET_ACCURACY, choose_threshold, evaluate, evaluate_probabilities
 from classifiers.features import ArrayVocabTfidfVectorizer
 from classifiers.predict import Prediction, predict, predict_proba
+from classifiers.progress import Progress, monotonic
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -38,23 +39,8 @@ __all__ = [
     "train",
 ]
 
-Progress = Callable[[str, float], None]
-
 # Shares of one training run's bar: the fits (the folds and the final one, in one pool) take most of it.
 FITTING_SHARE, THRESHOLD_AT, EVALUATE_AT = 0.9, 0.92, 0.96
-
-
-def monotonic(report: Progress, start: float = 0.0, end: float = 1.0) -> Progress:
-    """`report` as one bar: a stage's fraction (0 to 1) is placed in [start, end] of the bar, and
-    the bar never moves back, whichever stage reports."""
-    shown = start
-
-    def show(stage: str, fraction: float) -> None:
-        nonlocal shown
-        shown = max(shown, start + (end - start) * min(max(fraction, 0.0), 1.0))
-        report(stage, shown)
-
-    return show
 
 
 # Chosen by 5-fold cross-validation on BANKING77 train.csv only (test.csv never used to choose);

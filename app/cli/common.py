@@ -91,17 +91,18 @@ def run_async(make: Callable[[], Awaitable[T]], *, database_url: str | None = No
 def reporting(call: Callable[[], T], *, database_url: str | None = None) -> T:
     """Runs a command's work; what it fails with for a reason the user can act on is one line on stderr:
     a database that cannot be used names its URL (without the password) and the driver's reason."""
-    # Imported here, not at the top: it brings FastAPI, which a command such as `db upgrade` should not pay for.
-    from app.db import shown_url
-    from app.errors import AppError, ConfigurationError, database_problem
-
     try:
         return call()
-    except ConfigurationError as exc:
-        raise fail(exc.detail, MISCONFIGURED) from None
-    except AppError as exc:
-        raise fail(exc.detail) from None
     except Exception as exc:
+        # Imported once something failed: they bring FastAPI and SQLAlchemy (~20 MB), which a command
+        # such as `db upgrade` should not pay for, nor the demo while its training process runs.
+        from app.db import shown_url
+        from app.errors import AppError, ConfigurationError, database_problem
+
+        if isinstance(exc, ConfigurationError):
+            raise fail(exc.detail, MISCONFIGURED) from None
+        if isinstance(exc, AppError):
+            raise fail(exc.detail) from None
         reason = database_problem(exc)
         if reason is None:
             raise

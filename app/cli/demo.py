@@ -17,8 +17,17 @@ def demo(
 ) -> None:
     """Run Routedesk end to end on embedded defaults: sample mail in a local IMAP server, a model trained
     on the project's labelled set, routed tickets, acknowledgements over SMTP, and the agents' API."""
-    from app.demo.run import demo_settings, run_demo
+    from app.demo.prepare import demo_settings, train_model
 
     base = load_settings()
     settings = reporting(lambda: demo_settings(base))
-    run_async(lambda: run_demo(settings, messages=messages, serve=serve, port=port), database_url=settings.database_url)
+    typer.echo(f"demo files (database, labelled set, sent mail) in {settings.data_dir}")
+    # Training first, in a child process, before this process imports the rest of Routedesk: the two
+    # never hold their memory at the same time (README, "The demo's memory").
+    fitted = run_async(lambda: train_model(settings))
+    from app.demo.run import run_demo
+
+    run_async(
+        lambda: run_demo(settings, fitted, messages=messages, serve=serve, port=port),
+        database_url=settings.database_url,
+    )

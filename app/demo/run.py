@@ -8,12 +8,7 @@ serves on loopback with a fresh agent token, until Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import csv
-import ctypes
 import json
-import os
-import shutil
 import threading
 from collections import Counter
 from pathlib import Path
@@ -26,10 +21,10 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import unit_of_work
-from app.demo.corpus import as_rows, demo_mailbox, labelled_examples
+from app.demo.corpus import demo_mailbox
 from app.demo.imap_server import LocalImapServer
 from app.demo.macros import DEMO_MACROS
-from app.errors import InvalidInput
+from app.demo.prepare import LABELLED
 from app.http import UVICORN_OPTIONS
 from app.inbox import mailboxes as inbox
 from app.inbox.schemas import MailboxCreate
@@ -46,39 +41,9 @@ from app.runtime import Runtime, open_runtime
 from app.tickets.models import Ticket
 from app.users import service as users
 from app.worker import poll_once, run_worker
+from classifiers.fitting import Fitted
 
-# Written into the demo's folder: a folder without it is not wiped, whatever the settings point at.
-MARKER = ".routedesk-demo"
 SENT_DIR = "sent"
-
-
-def demo_home(settings: Settings) -> Path:
-    """Where the demo keeps its files: `demo/` in ROUTEDESK_DATA_DIR when one is set, else in the
-    user's data folder (XDG_DATA_HOME, ~/.local/share); never the working directory, which is often
-    a checkout."""
-    if "data_dir" in settings.model_fields_set:
-        return (Path(settings.data_dir) / "demo").resolve()
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return (Path(base) / "routedesk" / "demo").resolve()
-
-
-def demo_settings(settings: Settings) -> Settings:
-    """A fresh SQLite file each run in the demo's folder, left in place afterwards for anyone who
-    wants to look at it (with the labelled set it trains on and the mail it sent)."""
-    home = demo_home(settings)
-    if home.exists() and any(home.iterdir()) and not (home / MARKER).exists():
-        raise InvalidInput(f"{home} is not empty and was not made by the demo: point ROUTEDESK_DATA_DIR elsewhere")
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    (home / MARKER).write_text("made by `routedesk demo`, wiped by its next run\n", encoding="utf-8")
-    rows = as_rows(labelled_examples())
-    with (home / "labelled.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["subject", "body", "label"], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return settings.model_copy(
-        update={"database_url": f"sqlite+aiosqlite:///{home / 'routedesk.db'}", "data_dir": home}
-    )
 
 
 class _Sink:
@@ -97,16 +62,15 @@ class _Sink:
         return "250 OK"
 
 
-async def _train(runtime: Runtime) -> dict[str, Any]:
-    home = Path(runtime.settings.data_dir)
-    source = training.TrainingSource(path=str(home / "labelled.csv"), subject_col="subject", body_col="body")
-    examples = await asyncio.to_thread(training.read_file_examples, source)
-    typer.echo(f"training the router on {len(examples)} labelled demo emails (the project's own set)...")
+async def _activate(runtime: Runtime, fitted: Fitted) -> dict[str, Any]:
+    """The model trained before (`prepare.train_model`), stored and activated. Its child process
+    already loaded the artifact back with every check, so activation does not load it again here,
+    which would import scikit-learn into this process."""
     async with unit_of_work(runtime.sessionmaker) as session:
-        # One fit at a time: the demo's peak memory is its training (see README, "The demo's memory").
-        row = await training.fit_and_register(session, examples, source=source.describe(), n_jobs=1)
-        _row, created = await training.activate(session, row.version, create_areas=True)
-    _return_freed_memory()
+        row = await training.add_version(session, fitted, source=f"file:{LABELLED}")
+        _row, created = await training.activate(
+            session, row.version, create_areas=True, checked_sha256=fitted.checked_sha256
+        )
     async with unit_of_work(runtime.sessionmaker) as session:
         await runtime.router.refresh(session, force=True)
     typer.echo(f"model {row.version} active; areas created for its classes: {', '.join(created)}")
@@ -117,16 +81,12 @@ async def _train(runtime: Runtime) -> dict[str, Any]:
     return {"version": row.version, "threshold": row.threshold}
 
 
-def _return_freed_memory() -> None:
-    """Hands the heap training freed back to the system (glibc keeps it otherwise), so that the
-    poll, its parse worker and the API start from the process's size before training."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: the memory stays reusable here
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int | None) -> dict[str, int]:
+async def run_demo(
+    settings: Settings, fitted: Fitted, *, messages: int, serve: bool, port: int | None
+) -> dict[str, int]:
+    """Everything after training: `fitted` comes from `prepare.train_model`, whose child process has
+    ended, so that its memory and the poll's parse worker never add up."""
     home = Path(settings.data_dir)
-    typer.echo(f"demo files (database, labelled set, sent mail) in {home}")
     await upgrade_async(settings.database_url)
     sent_dir = home / SENT_DIR
     sent_dir.mkdir(exist_ok=True)
@@ -135,7 +95,7 @@ async def run_demo(settings: Settings, *, messages: int, serve: bool, port: int 
     smtp.start()
     try:
         async with LocalImapServer() as server, open_runtime(settings) as runtime:
-            await _train(runtime)
+            await _activate(runtime, fitted)
             mail = demo_mailbox(messages)
             for raw in mail:
                 await server.append(raw)

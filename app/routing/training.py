@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,11 +20,13 @@ from app.loops import sleep_or_stop
 from app.routing import repository
 from app.routing.models import TRIAGE, Area, Job, JobStatus, ModelVersion
 from app.routing.service import Router, area_names_for_classes, compact_form, is_area_name, load_version
-from classifiers.artifacts import save_model
 from classifiers.data import DataError, Example, load_examples
 from classifiers.errors import ArtifactError
-from classifiers.evaluate import evaluate
-from classifiers.train import TrainedModel, monotonic, train
+from classifiers.fitting import Fitted, package
+from classifiers.progress import monotonic
+
+if TYPE_CHECKING:
+    from classifiers.train import TrainedModel
 
 log = structlog.get_logger()
 
@@ -107,44 +107,41 @@ def fit(
     examples = with_area_names(examples)
     if len({e.label for e in examples}) < 2:
         raise InvalidInput("training needs examples of at least two areas")
+    # Imported here: scikit-learn and SciPy cost ~100 MB, which a process that never trains (the API,
+    # a poll, the demo, whose training runs in a child process) should not pay.
+    from classifiers.train import train
+
     try:
         return train(list(examples), params=params, progress=progress, n_jobs=n_jobs)
     except (DataError, ValueError) as exc:
         raise InvalidInput(f"training failed: {exc}") from exc
 
 
-def artifact_bytes(model: TrainedModel) -> tuple[str, bytes, dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as scratch:
-        metadata = save_model(model, Path(scratch) / "model")
-        artifact = (Path(scratch) / "model" / "model.skops").read_bytes()
-        meta = json.loads((Path(scratch) / "model" / "metadata.json").read_text())
-    return metadata.version, artifact, meta
-
-
-def _artifact_and_compact(model: TrainedModel) -> tuple[str, bytes, dict[str, Any], bytes | None]:
-    version, artifact, meta = artifact_bytes(model)
-    return version, artifact, meta, compact_form(model.pipeline, meta["sha256"])
-
-
 async def register(
     session: AsyncSession, model: TrainedModel, *, source: str, comparison: dict[str, Any] | None = None
 ) -> ModelVersion:
-    version, artifact, meta, compact = await asyncio.to_thread(_artifact_and_compact, model)
-    metrics = dict(model.metrics)
+    return await add_version(session, await asyncio.to_thread(package, model), source=source, comparison=comparison)
+
+
+async def add_version(
+    session: AsyncSession, fitted: Fitted, *, source: str, comparison: dict[str, Any] | None = None
+) -> ModelVersion:
+    """A model version row from a trained model's parts, made here (`register`) or by a training child."""
+    metrics = dict(fitted.metrics)
     if comparison is not None:
         metrics["comparison"] = comparison
     row = ModelVersion(
-        version=version,
+        version=fitted.version,
         source=source,
-        classes=list(model.classes),
+        classes=list(fitted.classes),
         metrics=metrics,
-        threshold=float(model.threshold),
-        n_examples=model.n_examples,
-        fingerprint=model.fingerprint,
-        sha256=hashlib.sha256(artifact).hexdigest(),
-        meta=meta,
-        artifact=artifact,
-        compact=compact,
+        threshold=fitted.threshold,
+        n_examples=fitted.n_examples,
+        fingerprint=fitted.fingerprint,
+        sha256=hashlib.sha256(fitted.artifact).hexdigest(),
+        meta=fitted.meta,
+        artifact=fitted.artifact,
+        compact=fitted.compact,
     )
     session.add(row)
     await session.flush()
@@ -161,6 +158,8 @@ async def train_and_register(
 ) -> tuple[ModelVersion, dict[str, Any]]:
     """Fit on most of the data and compare the new version with the active one on the held-out rest,
     so that the admin sees both on the same tickets before activating anything."""
+    from classifiers.evaluate import evaluate
+
     examples = with_area_names(examples)
     kept, held = split_holdout(examples, HOLDOUT_SHARE) if len(examples) >= 50 else (list(examples), [])
     bar = monotonic(progress or _ignore)
@@ -214,12 +213,14 @@ def _summary(figures: dict[str, Any]) -> dict[str, Any]:
 
 
 async def activate(
-    session: AsyncSession, version: str, *, create_areas: bool = False
+    session: AsyncSession, version: str, *, create_areas: bool = False, checked_sha256: str | None = None
 ) -> tuple[ModelVersion, list[str]]:
     """Make a version the one that routes, recorded in the activation history. Its classes map to
     areas by name: missing areas are a refusal that names them, unless `create_areas`, which creates
-    them (and returns them, so the caller can say so). It must load with every check first."""
-    row, created = await _switch_to(session, version, create_areas=create_areas)
+    them (and returns them, so the caller can say so). It must load with every check first, here,
+    unless `checked_sha256` says the process that trained it just did (a training child,
+    `Fitted.checked_sha256`) and the stored artifact is those bytes, with its compact form."""
+    row, created = await _switch_to(session, version, create_areas=create_areas, checked_sha256=checked_sha256)
     assert row.activated_at is not None
     await repository.add_activation(session, model_version_id=row.id, at=row.activated_at)
     return row, created
@@ -237,7 +238,9 @@ async def check_areas_for(session: AsyncSession, classes: Sequence[str], *, crea
     return missing
 
 
-async def _switch_to(session: AsyncSession, version: str, *, create_areas: bool) -> tuple[ModelVersion, list[str]]:
+async def _switch_to(
+    session: AsyncSession, version: str, *, create_areas: bool, checked_sha256: str | None
+) -> tuple[ModelVersion, list[str]]:
     row = await repository.model_version(session, version)
     if row is None:
         raise NotFound(f"no model version {version!r}")
@@ -249,13 +252,15 @@ async def _switch_to(session: AsyncSession, version: str, *, create_areas: bool)
             " train it again (training normalises class names)"
         )
     missing = await check_areas_for(session, row.classes, create_areas=create_areas, what=f"model {version}")
-    try:
-        loaded = await load_version(session, version, cache_dir=None)
-    except ArtifactError as exc:
-        raise InvalidInput(f"model {version} refused: {exc}") from exc
-    if not (await repository.serving_form(session, version) or ({}, False))[1]:
-        # Registered before compact forms existed: built now, from the artifact that just checked out.
-        row.compact = await asyncio.to_thread(compact_form, loaded.pipeline, loaded.metadata.sha256)
+    has_compact = (await repository.serving_form(session, version) or ({}, False))[1]
+    if checked_sha256 is None or checked_sha256 != row.sha256 or not has_compact:
+        try:
+            loaded = await load_version(session, version, cache_dir=None)
+        except ArtifactError as exc:
+            raise InvalidInput(f"model {version} refused: {exc}") from exc
+        if not has_compact:
+            # Registered before compact forms existed: built now, from the artifact that just checked out.
+            row.compact = await asyncio.to_thread(compact_form, loaded.pipeline, loaded.metadata.sha256)
     now = utcnow()
     await repository.deactivate_all(session)
     row.active, row.activated_at = True, now
@@ -277,7 +282,7 @@ async def rollback(session: AsyncSession, *, create_areas: bool = False) -> Mode
             " left in the history"
         )
     (latest, _current), (_earlier, previous) = standing
-    row, _created = await _switch_to(session, previous, create_areas=create_areas)
+    row, _created = await _switch_to(session, previous, create_areas=create_areas, checked_sha256=None)
     await repository.mark_rolled_back(session, latest, at=utcnow())
     return row
 

@@ -12,7 +12,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.auth import CurrentUser
 from app.db import MAX_ID, SessionDep
 from app.errors import InvalidInput, NotFound
-from app.macros import ranking
 from app.macros.schemas import SuggestionRead
 from app.mail.compose import OutgoingFile
 from app.replies import service as replies
@@ -237,6 +236,10 @@ async def suggestions(
     cache: SuggestionCacheDep,
     limit: Annotated[int, Query(ge=1, le=10)] = 3,
 ) -> list[SuggestionRead]:
+    # Imported here: ranking brings scikit-learn and SciPy (~100 MB), which a process serving the API
+    # pays only once someone asks for suggestions (the demo trains and polls without them).
+    from app.macros import ranking
+
     ticket = await tickets.get_ticket(session, ticket_id)
     return await ranking.suggest(
         session,

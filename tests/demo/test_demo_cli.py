@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -15,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from app.config import Settings
-from app.demo import run as demo
+from app.demo import prepare
 from app.errors import InvalidInput
+from tests.inbox.test_poller_processes import _command_line, descendants, still_running, until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,5 +83,81 @@ def test_the_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> No
     home.mkdir(parents=True)
     (home / "notes.txt").write_text("mine")
     with pytest.raises(InvalidInput, match="not made by the demo"):
-        demo.demo_settings(Settings(data_dir=tmp_path / "data"))
+        prepare.demo_settings(Settings(data_dir=tmp_path / "data"))
     assert (home / "notes.txt").read_text() == "mine"
+
+
+def _start_demo(root: Path) -> subprocess.Popen[str]:
+    cwd = root / "cwd"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
+    env.update(ROUTEDESK_DATA_DIR=str(root / "data"), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--no-serve", "--messages", "5"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def _training_process(demo_process: subprocess.Popen[str]) -> dict[int, int]:
+    """The demo's training child, once it runs (pid -> start time)."""
+    found: dict[int, int] = {}
+
+    async def training() -> bool:
+        nonlocal found
+        assert demo_process.poll() is None, "the demo ended before its training process was seen"
+        found = {p: t for p, t in descendants(demo_process.pid).items() if "classifiers.fitting" in _command_line(p)}
+        return bool(found)
+
+    await until(training, 60, "the demo starts its training process")
+    return found
+
+
+def _stop(demo_process: subprocess.Popen[str]) -> tuple[str, str]:
+    if demo_process.poll() is None:
+        demo_process.kill()
+    return demo_process.communicate(timeout=60)
+
+
+async def test_a_kill_9_of_the_demo_while_it_trains_ends_its_training_process(tmp_path: Path) -> None:
+    proc = _start_demo(tmp_path)
+    try:
+        child = await _training_process(proc)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        await asyncio.to_thread(_stop, proc)
+
+    async def gone() -> bool:
+        return not still_running(child)
+
+    await until(gone, 15, "the training process ends with the demo that started it")
+
+
+async def test_ctrl_c_of_the_demo_while_it_trains_ends_its_training_process_before_the_demo_exits(
+    tmp_path: Path,
+) -> None:
+    proc = _start_demo(tmp_path)
+    try:
+        child = await _training_process(proc)
+        proc.send_signal(signal.SIGINT)
+        await asyncio.to_thread(proc.wait, 60)
+    finally:
+        await asyncio.to_thread(_stop, proc)
+    assert proc.returncode != 0
+    assert still_running(child) == {}
+
+
+async def test_the_demo_says_in_one_line_that_training_failed_when_its_training_process_dies(tmp_path: Path) -> None:
+    proc = _start_demo(tmp_path)
+    try:
+        child = await _training_process(proc)
+        for pid in child:
+            os.kill(pid, signal.SIGKILL)
+        _out, err = await asyncio.to_thread(proc.communicate, timeout=60)
+    finally:
+        await asyncio.to_thread(_stop, proc)
+    assert proc.returncode == 1
+    assert err.splitlines() == ["error: the demo could not train its router: the training process was ended by SIGKILL"]

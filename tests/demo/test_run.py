@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import unit_of_work
+from app.demo import prepare
 from app.demo import run as demo
 from app.demo.macros import DEMO_MACROS
 from app.macros.models import Macro
@@ -21,8 +22,10 @@ async def test_demo_trains_routes_acknowledges_and_seeds_macros(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = demo.demo_settings(Settings(data_dir=tmp_path / "data"))
-    counts = await demo.run_demo(settings, messages=30, serve=False, port=None)
+    settings = prepare.demo_settings(Settings(data_dir=tmp_path / "data"))
+    fitted = await prepare.train_model(settings)
+    assert fitted.checked_sha256 is not None  # its child loaded the artifact back with every check
+    counts = await demo.run_demo(settings, fitted, messages=30, serve=False, port=None)
     assert counts["fetched"] == counts["ingested"] == 30
     assert counts["failed"] == 0
     async with open_runtime(settings) as runtime, unit_of_work(runtime.sessionmaker) as session:

@@ -4,6 +4,9 @@ the `areas` and `rules` commands run as a user runs them, in a subprocess."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -25,6 +28,7 @@ from app.tickets import lifecycle
 from app.tickets import service as tickets
 from app.users import service as users
 from classifiers.data import Example
+from classifiers.fitting import package
 from classifiers.train import TrainedModel, train
 from tests.mailgen import mail
 from tests.routing.test_routing import PHRASES, examples, ingest_one, refreshed
@@ -65,6 +69,24 @@ async def active_version(runtime: Runtime) -> str | None:
 
 
 # -- activation maps classes to existing areas ------------------------------------------------------
+
+
+async def test_a_version_checked_by_its_training_process_activates_but_other_bytes_are_loaded_and_refused(
+    runtime: Runtime, trained: TrainedModel
+) -> None:
+    fitted = await asyncio.to_thread(package, trained, check=True)
+    assert fitted.checked_sha256 == hashlib.sha256(fitted.artifact).hexdigest()
+    flipped = fitted.artifact[:-1] + bytes([fitted.artifact[-1] ^ 1])
+    damaged = dataclasses.replace(fitted, version=f"{fitted.version}-damaged", artifact=flipped)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        bad = await training.add_version(session, damaged, source="test")
+        with pytest.raises(InvalidInput, match="refused"):
+            # The sha256 checked elsewhere is not these bytes': activation loads them with every check.
+            await training.activate(session, bad.version, create_areas=True, checked_sha256=fitted.checked_sha256)
+    async with unit_of_work(runtime.sessionmaker) as session:
+        good = await training.add_version(session, fitted, source="test")
+        await training.activate(session, good.version, create_areas=True, checked_sha256=fitted.checked_sha256)
+    assert await active_version(runtime) == fitted.version
 
 
 async def test_activation_refuses_listing_the_missing_areas_and_changes_nothing(
