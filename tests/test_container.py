@@ -110,7 +110,7 @@ def test_compose_runs_routedesk_on_postgres_once_it_is_healthy() -> None:
     environment = routedesk["environment"]
     assert environment["ROUTEDESK_DATABASE_URL"].startswith("postgresql://routedesk:${POSTGRES_PASSWORD")
     assert environment["ROUTEDESK_DATABASE_URL"].endswith("@postgres:5432/routedesk")
-    assert routedesk["ports"] == ["127.0.0.1:8000:8000"]
+    assert routedesk["ports"] == ["127.0.0.1:${ROUTEDESK_PORT:-8000}:8000"]
 
 
 def test_compose_takes_every_secret_from_the_environment() -> None:
