@@ -17,9 +17,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     if [ "$db" != postgres ]; then
-        pg_ctl -D "$PGDATA" -w -o "-c listen_addresses=''" start >/dev/null
-        createdb --username="$user" --owner="$user" "$db"
+        # A server for createdb alone, on a socket of its own: pg_isready (the health check) must not
+        # see it and call the database ready before the real server starts.
+        socket=$(mktemp -d)
+        pg_ctl -D "$PGDATA" -w -o "-c listen_addresses='' -c unix_socket_directories=$socket" start >/dev/null
+        createdb --host="$socket" --username="$user" --owner="$user" "$db"
         pg_ctl -D "$PGDATA" -w -m fast stop >/dev/null
+        rmdir "$socket"
     fi
     echo "initialised $PGDATA: user $user, database $db"
 fi
