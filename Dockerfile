@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# The base is any Debian-like image with Python 3.11+, its venv module and CA certificates. Docker Hub's
-# python:3.11-slim by default; .ci/container passes one it makes locally with mmdebstrap
-# (--build-arg BASE=localhost/routedesk-base), for machines that cannot reach Docker Hub.
+# The base is any Debian-like image with Python 3.11+, its venv module, CA certificates and libstdc++ (for
+# the wheels of greenlet and scikit-learn). Docker Hub's python:3.11-slim by default; .ci/container passes
+# one it makes locally with mmdebstrap (--build-arg BASE=localhost/routedesk-base), for machines that
+# cannot reach Docker Hub.
 ARG BASE=docker.io/library/python:3.11-slim
 
 # One stage: a second one would copy the whole venv (about 600 MB) into it on every build, and again on
