@@ -1,28 +1,30 @@
 # syntax=docker/dockerfile:1
-# The base is any Debian-like image with Python 3.11+, its venv module and CA certificates. Docker Hub's
-# python:3.11-slim by default; .ci/container passes one it makes locally with mmdebstrap
-# (--build-arg BASE=localhost/routedesk-base), for machines that cannot reach Docker Hub.
+# The base is any Debian-like image with Python 3.11+, its venv module, CA certificates and libstdc++ (for
+# the wheels of greenlet and scikit-learn). Docker Hub's python:3.11-slim by default; .ci/container passes
+# one it makes locally with mmdebstrap (--build-arg BASE=localhost/routedesk-base), for machines that
+# cannot reach Docker Hub.
 ARG BASE=docker.io/library/python:3.11-slim
 
-FROM ${BASE} AS build
+# One stage: a second one would copy the whole venv (about 600 MB) into it on every build, and again on
+# every code change; here a code change rebuilds only the small layers after the dependencies'.
+FROM ${BASE}
+RUN useradd --uid 10001 --user-group --home-dir /var/lib/routedesk --no-create-home --shell /usr/sbin/nologin routedesk \
+    && mkdir -p /var/lib/routedesk/data && chown -R routedesk:routedesk /var/lib/routedesk
 WORKDIR /src
 # The dependencies first, in a layer of their own: a change to the code alone does not install them again.
 COPY pyproject.toml ./
 RUN python3 -m venv /opt/routedesk \
     && python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        >requirements.txt \
-    && /opt/routedesk/bin/pip install --no-cache-dir -r requirements.txt
+        >/tmp/requirements.txt \
+    && /opt/routedesk/bin/pip install --no-cache-dir -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 COPY README.md alembic.ini ./
 COPY app ./app
 COPY classifiers ./classifiers
 COPY mailtext ./mailtext
 COPY migrations ./migrations
-RUN /opt/routedesk/bin/pip install --no-cache-dir --no-deps . && rm -rf build
-
-FROM ${BASE}
-RUN useradd --uid 10001 --user-group --home-dir /var/lib/routedesk --no-create-home --shell /usr/sbin/nologin routedesk \
-    && mkdir -p /var/lib/routedesk/data && chown -R routedesk:routedesk /var/lib/routedesk
-COPY --from=build /opt/routedesk /opt/routedesk
+# The package is installed (migrations included); the source is not kept.
+RUN /opt/routedesk/bin/pip install --no-cache-dir --no-deps . && cd / && rm -rf /src
 ENV PATH=/opt/routedesk/bin:$PATH \
     HOME=/var/lib/routedesk \
     ROUTEDESK_DATA_DIR=/var/lib/routedesk/data \

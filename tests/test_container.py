@@ -110,7 +110,7 @@ def test_compose_runs_routedesk_on_postgres_once_it_is_healthy() -> None:
     environment = routedesk["environment"]
     assert environment["ROUTEDESK_DATABASE_URL"].startswith("postgresql://routedesk:${POSTGRES_PASSWORD")
     assert environment["ROUTEDESK_DATABASE_URL"].endswith("@postgres:5432/routedesk")
-    assert routedesk["ports"] == ["127.0.0.1:8000:8000"]
+    assert routedesk["ports"] == ["127.0.0.1:${ROUTEDESK_PORT:-8000}:8000"]
 
 
 def test_compose_takes_every_secret_from_the_environment() -> None:
@@ -148,3 +148,17 @@ def test_the_container_check_is_valid_bash() -> None:
 def test_compose_healthchecks_say_how_often_and_how_long(field: str) -> None:
     for service in compose()["services"].values():
         assert field in service["healthcheck"]
+
+
+def test_the_local_postgres_image_reads_what_compose_gives_the_official_one() -> None:
+    # .ci/container brings compose.yaml up with .ci/postgres/ (Debian's PostgreSQL) for POSTGRES_IMAGE.
+    entrypoint = REPO / ".ci" / "postgres" / "entrypoint.sh"
+    assert entrypoint.stat().st_mode & 0o111, "the entrypoint is not executable"
+    result = subprocess.run(["sh", "-n", str(entrypoint)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    script = entrypoint.read_text()
+    for variable in compose()["services"]["postgres"]["environment"]:
+        assert f"${{{variable}" in script, f"compose.yaml sets {variable}, which the local image ignores"
+    containerfile = (REPO / ".ci" / "postgres" / "Containerfile").read_text()
+    (mount,) = {volume.split(":")[1] for volume in compose()["services"]["postgres"]["volumes"]}
+    assert f"PGDATA={mount}" in containerfile and f"VOLUME {mount}" in containerfile
