@@ -111,8 +111,7 @@ class GuardedFastAPI(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         guarded = HttpGuard(super().build_middleware_stack(), settings=self.http_settings)
-        metrics = getattr(self.state, "http_metrics", None)  # set by create_app
-        return RequestMetrics(guarded, metrics) if metrics is not None else guarded
+        return RequestMetrics(guarded, lambda: getattr(self.state, "http_metrics", None))  # set by the lifespan
 
     def http_settings(self) -> HttpSettings:
         settings = getattr(self.state, "settings", None)  # set by the lifespan

@@ -59,7 +59,6 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         ("/metrics", health_api.metrics),
     ):
         app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
-    app.state.http_metrics = HttpMetrics()
     return app
 
 
@@ -68,3 +67,5 @@ def _attach(app: FastAPI, runtime: Runtime) -> None:
     app.state.sessionmaker = runtime.sessionmaker
     app.state.settings = runtime.settings
     app.state.auth_throttle = FailedAuthThrottle.from_settings(runtime.settings.http)
+    # The requests counted since the app started serving on this runtime (its lifespan).
+    app.state.http_metrics = HttpMetrics()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,12 +181,13 @@ class RequestMetrics:
     the template the router matched (`/api/v1/tickets/{ticket_id}`), read from the scope after the app
     ran: never the raw path, so ticket ids never become labels."""
 
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Callable[[], HttpMetrics | None]) -> None:
         self.app = app
-        self.metrics = metrics
+        self.metrics = metrics  # the serving runtime's, read per request: set by the app's lifespan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        metrics = self.metrics()
+        if scope["type"] != "http" or metrics is None:
             await self.app(scope, receive, send)
             return
         status = 500  # what the client gets when the app raises before answering
@@ -204,8 +205,8 @@ class RequestMetrics:
             route = route_template(scope)
             method = scope.get("method", "")
             method = method if method in _METHODS else "other"
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            metrics.requests.labels(method, route, str(status)).inc()
+            metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
 def route_template(scope: Scope) -> str:
