@@ -23,6 +23,7 @@ from app.loops import sleep_or_stop
 from app.mail.imap import ImapAuthError, ImapError
 from app.replies.sender import run_sender
 from app.runtime import Runtime
+from app.sla.breaches import run_breach_recorder
 
 log = structlog.get_logger()
 
@@ -123,6 +124,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             run_sender(runtime.sessionmaker, runtime.settings, runtime.secrets, stop, owner=owner),
             name="outbox",
         )
+        breaches = asyncio.create_task(
+            run_breach_recorder(runtime.sessionmaker, stop, tick=runtime.settings.tickets.sla_breach_tick_seconds),
+            name="sla-breaches",
+        )
         try:
             while not stop.is_set():
                 try:
@@ -149,7 +154,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event) -> None:
             stop.set()
             for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(sender, jobs, *tasks.values(), return_exceptions=True)
+            await asyncio.gather(sender, jobs, breaches, *tasks.values(), return_exceptions=True)
     log.info("worker_stopped", worker=owner)
 
 

@@ -23,6 +23,8 @@ class Area(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     first_response_minutes: Mapped[int] = mapped_column(Integer, default=240)
     resolution_minutes: Mapped[int] = mapped_column(Integer, default=2880)
+    # A ticket due within this many minutes is at risk (GET /queues).
+    sla_warning_minutes: Mapped[int] = mapped_column(Integer, default=60)
     # Below this probability a model prediction goes to triage; None uses the model's default.
     threshold: Mapped[float | None] = mapped_column(Float, default=None)
     acknowledge: Mapped[bool] = mapped_column(Boolean, default=True)

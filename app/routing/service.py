@@ -45,6 +45,7 @@ class Route:
     routed_by: str  # rule | model | fallback
     probability: float | None
     model_version: str | None
+    priority: str = "normal"
 
 
 def route(areas: Mapping[str, Area], decision: RouteDecision) -> Route:

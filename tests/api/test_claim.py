@@ -26,7 +26,7 @@ async def _tickets(desk: Desk, count: int, *, sender: str = "ana@merchant.exampl
 
 async def _due_in(desk: Desk, ticket_id: int, minutes: int) -> None:
     await desk.execute(
-        update(Ticket).where(Ticket.id == ticket_id).values(first_response_due_at=utcnow() + timedelta(minutes=minutes))
+        update(Ticket).where(Ticket.id == ticket_id).values(sla_due_at=utcnow() + timedelta(minutes=minutes))
     )
 
 
