@@ -39,7 +39,8 @@ class Area(Base):
 
 
 class RoutingRule(Base):
-    """An admin's rule, applied before the model: a sender domain or a keyword sends a ticket to an area."""
+    """An admin's rule, applied before the model: a sender domain or a keyword sends a ticket to an area,
+    and may give it a priority."""
 
     __tablename__ = "routing_rule"
 
@@ -47,6 +48,8 @@ class RoutingRule(Base):
     kind: Mapped[str] = mapped_column(String(16))  # sender_domain | keyword
     pattern: Mapped[str] = mapped_column(String(255))
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    # The priority a matching rule gives the new ticket (low | normal | high | urgent); None: normal.
+    priority: Mapped[str | None] = mapped_column(String(16), default=None)
     position: Mapped[int] = mapped_column(Integer, default=100)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import icalendar
-
 MINUTES_PER_DAY = 24 * 60
 _US_PER_MINUTE = 60_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -151,6 +149,8 @@ ALWAYS = {weekday: [(0, MINUTES_PER_DAY)] for weekday in range(7)}
 def holidays_from_ical(data: bytes) -> list[tuple[date, str]]:
     """The dates of an iCalendar file's events (an all-day event of several days gives each of its
     dates), with their summaries. Raises ValueError for a file that is not iCalendar."""
+    import icalendar  # here, not at the top: ingest imports this module and never needs it
+
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except Exception as exc:

@@ -12,7 +12,7 @@ from app.routing import service as routing
 from app.sla import service as sla
 from app.sla.schemas import (
     HolidaysAdded,
-    HolidayWrite,
+    HolidaysWrite,
     PolicyRead,
     PolicyWrite,
     ScheduleRead,
@@ -25,6 +25,8 @@ router = APIRouter(prefix="/admin/sla", tags=["admin: SLA"])
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"), LINE]
 AreaName = Annotated[str, Path(min_length=1, max_length=64), LINE]
 MAX_ICAL_BYTES = 1_000_000
+ICAL_BODY = {"requestBody": {"content": {"text/calendar": {"schema": {"type": "string", "format": "binary"}}}}}
+Day = Annotated[date, Path(), LINE]
 
 
 @router.get("/schedules")
@@ -50,12 +52,15 @@ async def delete_schedule(name: Name, admin: CurrentAdmin, session: SessionDep) 
 
 
 @router.post("/schedules/{name}/holidays")
-async def add_holidays(name: Name, body: list[HolidayWrite], admin: CurrentAdmin, session: SessionDep) -> HolidaysAdded:
+async def add_holidays(name: Name, body: HolidaysWrite, admin: CurrentAdmin, session: SessionDep) -> HolidaysAdded:
     schedule = await sla.get_schedule(session, name)
-    return HolidaysAdded(added=await sla.add_holidays(session, schedule, [(h.day, h.name) for h in body]))
+    return HolidaysAdded(added=await sla.add_holidays(session, schedule, [(day, body.name) for day in body.days]))
 
 
-@router.post("/schedules/{name}/holidays/import", openapi_extra={"requestBody": {"content": {"text/calendar": {}}}})
+@router.post(
+    "/schedules/{name}/holidays/import",
+    openapi_extra=ICAL_BODY,
+)
 async def import_holidays(name: Name, request: Request, admin: CurrentAdmin, session: SessionDep) -> HolidaysAdded:
     """The dates of an iCalendar file's events (the body, text/calendar) as holidays."""
     schedule = await sla.get_schedule(session, name)
@@ -66,7 +71,7 @@ async def import_holidays(name: Name, request: Request, admin: CurrentAdmin, ses
 
 
 @router.delete("/schedules/{name}/holidays/{day}", status_code=204)
-async def remove_holiday(name: Name, day: date, admin: CurrentAdmin, session: SessionDep) -> Response:
+async def remove_holiday(name: Name, day: Day, admin: CurrentAdmin, session: SessionDep) -> Response:
     await sla.remove_holiday(session, await sla.get_schedule(session, name), day)
     return Response(status_code=204)
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from app.sla.models import ClockState, Metric, Priority, SlaEventKind
-from app.validation import Line
+from app.validation import LINE, Line
 
 _CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 # A target of more than a year is a typo, not a promise.
@@ -19,27 +19,34 @@ def _minute(value: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def _clock_minute(value: Any) -> int:
+    if not isinstance(value, str) or not _CLOCK_TIME.match(value):
+        raise ValueError("a time is HH:MM between 00:00 and 24:00")
+    return _minute(value)
+
+
+# Wall-clock HH:MM as the client writes it, minutes of the day once read: the text never goes further.
+ClockTime = Annotated[
+    int,
+    BeforeValidator(_clock_minute),
+    WithJsonSchema({"type": "string", "pattern": _CLOCK_TIME.pattern, "x-text": "line", "examples": ["09:00"]}),
+]
+
+
 class IntervalWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weekday: int = Field(ge=0, le=6, description="0 Monday .. 6 Sunday")
-    start: Line = Field(description="wall-clock HH:MM", examples=["09:00"])
-    end: Line = Field(description="wall-clock HH:MM, up to 24:00", examples=["17:00"])
-
-    @field_validator("start", "end")
-    @classmethod
-    def _clock_time(cls, value: str) -> str:
-        if not _CLOCK_TIME.match(value):
-            raise ValueError("a time is HH:MM between 00:00 and 24:00")
-        return value
+    start: ClockTime = Field(description="wall-clock HH:MM")
+    end: ClockTime = Field(description="wall-clock HH:MM, up to 24:00")
 
     @property
     def start_minute(self) -> int:
-        return _minute(self.start)
+        return self.start
 
     @property
     def end_minute(self) -> int:
-        return _minute(self.end)
+        return self.end
 
 
 class ScheduleWrite(BaseModel):
@@ -59,10 +66,12 @@ class IntervalRead(BaseModel):
     end: str
 
 
-class HolidayWrite(BaseModel):
+class HolidaysWrite(BaseModel):
+    """Dates on which no business hour counts, under one name (e.g. a list of public holidays)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    day: date
+    days: list[Annotated[date, LINE]] = Field(min_length=1, max_length=1000)
     name: Line = Field("", max_length=200)
 
 

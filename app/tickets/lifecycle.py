@@ -516,7 +516,9 @@ async def recompute_sla(session: AsyncSession, *, since: datetime | None = None,
     async for chunk in repository.histories(session, since=since):
         steps: dict[int, list[sla.Step]] = {}
         for ticket_id, area_id, priority, history in chunk:
-            steps[ticket_id] = _steps(history, areas, area_id=area_id, priority=priority)
+            found = _steps(history, areas, area_id=area_id, priority=priority)
+            if found:  # a ticket without a `created` event keeps the clocks it has
+                steps[ticket_id] = found
         dues = await sla.replace(session, steps, now=now)
         await repository.set_due(session, {t: (d.first_reply, d.resolution, d.nearest) for t, d in dues.items()})
         count += len(steps)

@@ -291,8 +291,9 @@ async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
     waiting = (Ticket.status == TicketStatus.OPEN) & Ticket.assignee_id.is_(None)
     breaching = (Ticket.status != TicketStatus.SOLVED) & (urgency() < now)
     # Each area's end of its warning window, written into the query: areas are few.
+    moment = Ticket.sla_due_at.type
     windows = {
-        area_id: now + timedelta(minutes=minutes)
+        area_id: literal(now + timedelta(minutes=minutes), type_=moment)
         for area_id, minutes in (await session.execute(select(Area.id, Area.sla_warning_minutes))).all()
     }
     horizon = case(windows, value=Ticket.area_id, else_=now) if windows else literal(now, type_=Ticket.sla_due_at.type)

@@ -4,8 +4,9 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-01 17:30:00
 
-Tickets get a priority (normal for those before) and `sla_due_at`, the nearest due time of their
-running clocks, which the claim index now orders by. The two due columns stay, kept by the clocks.
+Tickets get a priority (normal for those before; an admin rule may give one: routing_rule.priority)
+and `sla_due_at`, the nearest due time of their running clocks, which the claim index now orders
+by. The two due columns stay, kept by the clocks.
 Each ticket from before gets its clocks from what it had: first reply and resolution in calendar
 minutes against its area's targets, fulfilled where it was answered or solved, with its old due
 times; nothing is lost, and `routedesk sla recompute` rebuilds them from history when wanted.
@@ -119,6 +120,8 @@ def upgrade() -> None:
     op.create_index(op.f("ix_sla_event_ticket_id"), "sla_event", ["ticket_id"], unique=False)
     with op.batch_alter_table("area") as batch:
         batch.add_column(sa.Column("sla_warning_minutes", sa.Integer(), nullable=False, server_default="60"))
+    with op.batch_alter_table("routing_rule") as batch:
+        batch.add_column(sa.Column("priority", sa.String(length=16), nullable=True))
     op.drop_index("ix_ticket_claim_order", table_name="ticket")
     with op.batch_alter_table("ticket") as batch:
         batch.add_column(sa.Column("priority", sa.String(length=16), nullable=False, server_default="normal"))
@@ -176,6 +179,8 @@ def downgrade() -> None:
         postgresql_where=WAITING,
         sqlite_where=WAITING,
     )
+    with op.batch_alter_table("routing_rule") as batch:
+        batch.drop_column("priority")
     with op.batch_alter_table("area") as batch:
         batch.drop_column("sla_warning_minutes")
     op.drop_index(op.f("ix_sla_event_ticket_id"), table_name="sla_event")

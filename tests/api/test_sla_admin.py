@@ -50,6 +50,20 @@ async def test_agent_sets_priority_and_sees_the_clocks(desk: Desk) -> None:
     assert refused.status_code == 422
 
 
+@sqlite_only
+async def test_a_rule_gives_its_tickets_a_priority(desk: Desk) -> None:
+    await desk.admin.post("/admin/areas", json={"name": "incidents"})
+    rule = {"kind": "keyword", "pattern": "outage", "area": "incidents", "priority": "urgent"}
+    created = await desk.admin.post("/admin/rules", json=rule)
+    assert created.status_code == 201 and created.json()["priority"] == "urgent", created.text
+    assert (await desk.admin.post("/admin/rules", json={**rule, "priority": "asap"})).status_code == 422
+    await desk.ingest(mail(subject="Total outage", message_id="<r1@merchant.example>"))
+    await desk.ingest(mail(subject="A question", message_id="<r2@merchant.example>"))
+    urgent, normal = await desk.ticket_of("r1@merchant.example"), await desk.ticket_of("r2@merchant.example")
+    assert (await desk.agent.get(f"/tickets/{urgent}/sla")).json()["priority"] == "urgent"
+    assert (await desk.agent.get(f"/tickets/{normal}/sla")).json()["priority"] == "normal"
+
+
 BAD_SCHEDULES: list[tuple[dict[str, Any], str]] = [
     ({"zone": "Mars/Base", "intervals": WEEK}, "unknown time zone"),
     (
