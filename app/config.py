@@ -74,6 +74,9 @@ class TicketSettings(BaseModel):
     # Acknowledgements one address may get per hour: a guard against mail loops.
     acknowledgements_per_hour: int = Field(3, ge=0)
     team_name: str = Field("The support team", max_length=200)
+    # The breach recorder sleeps until the nearest SLA due time, but never longer than this: a due
+    # time moved earlier by another process is seen within it.
+    sla_breach_tick_seconds: float = Field(30.0, gt=0, le=3600)
 
 
 class AttachmentSettings(BaseModel):

@@ -6,6 +6,7 @@ from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
 from app.reports.models import Csat
 from app.routing.models import Area, Job, Label, ModelActivation, ModelVersion, RoutingRule
+from app.sla.models import Holiday, Schedule, SlaClock, SlaEvent, SlaPolicy
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
 from app.users.models import User
 
@@ -14,6 +15,7 @@ __all__ = [
     "Attachment",
     "Csat",
     "Customer",
+    "Holiday",
     "Job",
     "Label",
     "Macro",
@@ -26,6 +28,10 @@ __all__ = [
     "Outbox",
     "Participant",
     "RoutingRule",
+    "Schedule",
+    "SlaClock",
+    "SlaEvent",
+    "SlaPolicy",
     "Ticket",
     "TicketEvent",
     "User",

@@ -24,6 +24,7 @@ from app.loops import sleep_or_stop
 from app.mail.imap import ImapAuthError, ImapError
 from app.replies.sender import run_sender
 from app.runtime import Runtime
+from app.sla.breaches import run_breach_recorder
 
 log = structlog.get_logger()
 
@@ -140,6 +141,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event, *, process: str = "w
             ),
             name="heartbeat",
         )
+        breaches = asyncio.create_task(
+            run_breach_recorder(runtime.sessionmaker, stop, tick=runtime.settings.tickets.sla_breach_tick_seconds),
+            name="sla-breaches",
+        )
         try:
             while not stop.is_set():
                 try:
@@ -167,7 +172,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event, *, process: str = "w
             stop.set()
             for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(sender, jobs, *tasks.values(), return_exceptions=True)
+            await asyncio.gather(sender, jobs, breaches, *tasks.values(), return_exceptions=True)
             # The last beat after the pollers and the sender stopped: it carries their final counts.
             await asyncio.gather(heartbeat, return_exceptions=True)
     log.info("worker_stopped", worker=owner)

@@ -306,8 +306,13 @@ LIFECYCLE_TABLES = frozenset({"ticket", "ticket_event"})
 LIFECYCLE = "app/tickets/lifecycle.py"
 # The one exception: the claim, one atomic UPDATE ... RETURNING (on PostgreSQL with its `claimed` event
 # in the same statement), built once in the repository for the hot path; lifecycle.claim runs it.
+# The claim's statements, and the due times `lifecycle.recompute_sla` sets from recomputed SLA clocks.
 LIFECYCLE_EXCEPTIONS = frozenset(
-    {("app/tickets/repository.py", "_claim_statement"), ("app/tickets/repository.py", "_claim_and_log_statement")}
+    {
+        ("app/tickets/repository.py", "_claim_statement"),
+        ("app/tickets/repository.py", "_claim_and_log_statement"),
+        ("app/tickets/repository.py", "set_due"),
+    }
 )
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -95,7 +95,8 @@ async def test_claim_order_index_is_built_and_serves_the_claim(database_url: str
         await engine.dispose()
     assert definition is not None
     normalized = " ".join(definition.lower().replace('"', "").replace("(", " ").replace(")", " ").split())
-    assert "case when first_responded_at is null then first_response_due_at else resolution_due_at end" in normalized
+    # The nearest due time of the ticket's running SLA clocks, any metric (0007; before, an expression).
+    assert "area_id, sla_due_at, created_at, id" in normalized
     assert "status" in normalized and "assignee_id is null" in normalized
 
 
@@ -140,3 +141,65 @@ async def test_archive_and_activation_history_migration_carries_existing_rows(da
         assert {k: bool(v) for k, v in archived.items()} == {"old": True, "live": False}
     finally:
         await engine.dispose()
+
+
+async def test_sla_migration_carries_old_due_times_into_clocks(database_url: str) -> None:
+    """0007 gives every ticket from before its first-reply and resolution clocks, from the due times
+    and answers it had (nothing lost), and the claim's due time."""
+    from sqlalchemy import select
+
+    from app.sla.models import SlaClock
+    from app.tickets.models import Ticket
+
+    await downgrade_async(database_url, "0006")
+    engine = create_engine(database_url)
+    created = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    try:
+        async with engine.begin() as conn:
+            naive = conn.dialect.name == "sqlite"
+
+            def at(hours: float) -> datetime:
+                moment = created + timedelta(hours=hours)
+                return moment.replace(tzinfo=None) if naive else moment
+
+            await conn.execute(
+                text(
+                    "INSERT INTO area (id, name, title, description, first_response_minutes, resolution_minutes,"
+                    " acknowledge, active, created_at) VALUES (1, 'payouts', '', '', 60, 600, true, true, :at)"
+                ),
+                {"at": at(0)},
+            )
+            for reference, answered in (("RD-ANSWERED", at(0.5)), ("RD-WAITING", None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO ticket (reference, subject, subject_key, status, area_id, routed_by, created_at,"
+                        " updated_at, first_response_due_at, resolution_due_at, first_responded_at)"
+                        " VALUES (:ref, '', '', 'open', 1, 'rule', :at, :at, :first, :resolution, :answered)"
+                    ),
+                    {"ref": reference, "at": at(0), "first": at(1), "resolution": at(10), "answered": answered},
+                )
+        await upgrade_async(database_url)
+        async with engine.connect() as conn:
+            clocks: dict[tuple[str, str], Any] = {
+                (reference, str(metric)): (state, due, fulfilled, minutes)
+                for reference, metric, state, due, fulfilled, minutes in await conn.execute(
+                    select(
+                        Ticket.reference,
+                        SlaClock.metric,
+                        SlaClock.state,
+                        SlaClock.due_at,
+                        SlaClock.fulfilled_at,
+                        SlaClock.calendar_minutes,
+                    ).join(Ticket, Ticket.id == SlaClock.ticket_id)
+                )
+            }
+            dues = dict((await conn.execute(select(Ticket.reference, Ticket.sla_due_at))).all())
+    finally:
+        await engine.dispose()
+    hour = timedelta(hours=1)
+    answered_clock = clocks[("RD-ANSWERED", "first_reply")]
+    assert answered_clock[:3] == ("fulfilled", created + hour, created + hour / 2)
+    assert abs(answered_clock[3] - 30) < 1e-6
+    assert clocks[("RD-WAITING", "first_reply")][:3] == ("running", created + hour, None)
+    assert clocks[("RD-WAITING", "resolution")][:2] == ("running", created + 10 * hour)
+    assert dues == {"RD-ANSWERED": created + 10 * hour, "RD-WAITING": created + hour}

@@ -23,6 +23,8 @@ class Area(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     first_response_minutes: Mapped[int] = mapped_column(Integer, default=240)
     resolution_minutes: Mapped[int] = mapped_column(Integer, default=2880)
+    # A ticket due within this many minutes is at risk (GET /queues).
+    sla_warning_minutes: Mapped[int] = mapped_column(Integer, default=60)
     # Below this probability a model prediction goes to triage; None uses the model's default.
     threshold: Mapped[float | None] = mapped_column(Float, default=None)
     acknowledge: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -37,7 +39,8 @@ class Area(Base):
 
 
 class RoutingRule(Base):
-    """An admin's rule, applied before the model: a sender domain or a keyword sends a ticket to an area."""
+    """An admin's rule, applied before the model: a sender domain or a keyword sends a ticket to an area,
+    and may give it a priority."""
 
     __tablename__ = "routing_rule"
 
@@ -45,6 +48,8 @@ class RoutingRule(Base):
     kind: Mapped[str] = mapped_column(String(16))  # sender_domain | keyword
     pattern: Mapped[str] = mapped_column(String(255))
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    # The priority a matching rule gives the new ticket (low | normal | high | urgent); None: normal.
+    priority: Mapped[str | None] = mapped_column(String(16), default=None)
     position: Mapped[int] = mapped_column(Integer, default=100)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,15 +24,15 @@ async def area_by_name(session: AsyncSession, name: str) -> Area | None:
     return await session.scalar(select(Area).where(Area.name == name))
 
 
-async def active_rules(session: AsyncSession) -> list[tuple[str, str, str]]:
-    """(kind, pattern, area name) of the rules in force, in the order they apply."""
+async def active_rules(session: AsyncSession) -> list[tuple[str, str, str, str | None]]:
+    """(kind, pattern, area name, priority) of the rules in force, in the order they apply."""
     rows = await session.execute(
-        select(RoutingRule.kind, RoutingRule.pattern, Area.name)
+        select(RoutingRule.kind, RoutingRule.pattern, Area.name, RoutingRule.priority)
         .join(Area, Area.id == RoutingRule.area_id)
         .where(RoutingRule.active.is_(True), Area.active.is_(True))
         .order_by(RoutingRule.position, RoutingRule.id)
     )
-    return [(kind, pattern.lower(), area) for kind, pattern, area in rows]
+    return [(kind, pattern.lower(), area, priority) for kind, pattern, area, priority in rows]
 
 
 async def active_model_stamp(session: AsyncSession) -> tuple[str, str] | None:

@@ -114,6 +114,8 @@ class RuleCreate(BaseModel):
     pattern: Line = Field(min_length=1, max_length=255)
     area: Line = AreaName
     position: int = Field(100, ge=0, le=10_000)
+    # The priority of the tickets the rule routes (their SLA targets); without it, normal.
+    priority: Literal["low", "normal", "high", "urgent"] | None = None
 
 
 class RuleRead(BaseModel):
@@ -125,3 +127,4 @@ class RuleRead(BaseModel):
     active: bool
     # A rule whose area is archived is kept but skipped until the area is unarchived.
     area_archived: bool = False
+    priority: str | None = None

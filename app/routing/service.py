@@ -35,6 +35,7 @@ class RouteDecision:
     routed_by: str  # rule | model | fallback
     probability: float | None = None
     model_version: str | None = None
+    priority: str = "normal"  # a rule's; the model gives none
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Route:
     routed_by: str  # rule | model | fallback
     probability: float | None
     model_version: str | None
+    priority: str = "normal"
 
 
 def route(areas: Mapping[str, Area], decision: RouteDecision) -> Route:
@@ -56,6 +58,7 @@ def route(areas: Mapping[str, Area], decision: RouteDecision) -> Route:
         routed_by=decision.routed_by if area.name == decision.area else "fallback",
         probability=decision.probability,
         model_version=decision.model_version,
+        priority=decision.priority,
     )
 
 
@@ -64,6 +67,7 @@ class Rule:
     kind: str  # sender_domain | keyword
     pattern: str
     area: str
+    priority: str | None = None
 
     def matches(self, request: RouteRequest, pattern: re.Pattern[str] | None) -> bool:
         if self.kind == "sender_domain":
@@ -143,7 +147,10 @@ class Router:
         snapshot = _Snapshot(
             rules=[
                 (rule, _keyword(rule))
-                for rule in (Rule(kind=k, pattern=p, area=a) for k, p, a in await repository.active_rules(session))
+                for rule in (
+                    Rule(kind=k, pattern=p, area=a, priority=level)
+                    for k, p, a, level in await repository.active_rules(session)
+                )
             ],
             thresholds={a.name: a.threshold for a in (await repository.areas_by_name(session)).values() if a.active},
             version=self._snapshot.version,
@@ -181,7 +188,11 @@ class Router:
         decisions: list[RouteDecision | None] = []
         for request in requests:
             rule = next((r for r, pattern in snap.rules if r.matches(request, pattern)), None)
-            decisions.append(RouteDecision(area=rule.area, routed_by="rule", probability=1.0) if rule else None)
+            decisions.append(
+                RouteDecision(area=rule.area, routed_by="rule", probability=1.0, priority=rule.priority or "normal")
+                if rule
+                else None
+            )
         pending = [i for i, d in enumerate(decisions) if d is None]
         if pending and snap.model is not None:
             texts = [requests[i].text for i in pending]
@@ -400,6 +411,7 @@ async def list_rules(session: AsyncSession) -> list[RuleRead]:
             position=rule.position,
             active=rule.active,
             area_archived=not area_active,
+            priority=rule.priority,
         )
         for rule, area, area_active in await repository.rules(session)
     ]
@@ -412,11 +424,18 @@ async def create_rule(session: AsyncSession, data: RuleCreate) -> RuleRead:
         pattern = pattern.lstrip("@")
         if "@" in pattern or "." not in pattern or " " in pattern:
             raise InvalidInput("a sender_domain rule takes a domain such as example.com")
-    rule = RoutingRule(kind=data.kind, pattern=pattern, area_id=area.id, position=data.position)
+    priority = str(data.priority) if data.priority is not None else None
+    rule = RoutingRule(kind=data.kind, pattern=pattern, area_id=area.id, position=data.position, priority=priority)
     session.add(rule)
     await session.flush()
     return RuleRead(
-        id=rule.id, kind=rule.kind, pattern=rule.pattern, area=area.name, position=rule.position, active=rule.active
+        id=rule.id,
+        kind=rule.kind,
+        pattern=rule.pattern,
+        area=area.name,
+        position=rule.position,
+        active=rule.active,
+        priority=rule.priority,
     )
 
 

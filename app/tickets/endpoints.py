@@ -17,6 +17,8 @@ from app.mail.compose import OutgoingFile
 from app.replies import service as replies
 from app.routing import service as routing
 from app.runtime import SuggestionCacheDep
+from app.sla import service as sla
+from app.sla.schemas import PriorityWrite, TicketSlaRead
 from app.tickets import attachments, lifecycle
 from app.tickets import reply as replying
 from app.tickets import service as tickets
@@ -220,6 +222,21 @@ async def reroute(ticket: ValidTicket, body: Reroute, user: CurrentUser, session
     area = await routing.routable_area(session, body.area)  # an archived area takes no new tickets
     event = await lifecycle.reroute(session, ticket, area=area, user=user, keep_assignee=body.keep_assignee)
     return tickets.rerouted_summary(ticket, event)
+
+
+@router.post("/tickets/{ticket_id}/priority")
+async def set_priority(
+    ticket: ValidTicket, body: PriorityWrite, user: CurrentUser, session: SessionDep
+) -> TicketSummary:
+    """Low, normal, high or urgent: the ticket's SLA clocks take that priority's targets at once."""
+    await lifecycle.set_priority(session, ticket, priority=body.priority, user=user)
+    return tickets.summary(ticket)
+
+
+@router.get("/tickets/{ticket_id}/sla")
+async def ticket_sla(ticket: ValidTicket, user: CurrentUser, session: SessionDep) -> TicketSlaRead:
+    """The ticket's SLA clocks (one per metric and cycle) and its sla_event log."""
+    return await sla.ticket_sla(session, ticket.id, priority=ticket.priority)
 
 
 @router.post("/tickets/{ticket_id}/release")

@@ -3,13 +3,15 @@
 Ingest calls it on the rows of its batch (through the ThreadIndex and its RowWriter), the API and
 the worker on ORM objects in their session; nothing else changes a ticket's status, assignee or area,
 or writes a ticket_event. Each transition returns the Event it recorded, and every one of them
-passes through `_record`: the one place to listen at for what happens to tickets (the SLA clocks)."""
+passes through `_record`: the one place to listen at for what happens to tickets. The SLA clocks
+(app/sla) move there and nowhere else: `_record` hands each event that moves them to the ledger of
+its transaction, and keeps the ticket's due times from what the clocks say."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -18,6 +20,9 @@ from app.db import RowWriter, utcnow
 from app.errors import Forbidden, InvalidInput
 from app.routing import service as routing
 from app.routing.models import TRIAGE, Area
+from app.sla import service as sla
+from app.sla.clocks import Fact, FactKind
+from app.sla.models import Priority
 from app.tickets import repository, threads
 from app.tickets.models import (
     ClaimedRow,
@@ -124,11 +129,14 @@ def open_ticket(
         "routed_by": route.routed_by,
         "route_probability": route.probability,
         "model_version": route.model_version,
+        "priority": Priority(route.priority),
         "created_at": now,
         "updated_at": now,
         "last_customer_message_at": now,
-        "first_response_due_at": now + timedelta(minutes=area.first_response_minutes),
-        "resolution_due_at": now + timedelta(minutes=area.resolution_minutes),
+        # Set by the SLA clocks as the event is recorded.
+        "first_response_due_at": None,
+        "resolution_due_at": None,
+        "sla_due_at": None,
         "first_responded_at": None,
         "solved_at": None,
         "claimed_at": None,
@@ -140,6 +148,8 @@ def open_ticket(
         now,
         data={
             "area": area.name,
+            "area_id": area.id,
+            "priority": route.priority,
             "routed_by": route.routed_by,
             "probability": route.probability,
             "model_version": route.model_version,
@@ -147,7 +157,7 @@ def open_ticket(
         },
         status_to=TicketStatus.OPEN,
     )
-    _record(index.writer, event)
+    _record(index.writer, event, ledger=index.sla)
     index.by_reference[ticket["reference"]] = ticket
     if parsed.from_address:
         index.by_subject[(parsed.from_address, key)] = ticket
@@ -191,7 +201,7 @@ def add_message(
         status_from=previous if reopened else None,
         status_to=TicketStatus.OPEN if reopened else None,
     )
-    _record(index.writer, event)
+    _record(index.writer, event, ledger=index.sla)
     threads.add_participants(index, ticket, [parsed.from_address])
     return event
 
@@ -278,12 +288,12 @@ async def replied(session: AsyncSession, ticket: Ticket, *, user: User, now: dat
         ticket.first_responded_at = now
     ticket.updated_at = now
     event = Event(EventKind.REPLIED, ticket, now, actor=actor(user))
-    _record(session, event)
+    await _log(session, event)
     return event
 
 
 async def set_status(
-    session: AsyncSession, ticket: Ticket, *, status: str | TicketStatus, user: User
+    session: AsyncSession, ticket: Ticket, *, status: str | TicketStatus, user: User, now: datetime | None = None
 ) -> Event[Ticket] | None:
     """One status -> another of open, pending and solved (`status`), by whoever may work the ticket
     (an unassigned one is claimed first, see `_take`). Solving a ticket outside triage confirms its
@@ -298,7 +308,7 @@ async def set_status(
     if previous == new:
         return None
     await _take(session, ticket, user=user)
-    now = utcnow()
+    now = now or utcnow()
     ticket.status, ticket.updated_at = new, now
     if new == TicketStatus.SOLVED:
         ticket.solved_at = now
@@ -322,13 +332,19 @@ async def set_status(
         status_from=previous,
         status_to=new,
     )
-    _record(session, event)
+    await _log(session, event)
     await session.flush()
     return event
 
 
 async def reroute(
-    session: AsyncSession, ticket: Ticket, *, area: Area, user: User, keep_assignee: bool = False
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    area: Area,
+    user: User,
+    keep_assignee: bool = False,
+    now: datetime | None = None,
 ) -> Event[Ticket] | None:
     """Area -> another area (`rerouted`); a training label unless it goes to triage. The ticket is
     unassigned, so that whoever works the new area claims it, unless `keep_assignee` (asked by its
@@ -339,7 +355,7 @@ async def reroute(
     previous_name = ticket.area.name
     if previous_name == area.name:
         return None
-    now = utcnow()
+    now = now or utcnow()
     ticket.area_id, ticket.area, ticket.routed_by, ticket.updated_at = area.id, area, "agent", now
     unassigned = ticket.assignee_id is not None and not keep_assignee
     if unassigned:
@@ -351,11 +367,33 @@ async def reroute(
     data = {
         "from": previous_name,
         "to": area.name,
+        "area_id": area.id,
         "assignee": ticket.assignee.name if ticket.assignee is not None else None,
         "unassigned": unassigned,
     }
     event = Event(EventKind.REROUTED, ticket, now, actor=actor(user), data=data)
-    _record(session, event)
+    await _log(session, event)
+    await session.flush()
+    return event
+
+
+async def set_priority(
+    session: AsyncSession, ticket: Ticket, *, priority: str | Priority, user: User, now: datetime | None = None
+) -> Event[Ticket] | None:
+    """A priority -> another (`priority`), by whoever may work the ticket; never claims. Its SLA
+    clocks take the new priority's targets. None when the ticket has that priority already."""
+    check_can_work(ticket, user)
+    try:
+        new = Priority(priority)
+    except ValueError:
+        raise InvalidInput("priority must be low, normal, high or urgent") from None
+    previous = Priority(ticket.priority)
+    if previous == new:
+        return None
+    now = now or utcnow()
+    ticket.priority, ticket.updated_at = new, now
+    event = Event(EventKind.PRIORITY, ticket, now, actor=actor(user), data={"from": str(previous), "to": str(new)})
+    await _log(session, event)
     await session.flush()
     return event
 
@@ -389,13 +427,20 @@ TICKET_EVENT = TicketEvent.__table__
 
 
 @overload
-def _record(into: AsyncSession, event: Event[Any]) -> TicketEvent: ...
+def _record(into: AsyncSession, event: Event[Any], *, ledger: sla.Ledger | None = None) -> TicketEvent: ...
 @overload
-def _record(into: RowWriter | None, event: Event[Any]) -> None: ...
-def _record(into: AsyncSession | RowWriter | None, event: Event[Any]) -> TicketEvent | None:
+def _record(into: RowWriter | None, event: Event[Any], *, ledger: sla.Ledger | None = None) -> None: ...
+def _record(
+    into: AsyncSession | RowWriter | None, event: Event[Any], *, ledger: sla.Ledger | None = None
+) -> TicketEvent | None:
     """Write the event's ticket_event: with an ingest batch's rows, or into the session, flushed with the
     change it records (then the stored event is returned). `into` is None where the transition's own
-    statement wrote it (a claim on PostgreSQL)."""
+    statement wrote it (a claim on PostgreSQL). An event that moves SLA clocks moves them in `ledger`,
+    the transaction's ledger, and the ticket keeps their due times."""
+    fact = sla_fact(event.kind, event.at, reopened=event.status_from is not None, status_to=event.status_to)
+    if fact is not None:
+        assert ledger is not None, f"a {event.kind} event needs the SLA ledger"
+        _move_clocks(ledger, event.ticket, fact, into if isinstance(into, RowWriter) else None)
     ticket = event.ticket
     row: TicketEventRow = {
         "ticket_id": ticket.id if isinstance(ticket, Ticket) else ticket if isinstance(ticket, int) else _key(ticket),
@@ -413,6 +458,94 @@ def _record(into: AsyncSession | RowWriter | None, event: Event[Any]) -> TicketE
     stored = TicketEvent(**row)
     into.add(stored)
     return stored
+
+
+def sla_fact(
+    kind: EventKind, at: datetime, *, reopened: bool = False, status_to: TicketStatus | None = None
+) -> Fact | None:
+    """What an event means to the SLA clocks; None for an event that moves none."""
+    if kind == EventKind.CREATED:
+        return Fact(FactKind.CREATED, at)
+    if kind == EventKind.CUSTOMER_MESSAGE:
+        return Fact(FactKind.CUSTOMER_MESSAGE, at, reopens=reopened)
+    if kind == EventKind.REPLIED:
+        return Fact(FactKind.REPLIED, at)
+    if kind == EventKind.STATUS and status_to is not None:
+        return Fact(_STATUS_FACTS[status_to], at)
+    if kind in (EventKind.REROUTED, EventKind.PRIORITY):
+        return Fact(FactKind.RETARGETED, at)
+    return None
+
+
+_STATUS_FACTS = {
+    TicketStatus.PENDING: FactKind.PENDING,
+    TicketStatus.SOLVED: FactKind.SOLVED,
+    TicketStatus.OPEN: FactKind.OPENED,
+}
+_DUE_COLUMNS = ("first_response_due_at", "resolution_due_at", "sla_due_at")
+
+
+def _move_clocks(ledger: sla.Ledger, ticket: Ticket | TicketRow, fact: Fact, writer: RowWriter | None) -> None:
+    if isinstance(ticket, Ticket):
+        due = ledger.apply(ticket.id, fact, area_id=ticket.area_id, priority=ticket.priority)
+        ticket.first_response_due_at, ticket.resolution_due_at = due.first_reply, due.resolution
+        ticket.sla_due_at = due.nearest
+        return
+    due = ledger.apply(ticket, fact, area_id=ticket["area_id"], priority=ticket["priority"])
+    ticket["first_response_due_at"], ticket["resolution_due_at"] = due.first_reply, due.resolution
+    ticket["sla_due_at"] = due.nearest
+    if writer is not None:
+        writer.changed(TICKET, ticket, *_DUE_COLUMNS)
+
+
+async def _log(session: AsyncSession, event: Event[Ticket]) -> TicketEvent:
+    """`_record` in the API's session, with the ledger of the ticket's clocks: read before, written after."""
+    ledger = await sla.ledger(session, [event.ticket.id])
+    stored = _record(session, event, ledger=ledger)
+    await ledger.flush(session)
+    return stored
+
+
+async def recompute_sla(session: AsyncSession, *, since: datetime | None = None, now: datetime | None = None) -> int:
+    """Every ticket's SLA clocks and sla_events (those created since `since`, or all) rebuilt from
+    its ticket_events under the policies as they are now, and its due times with them. Equals the
+    live state when the policies have not changed. Returns how many tickets."""
+    now = now or utcnow()
+    count = 0
+    areas = {a.name: a.id for a in await routing.list_areas(session)}
+    async for chunk in repository.histories(session, since=since):
+        steps: dict[int, list[sla.Step]] = {}
+        for ticket_id, area_id, priority, history in chunk:
+            found = _steps(history, areas, area_id=area_id, priority=priority)
+            if found:  # a ticket without a `created` event keeps the clocks it has
+                steps[ticket_id] = found
+        dues = await sla.replace(session, steps, now=now)
+        await repository.set_due(session, {t: (d.first_reply, d.resolution, d.nearest) for t, d in dues.items()})
+        count += len(steps)
+    return count
+
+
+def _steps(history: Any, areas: dict[str, int], *, area_id: int, priority: str) -> list[sla.Step]:
+    """A ticket's events as SLA steps, with the area and priority it had after each. Events from
+    before SLA policies carry area names only; a name no area has any more keeps the current area."""
+    created = [e for e in history if e.kind == EventKind.CREATED]
+    if not created:
+        return []
+    data = created[0].data
+    area = cast(int, data.get("area_id") or areas.get(data.get("area", ""), area_id))
+    level = str(data.get("priority") or Priority.NORMAL)
+    steps: list[sla.Step] = []
+    for event in history:
+        kind, data = event.kind, event.data or {}
+        if kind == EventKind.REROUTED:
+            area = cast(int, data.get("area_id") or areas.get(data.get("to", ""), area))
+        elif kind == EventKind.PRIORITY:
+            level = str(data.get("to", level))
+        status_to = TicketStatus(data["to"]) if kind == EventKind.STATUS and "to" in data else None
+        fact = sla_fact(kind, event.created_at, reopened="reopened_from" in data, status_to=status_to)
+        if fact is not None:
+            steps.append(sla.Step(fact, area, level))
+    return steps
 
 
 def _key(ticket: TicketRow) -> int | TicketRow:

@@ -4,11 +4,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, case, text
+from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, StringEnum, utcnow
 from app.routing.models import Area
+from app.sla.models import Priority
 from app.users.models import User
 
 
@@ -32,6 +33,7 @@ class EventKind(StrEnum):
     STATUS = "status"
     REROUTED = "rerouted"
     NOTE = "note"
+    PRIORITY = "priority"
 
 
 class Customer(Base):
@@ -67,11 +69,14 @@ class Ticket(Base):
     routed_by: Mapped[str] = mapped_column(String(16), default="fallback")  # rule | model | fallback | agent
     model_version: Mapped[str | None] = mapped_column(String(64), default=None)
     route_probability: Mapped[float | None] = mapped_column(Float, default=None)
+    priority: Mapped[Priority] = mapped_column(StringEnum(Priority, 16), default=Priority.NORMAL)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_customer_message_at: Mapped[datetime | None] = mapped_column(default=None)
     first_response_due_at: Mapped[datetime | None] = mapped_column(default=None)
     resolution_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The nearest due time of the ticket's running SLA clocks, any metric (app/sla): claim order, queues.
+    sla_due_at: Mapped[datetime | None] = mapped_column(default=None)
     first_responded_at: Mapped[datetime | None] = mapped_column(default=None)
     solved_at: Mapped[datetime | None] = mapped_column(default=None)
     claimed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -82,13 +87,13 @@ class Ticket(Base):
 
 
 def urgency() -> Any:
-    """The ticket's next SLA deadline: first response until answered, then resolution."""
-    return case((Ticket.first_responded_at.is_(None), Ticket.first_response_due_at), else_=Ticket.resolution_due_at)
+    """The ticket's next SLA deadline, across metrics (kept by the lifecycle from its clocks)."""
+    return Ticket.sla_due_at
 
 
 def breached(now: datetime) -> Any:
     """Whether a ticket is past its SLA deadline now: not solved, and its current due time (urgency)
-    has passed. The one definition, for GET /queues and the metrics; the SLA engine replaces it."""
+    has passed. The one definition, for GET /queues and the metrics."""
     return (Ticket.status != TicketStatus.SOLVED) & (urgency() < now)
 
 
@@ -156,11 +161,13 @@ class TicketRow(TypedDict):
     routed_by: str
     model_version: str | None
     route_probability: float | None
+    priority: Priority
     created_at: datetime
     updated_at: datetime
     last_customer_message_at: datetime | None
     first_response_due_at: datetime | None
     resolution_due_at: datetime | None
+    sla_due_at: datetime | None
     first_responded_at: datetime | None
     solved_at: datetime | None
     claimed_at: datetime | None

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, func, insert, literal, literal_column, or_, select, update
+from sqlalchemy import Integer, Table, bindparam, case, func, insert, literal, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -287,14 +287,25 @@ def _with_names() -> Any:
 
 
 async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
+    """Per area: open, unassigned, breached (a running SLA clock past due) and at risk (due within the
+    area's warning window) tickets, and when the oldest waiting one arrived."""
     waiting = (Ticket.status == TicketStatus.OPEN) & Ticket.assignee_id.is_(None)
     breaching = breached(now)
+    # Each area's end of its warning window, written into the query: areas are few.
+    moment = Ticket.sla_due_at.type
+    windows = {
+        area_id: literal(now + timedelta(minutes=minutes), type_=moment)
+        for area_id, minutes in (await session.execute(select(Area.id, Area.sla_warning_minutes))).all()
+    }
+    horizon = case(windows, value=Ticket.area_id, else_=now) if windows else literal(now, type_=Ticket.sla_due_at.type)
+    at_risk = (Ticket.status != TicketStatus.SOLVED) & (urgency() >= now) & (urgency() < horizon)
     stats = (
         select(
             Ticket.area_id,
             func.count(Ticket.id).filter(Ticket.status == TicketStatus.OPEN).label("open"),
             func.count(Ticket.id).filter(waiting).label("unassigned"),
             func.count(Ticket.id).filter(breaching).label("breaching"),
+            func.count(Ticket.id).filter(at_risk).label("at_risk"),
             func.min(Ticket.created_at).filter(waiting).label("oldest"),
         )
         .where(Ticket.status != TicketStatus.SOLVED)
@@ -303,7 +314,7 @@ async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
     )
     return (
         await session.execute(
-            select(Area, stats.c.open, stats.c.unassigned, stats.c.breaching, stats.c.oldest)
+            select(Area, stats.c.open, stats.c.unassigned, stats.c.breaching, stats.c.at_risk, stats.c.oldest)
             .outerjoin(stats, stats.c.area_id == Area.id)
             # An archived area is listed while it still holds unsolved tickets: they stay workable.
             .where(Area.active.is_(True) | stats.c.area_id.is_not(None))
@@ -364,6 +375,45 @@ async def events(session: AsyncSession, ticket_id: int) -> Sequence[TicketEvent]
     return (
         await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id))
     ).all()
+
+
+async def histories(
+    session: AsyncSession, *, since: datetime | None, chunk: int = 500
+) -> AsyncIterator[list[tuple[int, int, str, list[TicketEvent]]]]:
+    """Tickets (created since `since`, or all) with their area, priority and events in order, a chunk
+    at a time: recomputing a year of tickets never holds them all."""
+    after = 0
+    while True:
+        query = select(Ticket.id, Ticket.area_id, Ticket.priority).where(Ticket.id > after)
+        if since is not None:
+            query = query.where(Ticket.created_at >= since)
+        tickets = (await session.execute(query.order_by(Ticket.id).limit(chunk))).all()
+        if not tickets:
+            return
+        by_ticket: dict[int, list[TicketEvent]] = {t.id: [] for t in tickets}
+        found = await session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id.in_(by_ticket)).order_by(TicketEvent.id)
+        )
+        for event in found:
+            by_ticket[event.ticket_id].append(event)
+        yield [(t.id, t.area_id, str(t.priority), by_ticket[t.id]) for t in tickets]
+        after = tickets[-1].id
+
+
+async def set_due(
+    session: AsyncSession, dues: Mapping[int, tuple[datetime | None, datetime | None, datetime | None]]
+) -> None:
+    """The tickets' due times as their recomputed clocks say."""
+    if not dues:
+        return
+    ticket = cast(Table, Ticket.__table__)
+    await session.execute(
+        update(ticket).where(ticket.c.id == bindparam("_id")),
+        [
+            {"_id": i, "first_response_due_at": a, "resolution_due_at": b, "sla_due_at": c}
+            for i, (a, b, c) in dues.items()
+        ],
+    )
 
 
 async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None:

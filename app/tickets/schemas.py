@@ -5,6 +5,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.sla.models import Priority
 from app.tickets.models import TicketStatus
 from app.validation import Line, OptionalText, Text
 
@@ -23,7 +24,8 @@ class QueueRead(BaseModel):
     title: str
     open: int
     unassigned: int
-    breaching: int
+    breaching: int  # a running SLA clock is past its due time
+    at_risk: int  # due within the area's warning window (sla_warning_minutes)
     oldest_waiting_at: datetime | None
     oldest_waiting_ticket_id: int | None
     archived: bool = False  # listed while it still holds unsolved tickets; nothing new arrives
@@ -41,10 +43,12 @@ class TicketSummary(BaseModel):
     assignee: str | None
     routed_by: str
     route_probability: float | None
+    priority: Priority
     created_at: datetime
     updated_at: datetime
     first_response_due_at: datetime | None
     resolution_due_at: datetime | None
+    sla_due_at: datetime | None  # the nearest due time of its running SLA clocks, any metric
 
 
 class AttachmentRead(BaseModel):

@@ -94,7 +94,7 @@ async def search(session: AsyncSession, *, offset: int, limit: int, **filters: A
 async def queues(session: AsyncSession) -> list[QueueRead]:
     now = utcnow()
     out = []
-    for area, n_open, unassigned, breaching, oldest in await repository.queue_stats(session, now):
+    for area, n_open, unassigned, breaching, at_risk, oldest in await repository.queue_stats(session, now):
         out.append(
             QueueRead(
                 area=area.name,
@@ -102,6 +102,7 @@ async def queues(session: AsyncSession) -> list[QueueRead]:
                 open=n_open or 0,
                 unassigned=unassigned or 0,
                 breaching=breaching or 0,
+                at_risk=at_risk or 0,
                 oldest_waiting_at=oldest,
                 oldest_waiting_ticket_id=await repository.oldest_waiting(session, area.id) if unassigned else None,
                 archived=not area.active,

@@ -12,6 +12,7 @@ from functools import cache
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import RowWriter
+from app.sla import service as sla
 from app.tickets import repository
 from app.tickets.models import Customer, CustomerRow, Participant, ParticipantRow, TicketRow, TicketStatus
 from mailtext.headers import normalize_subject
@@ -66,6 +67,8 @@ class ThreadIndex:
     participants: dict[str, set[str]] = field(default_factory=dict)  # by ticket reference
     by_subject: dict[tuple[str, str], TicketRow] = field(default_factory=dict)
     customers: dict[str, CustomerRow] = field(default_factory=dict)
+    # The SLA clocks of the batch's tickets, written with its rows (see lifecycle._record).
+    sla: sla.Ledger | None = None
 
 
 async def load_thread_index(
@@ -111,6 +114,7 @@ async def load_thread_index(
         index.participants[ticket["reference"]] = set()
     for ticket_id, email in await repository.participants(session, by_id):
         index.participants[by_id[ticket_id]["reference"]].add(email)
+    index.sla = await sla.ledger(session, by_id, writer=writer)
     return index
 
 

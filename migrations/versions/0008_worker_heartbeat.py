@@ -1,7 +1,7 @@
 """worker heartbeat
 
-Revision ID: 0008_worker_heartbeat
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 17:20:00
 
 One row per worker process, beaten every health.heartbeat_seconds: /readyz reads the newest, and the
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_worker_heartbeat"
-down_revision: str | Sequence[str] | None = "0006"
+revision: str = "0008"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

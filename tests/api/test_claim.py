@@ -26,7 +26,7 @@ async def _tickets(desk: Desk, count: int, *, sender: str = "ana@merchant.exampl
 
 async def _due_in(desk: Desk, ticket_id: int, minutes: int) -> None:
     await desk.execute(
-        update(Ticket).where(Ticket.id == ticket_id).values(first_response_due_at=utcnow() + timedelta(minutes=minutes))
+        update(Ticket).where(Ticket.id == ticket_id).values(sla_due_at=utcnow() + timedelta(minutes=minutes))
     )
 
 
@@ -43,6 +43,15 @@ async def test_queues_show_tickets_past_their_deadline_and_the_oldest_waiting(de
     await _due_in(desk, late, -5)
     [triage] = (await desk.agent.get("/queues")).json()
     assert (triage["breaching"], triage["oldest_waiting_ticket_id"]) == (1, oldest)
+
+
+async def test_queues_count_tickets_due_within_the_warning_window_as_at_risk(desk: Desk) -> None:
+    soon, later, late = await _tickets(desk, 3)
+    await _due_in(desk, soon, 30)  # within the default 60-minute window
+    await _due_in(desk, later, 90)
+    await _due_in(desk, late, -5)
+    [triage] = (await desk.agent.get("/queues")).json()
+    assert (triage["at_risk"], triage["breaching"]) == (1, 1)
 
 
 async def test_claim_takes_the_ticket_whose_deadline_comes_first(desk: Desk) -> None:

@@ -184,7 +184,9 @@ async def test_reroute_unassigns_and_says_so_in_its_answer_and_its_event(desk: D
     ticket_id = await _claimed_by_ana(desk)
     response = await desk.agent.post(f"/tickets/{ticket_id}/reroute", json={"area": "payouts"})
     assert (response.json()["assignee"], response.json()["unassigned"]) == (None, True)
-    assert await _rerouted(desk, ticket_id) == {
+    data = await _rerouted(desk, ticket_id)
+    assert isinstance(data.pop("area_id"), int)  # what `sla recompute` follows, whatever the area is called later
+    assert data == {
         "from": "triage",
         "to": "payouts",
         "assignee": None,

@@ -1,0 +1,3 @@
+from tests.sla.desk import sla_desk
+
+__all__ = ["sla_desk"]
