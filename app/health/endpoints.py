@@ -95,11 +95,13 @@ async def _database_gauges(session: AsyncSession, runtime: Runtime) -> Gauges:
         "routedesk_queue_open_tickets": ("Open tickets by area (queue depth)", "area", {}),
         "routedesk_queue_unassigned_tickets": ("Open tickets nobody holds, by area", "area", {}),
         "routedesk_queue_breached_tickets": ("Unsolved tickets past their due time, by area", "area", {}),
+        "routedesk_queue_at_risk_tickets": ("Unsolved tickets due within the area's warning window", "area", {}),
     }
     for queue in queues:
         gauges["routedesk_queue_open_tickets"][2][queue.area] = queue.open
         gauges["routedesk_queue_unassigned_tickets"][2][queue.area] = queue.unassigned
         gauges["routedesk_queue_breached_tickets"][2][queue.area] = queue.breached
+        gauges["routedesk_queue_at_risk_tickets"][2][queue.area] = queue.at_risk
     backlog = await replies.backlog(session)
     gauges["routedesk_outbox_backlog"] = ("Outbox messages not sent yet, by status", "status", dict(backlog))
     newest = await service.newest_beat(session)

@@ -40,6 +40,7 @@ class QueueCounts:
     open: int
     unassigned: int
     breached: int
+    at_risk: int
 
 
 async def get_ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket:
@@ -112,10 +113,16 @@ async def queues(session: AsyncSession) -> list[QueueRead]:
 
 
 async def queue_counts(session: AsyncSession, *, now: datetime) -> list[QueueCounts]:
-    """Each listed queue's open, unassigned and breached tickets: the counts GET /queues shows."""
+    """Each listed queue's open, unassigned, breached and at-risk tickets: the counts GET /queues shows."""
     return [
-        QueueCounts(area=area.name, open=n_open or 0, unassigned=unassigned or 0, breached=breaching or 0)
-        for area, n_open, unassigned, breaching, _oldest in await repository.queue_stats(session, now)
+        QueueCounts(
+            area=area.name,
+            open=n_open or 0,
+            unassigned=unassigned or 0,
+            breached=breaching or 0,
+            at_risk=at_risk or 0,
+        )
+        for area, n_open, unassigned, breaching, at_risk, _oldest in await repository.queue_stats(session, now)
     ]
 
 

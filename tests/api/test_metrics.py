@@ -29,6 +29,8 @@ TOKEN = "scrape-token-0123456789abcdef"
 SUBJECT = "Chargeback on invoice Zebra-4471"
 SENDER = "kim.customer@merchant.example"
 BODY = "My card ending 4242 was charged twice for order Walrus-981, please help."
+# Digits of the body as they would show in a label or text (never as part of a sample's float value).
+CARD = "ending 4242"
 
 
 def _with_token(desk: Desk, token: str | None = TOKEN) -> None:
@@ -75,10 +77,12 @@ async def test_metrics_need_the_scrape_token(desk: Desk) -> None:
 async def test_metrics_count_queues_and_requests_by_route_template_without_ticket_content(desk: Desk) -> None:
     _with_token(desk)
     first = await desk.new_ticket(mail(subject=SUBJECT, sender=SENDER, body=BODY, message_id="<m1@merchant.example>"))
-    await desk.new_ticket(mail(message_id="<m2@merchant.example>", sender="lee@merchant.example"))
+    second = await desk.new_ticket(mail(message_id="<m2@merchant.example>", sender="lee@merchant.example"))
     await desk.agent.post("/queues/triage/claim")  # the nearest due first: one of the two
-    # One ticket past its due time: breached, as GET /queues counts it.
-    await desk.execute(update(Ticket).where(Ticket.id == first).values(first_response_due_at=utcnow() - timedelta(1)))
+    # One ticket past its SLA due time (breached), the other due within the area's 60-minute warning
+    # window (at risk), as GET /queues counts them.
+    await desk.execute(update(Ticket).where(Ticket.id == first).values(sla_due_at=utcnow() - timedelta(1)))
+    await desk.execute(update(Ticket).where(Ticket.id == second).values(sla_due_at=utcnow() + timedelta(minutes=5)))
     for _ in range(3):
         assert (await desk.agent.get(f"/tickets/{first}")).status_code == 200
     assert (await desk.agent.get("/tickets/2147483647")).status_code == 404
@@ -89,6 +93,7 @@ async def test_metrics_count_queues_and_requests_by_route_template_without_ticke
     assert samples[("routedesk_queue_open_tickets", area)] == triage["open"] == 2
     assert samples[("routedesk_queue_unassigned_tickets", area)] == triage["unassigned"] == 1
     assert samples[("routedesk_queue_breached_tickets", area)] == triage["breaching"] == 1
+    assert samples[("routedesk_queue_at_risk_tickets", area)] == triage["at_risk"] == 1
     route = "/api/v1/tickets/{ticket_id}"
     ok = (("method", "GET"), ("route", route), ("status", "200"))
     assert samples[("routedesk_http_requests_total", ok)] == 3
@@ -96,7 +101,17 @@ async def test_metrics_count_queues_and_requests_by_route_template_without_ticke
     assert samples[("routedesk_http_request_seconds_count", (("method", "GET"), ("route", route)))] == 4
     assert samples[("routedesk_http_processes", ())] == 1
     text = await scrape_text(desk)
-    for content in (SUBJECT, "Zebra", SENDER, "merchant.example", "Walrus", "4242", f"/tickets/{first}", "2147483647"):
+    for content in (
+        SUBJECT,
+        "Zebra",
+        SENDER,
+        "merchant.example",
+        "Walrus",
+        CARD,
+        "card",
+        f"/tickets/{first}",
+        "/2147483647",
+    ):
         assert content not in text
 
 
