@@ -16,7 +16,7 @@ from app.macros.schemas import SuggestionRead
 from app.mail.compose import OutgoingFile
 from app.replies import service as replies
 from app.routing import service as routing
-from app.runtime import SuggestionCacheDep
+from app.runtime import RuntimeDep, SuggestionCacheDep
 from app.sla import service as sla
 from app.sla.schemas import PriorityWrite, TicketSlaRead
 from app.tickets import attachments, lifecycle
@@ -52,8 +52,8 @@ ValidTicket = Annotated[Ticket, Depends(valid_ticket)]
 
 
 @router.get("/queues")
-async def list_queues(user: CurrentUser, session: SessionDep) -> list[QueueRead]:
-    return await tickets.queues(session)
+async def list_queues(user: CurrentUser, session: SessionDep, runtime: RuntimeDep) -> list[QueueRead]:
+    return await tickets.queues(session, now=runtime.clock())
 
 
 @router.post("/queues/{area}/claim")

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
 from app.errors import NotFound
 from app.inbox.models import Message
 from app.macros import render
@@ -92,20 +91,21 @@ async def search(session: AsyncSession, *, offset: int, limit: int, **filters: A
     return Page(items=[_summary(*r) for r in rows], total=total, offset=offset, limit=limit)
 
 
-async def queues(session: AsyncSession) -> list[QueueRead]:
-    now = utcnow()
+async def queues(session: AsyncSession, *, now: datetime) -> list[QueueRead]:
+    """Each listed queue with its counts at `now` (`queue_counts`), its title and its oldest waiting ticket."""
     out = []
-    for area, n_open, unassigned, breaching, at_risk, oldest in await repository.queue_stats(session, now):
+    for area, counts, oldest in await _queue_rows(session, now):
+        oldest_id = await repository.oldest_waiting(session, area.id) if counts.unassigned else None
         out.append(
             QueueRead(
                 area=area.name,
                 title=area.title or area.name,
-                open=n_open or 0,
-                unassigned=unassigned or 0,
-                breaching=breaching or 0,
-                at_risk=at_risk or 0,
+                open=counts.open,
+                unassigned=counts.unassigned,
+                breaching=counts.breached,
+                at_risk=counts.at_risk,
                 oldest_waiting_at=oldest,
-                oldest_waiting_ticket_id=await repository.oldest_waiting(session, area.id) if unassigned else None,
+                oldest_waiting_ticket_id=oldest_id,
                 archived=not area.active,
             )
         )
@@ -114,15 +114,23 @@ async def queues(session: AsyncSession) -> list[QueueRead]:
 
 async def queue_counts(session: AsyncSession, *, now: datetime) -> list[QueueCounts]:
     """Each listed queue's open, unassigned, breached and at-risk tickets: the counts GET /queues shows."""
+    return [counts for _area, counts, _oldest in await _queue_rows(session, now)]
+
+
+async def _queue_rows(session: AsyncSession, now: datetime) -> list[tuple[Area, QueueCounts, datetime | None]]:
     return [
-        QueueCounts(
-            area=area.name,
-            open=n_open or 0,
-            unassigned=unassigned or 0,
-            breached=breaching or 0,
-            at_risk=at_risk or 0,
+        (
+            area,
+            QueueCounts(
+                area=area.name,
+                open=n_open or 0,
+                unassigned=unassigned or 0,
+                breached=breaching or 0,
+                at_risk=at_risk or 0,
+            ),
+            oldest,
         )
-        for area, n_open, unassigned, breaching, at_risk, _oldest in await repository.queue_stats(session, now)
+        for area, n_open, unassigned, breaching, at_risk, oldest in await repository.queue_stats(session, now)
     ]
 
 

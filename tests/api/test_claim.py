@@ -142,3 +142,15 @@ async def test_fifty_agents_claiming_at_once_never_get_the_same_ticket(desk: Des
     assert sorted(claims) == sorted(ticket_ids)
     assert stored == told
     assert claimed_events == 80
+
+
+async def test_queues_count_breached_and_at_risk_by_the_runtimes_clock(desk: Desk) -> None:
+    # Due in 30 and in 90 minutes by the wall clock; the queues are read two hours later by the
+    # runtime's clock (the clock the breach recorder and the metrics read), when both are past due.
+    soon, later = await _tickets(desk, 2)
+    await _due_in(desk, soon, 30)
+    await _due_in(desk, later, 90)
+    later_on = utcnow() + timedelta(hours=2)
+    desk.runtime.clock = lambda: later_on
+    [triage] = (await desk.agent.get("/queues")).json()
+    assert (triage["breaching"], triage["at_risk"]) == (2, 0)
