@@ -3,32 +3,10 @@ parsed HTML, not on substrings."""
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 import pytest
 
 from app.kb.render import render_markdown
-
-
-class Elements(HTMLParser):
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def tags(self) -> set[str]:
-        return {tag for tag, _ in self.elements}
-
-    def attributes(self, tag: str) -> list[dict[str, str | None]]:
-        return [attrs for name, attrs in self.elements if name == tag]
+from tests.kb.html import Elements
 
 
 def test_markdown_renders_headings_one_level_down_lists_and_tables() -> None:
