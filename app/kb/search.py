@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,8 +34,9 @@ _STOP = frozenset(_STOP_WORDS.split())
 def terms(text: str) -> list[str]:
     """Lower-case words without accents, stop words dropped, a plural's s taken off (refunds -> refund,
     policies -> policy), so that the articles and a query meet on the same forms."""
-    plain = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    plain = text.casefold()
+    if not plain.isascii():
+        plain = "".join(c for c in unicodedata.normalize("NFKD", plain) if not unicodedata.combining(c))
     return [_singular(word) for word in _WORD.findall(plain) if word not in _STOP]
 
 
@@ -53,6 +55,19 @@ class Document:
     tags: Sequence[str] = ()
 
 
+@lru_cache(maxsize=4096)
+def _weighted_terms(title: str, tags: tuple[str, ...], body: str) -> dict[str, float]:
+    """A document's term frequencies, a title or tag word counting TITLE_WEIGHT. Cached by the text, so
+    that rebuilding the index after one article changed recounts that article alone (callers must not
+    change the dict)."""
+    weighted: dict[str, float] = {}
+    for term in terms(" ".join((title, *tags))):
+        weighted[term] = weighted.get(term, 0.0) + TITLE_WEIGHT
+    for term in terms(body):
+        weighted[term] = weighted.get(term, 0.0) + 1.0
+    return weighted
+
+
 @dataclass(frozen=True, slots=True)
 class SearchIndex:
     size: int
@@ -61,14 +76,7 @@ class SearchIndex:
 
     @classmethod
     def build(cls, documents: Sequence[Document]) -> SearchIndex:
-        counts: list[dict[str, float]] = []
-        for doc in documents:
-            weighted: dict[str, float] = {}
-            for term in terms(" ".join((doc.title, *doc.tags))):
-                weighted[term] = weighted.get(term, 0.0) + TITLE_WEIGHT
-            for term in terms(doc.body):
-                weighted[term] = weighted.get(term, 0.0) + 1.0
-            counts.append(weighted)
+        counts = [_weighted_terms(doc.title, tuple(doc.tags), doc.body) for doc in documents]
         lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
         mean_length = float(lengths.mean()) if len(counts) and lengths.sum() else 1.0
         holders: dict[str, list[int]] = {}
