@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -91,7 +92,7 @@ async def measure(settings: Settings, slugs: list[str], queries: list[str], *, r
             start = time.perf_counter()
             assert (await client.get("/help")).status_code == 200
             cold = (time.perf_counter() - start) * 1000
-            pages = {
+            pages: dict[str, Callable[[], str]] = {
                 "index": lambda: "/help",
                 "article": lambda: f"/help/articles/{rng.choice(slugs)}",
                 "search": lambda: "/help/search?" + str(httpx.QueryParams({"q": rng.choice(queries)})),
