@@ -73,6 +73,7 @@ class SearchIndex:
     size: int
     # term -> (positions of the documents that hold it, their BM25 weight for it)
     postings: dict[str, tuple[np.ndarray, np.ndarray]]
+    idf: dict[str, float]
 
     @classmethod
     def build(cls, documents: Sequence[Document]) -> SearchIndex:
@@ -84,19 +85,34 @@ class SearchIndex:
             for term in weighted:
                 holders.setdefault(term, []).append(position)
         n = len(documents)
-        postings = {}
+        postings, idfs = {}, {}
         for term, positions in holders.items():
             at = np.array(positions, dtype=np.int64)
             tf = np.array([counts[p][term] for p in positions], dtype=np.float64)
             idf = math.log(1.0 + (n - len(positions) + 0.5) / (len(positions) + 0.5))
             norm = K1 * (1.0 - B + B * lengths[at] / mean_length)
             postings[term] = (at, idf * tf * (K1 + 1.0) / (tf + norm))
-        return cls(size=n, postings=postings)
+            idfs[term] = idf
+        return cls(size=n, postings=postings, idf=idfs)
 
     def scores(self, query: str) -> np.ndarray:
         """Each document's BM25 score for the query (0 for a document that shares no term with it)."""
+        return self._scores(list(dict.fromkeys(terms(query)))[:QUERY_TERMS])
+
+    def relevance(self, text: str, *, max_terms: int) -> np.ndarray:
+        """Each document's BM25 score as a share of the most a document could score for the text's terms
+        (each term's idf x (k1 + 1); a term no document holds counts as the rarest): in [0, 1), comparable
+        across texts, so that one floor can apply to every ticket. Words no article uses lower it: a
+        ticket about something else shares a word or two by chance. The text's first `max_terms`
+        distinct terms count."""
+        query_terms = list(dict.fromkeys(terms(text)))[:max_terms]
+        unseen = math.log(1.0 + (self.size + 0.5) / 0.5)
+        ceiling = sum(self.idf.get(t, unseen) for t in query_terms) * (K1 + 1.0)
+        return self._scores(query_terms) / ceiling if ceiling > 0 else np.zeros(self.size)
+
+    def _scores(self, query_terms: Sequence[str]) -> np.ndarray:
         out = np.zeros(self.size)
-        for term in list(dict.fromkeys(terms(query)))[:QUERY_TERMS]:
+        for term in query_terms:
             found = self.postings.get(term)
             if found is not None:
                 out[found[0]] += found[1]
