@@ -170,3 +170,13 @@ async def test_another_process_serves_a_change_at_its_next_request(desk: Desk, p
             await desk.admin.patch(f"/admin/articles/{created['id']}", json={"published": False})
             assert (await _page(client, "/help")).texts("li") == ["Refund times"]
             assert (await _page(client, "/help/search?q=limits")).texts("li") == []
+
+
+async def test_articles_of_a_deleted_area_are_listed_as_general(desk: Desk, public: httpx.AsyncClient) -> None:
+    await _area(desk, "cards", "Cards")
+    await _article(desk, title="Card limits", body="Limits.", area="cards")
+    assert (await _page(public, "/help")).texts("h2") == ["Cards"]  # the index is built with the area
+    assert (await desk.admin.delete("/admin/areas/cards")).status_code == 204
+    assert (await _page(public, "/help")).texts("h2") == ["General"]
+    article = await _page(public, "/help/articles/card-limits")
+    assert not any("In Cards" in t for t in article.texts("p"))
