@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import nh3
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.kb import service as kb
@@ -19,6 +20,7 @@ from app.kb.repository import PublishedRow
 from app.kb.search import Document, SearchIndex
 
 EXCERPT_CHARS = 200
+NO_AREA = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class HelpIndex:
     articles: tuple[PublicArticle, ...]  # in id order
     by_slug: dict[str, PublicArticle]
     search: SearchIndex
+    area_ids: np.ndarray  # of each article in `articles`' order; NO_AREA for a general one
 
     def find(self, query: str, *, limit: int) -> list[tuple[PublicArticle, float]]:
         return [(self.articles[i], score) for i, score in self.search.search(query, limit=limit)]
@@ -82,6 +85,7 @@ def build_index(version: int, rows: Sequence[PublishedRow]) -> HelpIndex:
         articles=tuple(articles),
         by_slug={a.slug: a for a in articles},
         search=SearchIndex.build(documents),
+        area_ids=np.array([NO_AREA if a.area_id is None else a.area_id for a in articles], dtype=np.int64),
     )
 
 

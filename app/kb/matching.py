@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.kb.helpcentre import HelpIndex, PublicArticle
+from app.kb.helpcentre import NO_AREA, HelpIndex, PublicArticle
 
 # Provisional: picked by hand on the tests' examples, to be chosen on labelled data (which article answers
 # which demo message) before the acknowledgement uses it.
@@ -36,20 +36,18 @@ def match_articles(
     if limit <= 0 or not index.articles:
         return []
     relevance = index.search.relevance(text, max_terms=TICKET_TERMS)
-    candidates = np.flatnonzero((relevance >= floor) & (relevance > 0))
-    matches = [
-        ArticleMatch(
-            article=(article := index.articles[i]),
-            relevance=float(relevance[i]),
-            score=float(relevance[i]) * _area_fit(article.area_id, area_id),
-        )
-        for i in candidates.tolist()
+    if area_id is None:
+        fit = np.full(len(index.articles), AREA_NONE)
+    else:
+        other = np.where(index.area_ids == NO_AREA, AREA_NONE, AREA_OTHER)
+        fit = np.where(index.area_ids == area_id, AREA_SAME, other)
+    scores = np.where((relevance >= floor) & (relevance > 0), relevance * fit, 0.0)
+    candidates = np.flatnonzero(scores > 0)
+    if candidates.size > limit:
+        # The best `limit`, and every article tied with the last of them, so that ties go by id.
+        cut = np.partition(-scores[candidates], limit - 1)[limit - 1]
+        candidates = candidates[-scores[candidates] <= cut]
+    ranked = sorted(candidates.tolist(), key=lambda i: (-scores[i], index.articles[i].id))[:limit]
+    return [
+        ArticleMatch(article=index.articles[i], relevance=float(relevance[i]), score=float(scores[i])) for i in ranked
     ]
-    matches.sort(key=lambda m: (-m.score, m.article.id))
-    return matches[:limit]
-
-
-def _area_fit(article_area: int | None, ticket_area: int | None) -> float:
-    if article_area is None or ticket_area is None:
-        return AREA_NONE
-    return AREA_SAME if article_area == ticket_area else AREA_OTHER
