@@ -11,6 +11,8 @@ from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.health import endpoints as health_api
 from app.http import FailedAuthThrottle, GuardedFastAPI
 from app.inbox import endpoints as inbox_api
+from app.kb import endpoints as kb_api
+from app.kb import pages as kb_pages
 from app.logs import configure_logging
 from app.macros import endpoints as macros_api
 from app.metrics import HttpMetrics
@@ -50,8 +52,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     install_error_handlers(app)
     install_docs(app)
-    for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api, sla_api):
+    for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api, sla_api, kb_api):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    app.include_router(kb_pages.router)  # the public help centre: no login (app/kb/pages.py)
 
     # On the app itself, not through an included router: the container check reads them from app.routes.
     for path, endpoint in (

@@ -2,6 +2,7 @@
 
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
+from app.kb.models import Article, KbVersion
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
 from app.reports.models import Csat
@@ -12,11 +13,13 @@ from app.users.models import User
 
 __all__ = [
     "Area",
+    "Article",
     "Attachment",
     "Csat",
     "Customer",
     "Holiday",
     "Job",
+    "KbVersion",
     "Label",
     "Macro",
     "MacroUse",

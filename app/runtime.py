@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker, is_sqlite, shown_url, utcnow
 from app.errors import ConfigurationError
+from app.kb.cache import HelpCentreCache
 from app.macros.cache import SuggestionCache
 from app.metrics import WorkerMetrics
 from app.migrate import alembic_config
@@ -34,6 +35,7 @@ class Runtime:
     secrets: SecretBox
     router: Router
     suggestions: SuggestionCache = field(default_factory=SuggestionCache)
+    help_centre: HelpCentreCache = field(default_factory=HelpCentreCache)
     # What this process's pollers and sender count (app/metrics.py).
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     # The ids of the workers running in this process (`run`): /readyz expects their heartbeat, and a

@@ -289,11 +289,17 @@ async def test_every_text_input_refuses_nul_naming_it(desk: Desk, ids: dict[str,
         if text.source == "query":
             url += f"?{text.name}=%00"
         elif text.source == "body":
-            kwargs = {"content": json.dumps({text.name: "\x00"}), "headers": {"Content-Type": "application/json"}}
+            # An item of a list of text (`tags[]`) is sent as the list's one item, and named by its index.
+            name, items = text.name.removesuffix("[]"), text.name.endswith("[]")
+            value = ["\x00"] if items else "\x00"
+            kwargs = {"content": json.dumps({name: value}), "headers": {"Content-Type": "application/json"}}
+        expected = (
+            [text.source, text.name.removesuffix("[]"), 0] if text.name.endswith("[]") else [text.source, text.name]
+        )
         response = await desk.admin.request(text.method, url, **kwargs)
         fields = response.json().get("fields") or []
         if response.status_code != 422 or not any(
-            f["loc"] == [text.source, text.name] and f["type"] == "text_control_character" for f in fields
+            f["loc"] == [str(part) for part in expected] and f["type"] == "text_control_character" for f in fields
         ):
             wrong.append(f"{text}: {response.status_code} {response.text[:300]}")
     assert wrong == []

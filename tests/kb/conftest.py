@@ -1,0 +1,4 @@
+from tests.api.desk import api_app, desk
+from tests.fixtures.smtp import smtp_server
+
+__all__ = ["api_app", "desk", "smtp_server"]
