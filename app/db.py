@@ -62,9 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
+        value = _in_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -85,13 +83,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             def to_sqlite_text(value: datetime | None) -> str | None:
                 if value is None:
                     return None
-                zone = value.tzinfo
-                if zone is not UTC:
-                    if zone is None:
-                        raise ValueError("naive datetime given to a UTC column")
-                    value = value.astimezone(UTC)
                 # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLite's DATETIME stores it, without "+00:00".
-                return value.isoformat(" ", "microseconds")[:26]
+                return _in_utc(value).isoformat(" ", "microseconds")[:26]
 
             return to_sqlite_text
         driver = impl.bind_processor(dialect)
@@ -99,14 +92,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         def to_utc(value: datetime | None) -> Any:
             if value is None:
                 return None
-            zone = value.tzinfo
-            if zone is not UTC:
-                if zone is None:
-                    raise ValueError("naive datetime given to a UTC column")
-                value = value.astimezone(UTC)
-            return value if driver is None else driver(value)
+            return _in_utc(value) if driver is None else driver(_in_utc(value))
 
         return to_utc
+
+
+def _in_utc(value: datetime) -> datetime:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value
+    if zone is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
 
 
 def _default_sqlite_format(impl: Any) -> bool:

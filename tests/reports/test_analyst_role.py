@@ -5,6 +5,7 @@ has a name of its own (roles are the cluster's, not the database's) and is dropp
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +26,29 @@ def _dsn(database_url: str, user: str | None = None) -> str:
     if user is not None:
         url = url.set(username=user, password=None)
     return url.render_as_string(hide_password=False)
+
+
+async def as_admin(database_url: str, *statements: str) -> None:
+    admin = await asyncpg.connect(_dsn(database_url))
+    try:
+        for statement in statements:
+            await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+async def stored_password(database_url: str, name: str) -> str:
+    admin = await asyncpg.connect(_dsn(database_url))
+    try:
+        return str(await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = $1", name))
+    finally:
+        await admin.close()
+
+
+def same_verifier(password: str, verifier: str) -> str:
+    """Our verifier of `password` with the salt and iterations `verifier` has."""
+    rounds, salt = verifier.split("$")[1].split(":")
+    return scram_verifier(password, salt=base64.b64decode(salt), iterations=int(rounds))
 
 
 @pytest.fixture
@@ -117,14 +141,13 @@ async def test_running_it_again_keeps_the_role_working_and_takes_back_what_it_wa
     database_url: str, role_name: str, tmp_path: Path
 ) -> None:
     _make_role(database_url, tmp_path, role_name)
-    admin = await asyncpg.connect(_dsn(database_url))
-    try:
-        await admin.execute(f'GRANT SELECT ON message TO "{role_name}"')
-        await admin.execute(f'GRANT pg_read_all_data TO "{role_name}"')
-        await admin.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO "{role_name}"')
-        await admin.execute(f'ALTER ROLE "{role_name}" CREATEDB')
-    finally:
-        await admin.close()
+    await as_admin(
+        database_url,
+        f'GRANT SELECT ON message TO "{role_name}"',
+        f'GRANT pg_read_all_data TO "{role_name}"',
+        f'ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO "{role_name}"',
+        f'ALTER ROLE "{role_name}" CREATEDB',
+    )
     out = _make_role(database_url, tmp_path, role_name, password="another-password-now")
     assert f"analyst role {role_name} updated" in out
     await _check_reads_views_only(database_url, role_name)
@@ -151,26 +174,17 @@ async def test_the_password_is_stored_as_the_scram_verifier_postgresql_itself_ma
     database_url: str, role_name: str, tmp_path: Path
 ) -> None:
     _make_role(database_url, tmp_path, role_name)
-    admin = await asyncpg.connect(_dsn(database_url))
-    try:
-        stored = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = $1", role_name)
-        # The server's own verifier of a password, to check ours against its salt and iterations.
-        await admin.execute("SET password_encryption = 'scram-sha-256'")
-        await admin.execute(f"ALTER ROLE \"{role_name}\" PASSWORD '{PASSWORD}'")
-        servers = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = $1", role_name)
-    finally:
-        await admin.close()
-
-    def salt_and_rounds(verifier: str) -> tuple[bytes, int]:
-        import base64
-
-        rounds, salt = verifier.split("$")[1].split(":")
-        return base64.b64decode(salt), int(rounds)
-
-    salt, rounds = salt_and_rounds(servers)
-    assert scram_verifier(PASSWORD, salt=salt, iterations=rounds) == servers
-    salt, rounds = salt_and_rounds(stored)
-    assert stored == scram_verifier(PASSWORD, salt=salt, iterations=rounds)
+    ours = await stored_password(database_url, role_name)
+    assert ours == same_verifier(PASSWORD, ours)
+    # The server's own verifier of the same password: ours, with its salt and iterations, equals it.
+    await as_admin(
+        database_url,
+        "SET password_encryption = 'scram-sha-256'",
+        f"ALTER ROLE \"{role_name}\" PASSWORD '{PASSWORD}'",
+    )
+    servers = await stored_password(database_url, role_name)
+    assert servers.startswith("SCRAM-SHA-256$") and servers != ours
+    assert same_verifier(PASSWORD, servers) == servers
 
 
 @PG
@@ -182,15 +196,8 @@ async def test_without_password_stdin_a_password_is_made_and_printed_once(
     lines = done.stdout.strip().splitlines()
     assert lines[-1].startswith("password (shown once): ") and done.stdout.count("password") == 1
     password = lines[-1].removeprefix("password (shown once): ")
-    admin = await asyncpg.connect(_dsn(database_url))
-    try:
-        stored = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = $1", role_name)
-    finally:
-        await admin.close()
-    import base64
-
-    rounds, salt = stored.split("$")[1].split(":")
-    assert stored == scram_verifier(password, salt=base64.b64decode(salt), iterations=int(rounds))
+    stored = await stored_password(database_url, role_name)
+    assert stored == same_verifier(password, stored)
 
 
 @PG
