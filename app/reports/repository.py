@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reports.models import ticket_facts as tf
@@ -55,6 +55,14 @@ def nearest_rank(ordered: Sequence[float], fraction: float) -> float | None:
 
 def _postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+async def prepare(session: AsyncSession) -> None:
+    """On PostgreSQL, no JIT for this transaction's report queries: the view's many expressions make the
+    planner's costs high enough to compile them, which takes longer (1.7 s measured) than running
+    them (0.2 s). SET LOCAL ends with the transaction."""
+    if _postgres(session):
+        await session.execute(text("SET LOCAL jit = off"))
 
 
 def bucket(session: AsyncSession, column: Any, *, origin: datetime, width_seconds: int) -> ColumnElement[Any]:

@@ -118,6 +118,7 @@ _SETS = ((), ("area",), ("agent",))
 
 async def summary(session: AsyncSession, span: Window, by: Filters) -> SummaryRead:
     """The window's figures, for all tickets and by area and by agent (the ticket's assignee)."""
+    await repository.prepare(session)
     start, end = span.since, span.until
     keys = list(_KEYS.values())
     counts = await repository.cohort_counts(session, start=start, end=end, filters=by, keys=keys)
@@ -187,6 +188,7 @@ async def timeseries(
     """One figure per interval of the window, every interval present (zero counts, None shares)."""
     if metric not in METRICS:
         raise InvalidInput(f"metric must be one of {', '.join(METRICS)}")
+    await repository.prepare(session)
     width = timedelta(days=7 if interval == Interval.WEEK else 1)
     origin = span.since - timedelta(days=span.start.weekday() if interval == Interval.WEEK else 0)
     starts = list(_starts(origin, span.until, width))
