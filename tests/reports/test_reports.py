@@ -48,14 +48,7 @@ def t(day: int, hh: int, mm: int = 0, month: int = 6) -> datetime:
 
 
 async def data_set(desk: ReportDesk) -> None:
-    await desk.office()
-    await desk.area(
-        "payments",
-        business_hours=True,
-        schedule="office",
-        targets={"normal": {"first_reply": 60, "next_reply": 30, "resolution": 600}},
-    )
-    await desk.area("cards", targets={"normal": {"first_reply": 120, "resolution": 1440}})
+    await desk.payments_and_cards()
     await desk.user("dana")
     await desk.user("eli")
     f = await desk.open(t(28, 9, month=5), area="cards")
