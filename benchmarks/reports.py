@@ -202,7 +202,7 @@ class Generator:
             assignee_name = r.choice(self.agents)[1]
             self._event(rows, tid, "rerouted", created + timedelta(minutes=5), f"agent:{assignee_name}", from_="x")
             area = r.choice(self.area_ids)
-        last = created
+        last = customer_last = created
         if r.random() < 0.92:
             assignee = r.choice(self.agents)
             who = f"agent:{assignee[1]}"
@@ -219,6 +219,7 @@ class Generator:
                 answered = asked + timedelta(minutes=r.expovariate(1 / 240))
                 self._event(rows, tid, "customer_message", asked, "system", threaded_by="header")
                 self._message(rows, tid, asked, "inbound", customer)
+                customer_last = asked
                 self._event(rows, tid, "replied", answered, who)
                 self._message(rows, tid, answered, "outbound", customer)
                 self._clock(rows, tid, "next_reply", cycle, 480, asked, answered)
@@ -231,6 +232,7 @@ class Generator:
                     back = solved + timedelta(hours=r.expovariate(1 / 24))
                     self._event(rows, tid, "customer_message", back, "system", reopened_from="solved")
                     self._message(rows, tid, back, "inbound", customer)
+                    customer_last = back
                     solved = back + timedelta(minutes=r.expovariate(1 / 120))
                     self._event(rows, tid, "status", solved, who, **{"from": "open", "to": "solved"})
             else:
@@ -258,7 +260,7 @@ class Generator:
                     "priority": priority,
                     "created_at": created,
                     "updated_at": solved or last,
-                    "last_customer_message_at": created,
+                    "last_customer_message_at": customer_last,
                     "first_responded_at": first_reply,
                     "solved_at": solved,
                     "claimed_at": first_reply,
