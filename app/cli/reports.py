@@ -28,8 +28,8 @@ def _day(value: str, option: str) -> date:
 
 @cli.command("report")
 def report(
-    start: Annotated[str, typer.Option("--from", help="First day (UTC), e.g. 2026-01-01")],
-    end: Annotated[str, typer.Option("--to", help="Last day, included")],
+    start: Annotated[str | None, typer.Option("--from", help="First day (UTC), e.g. 2026-01-01")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, included")] = None,
     area: Annotated[str | None, typer.Option("--area", help="Only this area's tickets")] = None,
     agent: Annotated[str | None, typer.Option("--agent", help="Only tickets this user holds")] = None,
     priority: Annotated[str | None, typer.Option("--priority", help="low, normal, high or urgent")] = None,
@@ -39,6 +39,8 @@ def report(
     compliance, one-touch and reopen rates, routing; in all, by area and by agent."""
     if output not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {output!r}", MISCONFIGURED)
+    if start is None or end is None:
+        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", MISCONFIGURED)
     first, last = _day(start, "--from"), _day(end, "--to")
     from app.errors import InvalidInput
     from app.reports import service as reports

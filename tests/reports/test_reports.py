@@ -426,6 +426,8 @@ async def test_report_command_prints_table_csv_and_json(
         (["--from", "June", "--to", "2026-06-01"], "error: --from must be a date (2026-01-31), not 'June'"),
         (["--from", "2026-06-01", "--to", "2026-06-07", "--area", "nowhere"], "error: no area named 'nowhere'"),
         (["--from", "2026-06-01", "--to", "2026-06-07", "--format", "xml"], "error: --format must be one of"),
+        (["--from", "2026-06-01"], "error: --from and --to are both needed"),
+        (["--from", "2025-01-01", "--to", "2026-06-01"], "error: a report covers at most 366 days"),
     ],
 )
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
