@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.cli import areas, db, demo, macros, mailboxes, messages, models, outbox, processes, rules, sla, users
+from app.cli import areas, db, demo, macros, mailboxes, messages, models, outbox, processes, reports, rules, sla, users
 from app.cli.common import cli
 
 cli.add_typer(db.db_cli, name="db")
@@ -16,7 +16,7 @@ cli.add_typer(rules.rules_cli, name="rules")
 cli.add_typer(macros.macros_cli, name="macros")
 cli.add_typer(sla.sla_cli, name="sla")
 
-__all__ = ["cli", "demo", "main", "processes"]
+__all__ = ["cli", "demo", "main", "processes", "reports"]
 
 
 def main() -> None:

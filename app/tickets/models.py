@@ -127,8 +127,23 @@ class Participant(Base):
 
 class TicketEvent(Base):
     __tablename__ = "ticket_event"
-    # A ticket's events of one kind: the ticket_facts view counts its replies and reopens (migration 0009).
-    __table_args__ = (Index("ix_ticket_event_ticket_id_kind", "ticket_id", "kind"),)
+    __table_args__ = (
+        # A ticket's events of one kind: the ticket_facts view counts its replies (migration 0009).
+        Index("ix_ticket_event_ticket_id_kind", "ticket_id", "kind"),
+        # The events that reopened a solved ticket, a few per hundred tickets: ticket_facts.reopen_count.
+        Index(
+            "ix_ticket_event_reopen",
+            "ticket_id",
+            postgresql_where=text(
+                "(kind = 'customer_message' AND (data ->> 'reopened_from') = 'solved')"
+                " OR (kind = 'status' AND (data ->> 'from') = 'solved')"
+            ),
+            sqlite_where=text(
+                "(kind = 'customer_message' AND json_extract(data, '$.reopened_from') = 'solved')"
+                " OR (kind = 'status' AND json_extract(data, '$.from') = 'solved')"
+            ),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), index=True)

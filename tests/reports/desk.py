@@ -7,25 +7,23 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import RowWriter, create_engine, create_sessionmaker, unit_of_work
 from app.inbox.models import Mailbox
 from app.inbox.parsing import prepare
 from app.routing import service as routing
 from app.routing.models import Area
-from app.routing.schemas import AreaCreate
 from app.sla import service as sla
-from app.sla.schemas import PolicyWrite, ScheduleWrite
+from app.sla.schemas import ScheduleWrite
 from app.tickets import lifecycle, repository, threads
 from app.tickets.models import Customer, CustomerRow, Ticket, TicketStatus
 from app.users import service as users
 from app.users.models import User
 from tests.mailgen import mail
+from tests.sla.desk import SlaDesk
 
 _ids = itertools.count(1)
 # Business hours in UTC, so that the tests' arithmetic needs no time zone: weekdays 09:00-17:00.
@@ -33,9 +31,9 @@ OFFICE = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(5)]
 
 
 @dataclass
-class ReportDesk:
-    sessionmaker: async_sessionmaker[AsyncSession]
-    database_url: str
+class ReportDesk(SlaDesk):
+    """The SLA tests' desk (areas, customers' messages), with agents of the test's choosing."""
+
     users: dict[str, User] = field(default_factory=dict)
     mailbox_id: int | None = None
 
@@ -56,11 +54,19 @@ class ReportDesk:
             office = ScheduleWrite.model_validate({"zone": "UTC", "intervals": OFFICE})
             await sla.put_schedule(session, "office", office)
 
-    async def area(self, name: str, **policy: Any) -> None:
-        async with unit_of_work(self.sessionmaker) as session:
-            area = await routing.create_area(session, AreaCreate(name=name))
-            if policy:
-                await sla.put_policy(session, area, PolicyWrite.model_validate(policy))
+    def who(self, name: str | None) -> User:
+        return self.users[name] if name is not None else self.admin
+
+    async def payments_and_cards(self) -> None:
+        """payments counts in business hours (the office's), cards in calendar time."""
+        await self.office()
+        await self.area(
+            "payments",
+            business_hours=True,
+            schedule="office",
+            targets={"normal": {"first_reply": 60, "next_reply": 30, "resolution": 600}},
+        )
+        await self.area("cards", targets={"normal": {"first_reply": 120, "resolution": 1440}})
 
     async def mailbox(self, name: str) -> None:
         async with unit_of_work(self.sessionmaker) as session:
@@ -80,7 +86,7 @@ class ReportDesk:
         self,
         at: datetime,
         *,
-        area: str,
+        area: str = "triage",
         customer: str = "ana@merchant.example",
         routed_by: str = "rule",
         probability: float | None = None,
@@ -120,39 +126,24 @@ class ReportDesk:
             await writer.write(session)
             return int(event.ticket["id"])
 
-    async def customer_writes(self, ticket_id: int, at: datetime) -> None:
-        parsed = prepare(
-            mail(subject="More", message_id=f"<more{next(_ids)}@merchant.example>"), None, max_attachment_bytes=1024
-        ).parsed
-        assert parsed is not None
-        async with unit_of_work(self.sessionmaker) as session:
-            reference = await session.scalar(select(Ticket.reference).where(Ticket.id == ticket_id))
-            assert reference is not None
-            writer = RowWriter()
-            index = threads.ThreadIndex(prefix="RD", writer=writer, participants={reference: {"ana@merchant.example"}})
-            row = (await repository.tickets_by_reference(session, [reference]))[reference]
-            index.sla = await sla.ledger(session, [ticket_id], writer=writer)
-            lifecycle.add_message(index, row, parsed=parsed, how="header", now=at)
-            await writer.write(session)
-
-    async def reply(self, ticket_id: int, at: datetime, *, by: str) -> None:
+    async def reply(self, ticket_id: int, at: datetime, *, by: str | None = None) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             ticket = await repository.ticket(session, ticket_id, for_update=True)
             assert ticket is not None
-            await lifecycle.replied(session, ticket, user=self.users[by], now=at)
+            await lifecycle.replied(session, ticket, user=self.who(by), now=at)
 
-    async def status(self, ticket_id: int, status: str, at: datetime, *, by: str) -> None:
+    async def status(self, ticket_id: int, status: str, at: datetime, *, by: str | None = None) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             ticket = await repository.ticket(session, ticket_id, for_update=True)
             assert ticket is not None
-            await lifecycle.set_status(session, ticket, status=TicketStatus(status), user=self.users[by], now=at)
+            await lifecycle.set_status(session, ticket, status=TicketStatus(status), user=self.who(by), now=at)
 
-    async def reroute(self, ticket_id: int, area: str, at: datetime, *, by: str) -> None:
+    async def reroute(self, ticket_id: int, area: str, at: datetime, *, by: str | None = None) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             ticket = await repository.ticket(session, ticket_id, for_update=True)
             target = await session.scalar(select(Area).where(Area.name == area))
             assert ticket is not None and target is not None
-            await lifecycle.reroute(session, ticket, area=target, user=self.users[by], keep_assignee=True, now=at)
+            await lifecycle.reroute(session, ticket, area=target, user=self.who(by), keep_assignee=True, now=at)
 
     async def reference(self, ticket_id: int) -> str:
         async with unit_of_work(self.sessionmaker) as session:
@@ -164,7 +155,10 @@ class ReportDesk:
 @pytest.fixture
 async def report_desk(database_url: str) -> AsyncIterator[ReportDesk]:
     engine = create_engine(database_url)
+    sessionmaker = create_sessionmaker(engine)
     try:
-        yield ReportDesk(create_sessionmaker(engine), database_url)
+        async with unit_of_work(sessionmaker) as session:
+            admin, _ = await users.create_user(session, name="root", email="root@routedesk.example", role="admin")
+        yield ReportDesk(sessionmaker, admin)
     finally:
         await engine.dispose()

@@ -28,14 +28,7 @@ def at(day: datetime, hh: int, mm: int = 0) -> datetime:
 async def history(desk: ReportDesk) -> tuple[int, int]:
     """Two tickets. The first, in business hours: answered, answered late, pending, solved, reopened,
     solved again. The second, routed by the model, re-routed to an area with calendar targets."""
-    await desk.office()
-    await desk.area(
-        "payments",
-        business_hours=True,
-        schedule="office",
-        targets={"normal": {"first_reply": 60, "next_reply": 30, "resolution": 600}},
-    )
-    await desk.area("cards", targets={"normal": {"first_reply": 120, "resolution": 1440}})
+    await desk.payments_and_cards()
     await desk.mailbox("support")
     await desk.user("dana")
     first = await desk.open(at(MON, 8), area="payments")
