@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Table
 
 from app.db import unit_of_work
+from app.reports.models import reply_facts, sla_events, ticket_facts
 from tests.reports.desk import ReportDesk, report_desk
 
 __all__ = ["report_desk"]
@@ -21,10 +23,19 @@ MON = datetime(2026, 6, 1, tzinfo=UTC)  # the office is open weekdays 09:00-17:0
 TUE = datetime(2026, 6, 2, tzinfo=UTC)
 
 
+def readme_section() -> str:
+    return README.read_text(encoding="utf-8").split("\n## SQL for analysts\n", 1)[1].split("\n## ", 1)[0]
+
+
 def readme_queries() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## SQL for analysts\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL)
+    return re.findall(r"```sql\n(.*?)```", readme_section(), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("view", [ticket_facts, reply_facts, sla_events], ids=lambda v: v.name)
+def test_the_readme_table_of_each_view_names_its_columns_in_order(view: Table) -> None:
+    table = readme_section().split(f"`{view.name}`, one row per", 1)[1].split("\n\n", 2)[1]
+    named = [n for line in table.splitlines()[2:] for n in re.findall(r"`([a-z_]+)`", line.split("|")[1])]
+    assert named == [c.name for c in view.columns]
 
 
 def at(day: datetime, hh: int, mm: int = 0) -> datetime:
