@@ -17,6 +17,7 @@ from app.logs import configure_logging
 from app.macros import endpoints as macros_api
 from app.metrics import HttpMetrics
 from app.replies import endpoints as replies_api
+from app.reports import endpoints as reports_api
 from app.routing import endpoints as routing_api
 from app.runtime import Runtime, open_runtime
 from app.sla import endpoints as sla_api
@@ -52,7 +53,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     install_error_handlers(app)
     install_docs(app)
-    for module in (tickets_api, routing_api, inbox_api, users_api, macros_api, replies_api, sla_api, kb_api):
+    for module in (
+        tickets_api,
+        routing_api,
+        inbox_api,
+        users_api,
+        macros_api,
+        replies_api,
+        sla_api,
+        reports_api,
+        kb_api,
+    ):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(kb_pages.router)  # the public help centre: no login (app/kb/pages.py)
 

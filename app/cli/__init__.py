@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from app.cli import areas, db, demo, kb, macros, mailboxes, messages, models, outbox, processes, rules, sla, users
+from app.cli import (
+    areas,
+    db,
+    demo,
+    kb,
+    macros,
+    mailboxes,
+    messages,
+    models,
+    outbox,
+    processes,
+    reports,
+    rules,
+    sla,
+    users,
+)
 from app.cli.common import cli
 
 cli.add_typer(db.db_cli, name="db")
@@ -17,7 +32,7 @@ cli.add_typer(macros.macros_cli, name="macros")
 cli.add_typer(sla.sla_cli, name="sla")
 cli.add_typer(kb.kb_cli, name="kb")
 
-__all__ = ["cli", "demo", "main", "processes"]
+__all__ = ["cli", "demo", "main", "processes", "reports"]
 
 
 def main() -> None:

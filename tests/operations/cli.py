@@ -16,11 +16,14 @@ def cli_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def routedesk(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def routedesk(
+    env: dict[str, str], *args: str, timeout: float = 120, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=REPO,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.auth import CurrentAdmin
+from app.db import SessionDep
+from app.reports import service as reports
+from app.reports.repository import Filters
+from app.reports.schemas import Interval, SummaryRead, TimeseriesRead
+from app.validation import LINE
+
+router = APIRouter(prefix="/reports", tags=["admin: reports"])
+
+Day = date | None
+Name = Annotated[str | None, Query(min_length=1, max_length=100), LINE]
+CSV = "text/csv"
+
+
+def span(
+    start: Annotated[Day, Query(alias="from", description="first day, UTC (2026-01-01)")] = None,
+    end: Annotated[Day, Query(alias="to", description="last day, included")] = None,
+) -> reports.Window:
+    return reports.window(start, end)
+
+
+async def ticket_filters(
+    session: SessionDep,
+    area: Name = None,
+    agent: Annotated[Name, Query(description="the assignee's user name")] = None,
+    priority: Name = None,
+) -> Filters:
+    return await reports.filters(session, area=area, agent=agent, priority=priority)
+
+
+ValidWindow = Annotated[reports.Window, Depends(span)]
+ValidFilters = Annotated[Filters, Depends(ticket_filters)]
+
+
+@router.get(
+    "/summary",
+    response_model=SummaryRead,
+    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
+)
+async def summary(
+    request: Request, admin: CurrentAdmin, window: ValidWindow, by: ValidFilters, session: SessionDep
+) -> SummaryRead | Response:
+    """The window's figures, in all and by area and by agent; `Accept: text/csv` for one CSV row a group."""
+    report = await reports.summary(session, window, by)
+    if CSV in request.headers.get("accept", ""):
+        return Response(
+            reports.summary_csv(report),
+            media_type=f"{CSV}; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="summary-{window.start}-{window.end}.csv"'},
+        )
+    return report
+
+
+@router.get("/timeseries")
+async def timeseries(
+    admin: CurrentAdmin,
+    window: ValidWindow,
+    by: ValidFilters,
+    session: SessionDep,
+    metric: Annotated[str, Query(min_length=1, max_length=64, description="a figure of the summary"), LINE],
+    interval: Interval = Interval.DAY,
+) -> TimeseriesRead:
+    """One figure per interval (UTC days, or weeks from Monday), every interval present."""
+    return await reports.timeseries(session, window, by, metric=metric, interval=interval)

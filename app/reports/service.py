@@ -1,0 +1,227 @@
+"""The reports a support team is judged by, from the analysts' views (see app/reports/repository.py).
+
+A window is whole days in UTC, from `start` 00:00 to the end of `end`; time series intervals start at
+UTC midnight (weeks on Monday) and are clipped to the window."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidInput, NotFound
+from app.reports import repository
+from app.reports.models import ticket_facts
+from app.reports.repository import Filters
+from app.reports.schemas import METRICS, Figures, GroupFigures, Interval, Point, SummaryRead, TimeseriesRead
+from app.routing import service as routing
+from app.sla.models import Priority
+from app.users import service as users
+
+MAX_DAYS = 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    start: date
+    end: date  # included
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time(), tzinfo=UTC)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time(), tzinfo=UTC)
+
+
+def window(start: date | None, end: date | None) -> Window:
+    """Both days given, in order, sensible, at most MAX_DAYS apart: a report over all time would read
+    every ticket there is."""
+    if start is None or end is None:
+        raise InvalidInput("from and to are both needed (dates, e.g. from=2026-01-01&to=2026-03-31)")
+    if end < start:
+        raise InvalidInput(f"to ({end}) is before from ({start})")
+    if start < EARLIEST or end > LATEST:
+        raise InvalidInput(f"dates must be between {EARLIEST} and {LATEST}")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise InvalidInput(f"a report covers at most {MAX_DAYS} days, not {(end - start).days + 1}")
+    return Window(start, end)
+
+
+async def filters(
+    session: AsyncSession, *, area: str | None = None, agent: str | None = None, priority: str | None = None
+) -> Filters:
+    """The filters, each naming something that exists."""
+    try:
+        if area is not None:
+            await routing.get_area(session, area)
+        if agent is not None:
+            await users.get(session, agent)
+    except NotFound as exc:
+        raise InvalidInput(exc.detail) from None
+    if priority is not None and priority not in set(Priority):
+        raise InvalidInput(f"priority must be one of {', '.join(Priority)}")
+    return Filters(area=area, agent=agent, priority=priority)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _minutes(value: float | None) -> float | None:
+    return round(value, 2) if value is not None else None
+
+
+def figures(
+    counts: Mapping[str, int] | None, solved: int, backlog: int, percentiles: Mapping[str, float | None] | None
+) -> dict[str, Any]:
+    """The figures from a group's counts (repository.COUNTS) and percentiles; the one place a ratio
+    is defined."""
+    c: Mapping[str, int] = counts or dict.fromkeys(repository.COUNTS, 0)
+    created = c["created"]
+    found: dict[str, Any] = {
+        "created": created,
+        "solved": solved,
+        "backlog": backlog,
+        "first_reply_compliance": _share(
+            c["first_reply_achieved"], c["first_reply_achieved"] + c["first_reply_breached"]
+        ),
+        "next_reply_compliance": _share(c["next_reply_achieved"], c["next_reply_achieved"] + c["next_reply_breached"]),
+        "resolution_compliance": _share(c["resolution_achieved"], c["resolution_achieved"] + c["resolution_breached"]),
+        "one_touch_rate": _share(c["one_touch"], c["solved_now"]),
+        "reopen_rate": _share(c["reopened"], c["ever_solved"]),
+        "routed_by_rule": _share(c["by_rule"], created),
+        "routed_by_model": _share(c["by_model"], created),
+        "routed_by_fallback": _share(c["by_fallback"], created),
+        "rerouted_rate": _share(c["rerouted"], created),
+    }
+    for name, value in (percentiles or {}).items():
+        found[name] = _minutes(value)
+    return found
+
+
+def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for name, value in counts.items():
+        into[name] = into.get(name, 0) + value
+
+
+_KEYS = {"area": ticket_facts.c.area, "agent": ticket_facts.c.assignee}
+_SETS = ((), ("area",), ("agent",))
+
+
+async def summary(session: AsyncSession, span: Window, by: Filters) -> SummaryRead:
+    """The window's figures, for all tickets and by area and by agent (the ticket's assignee)."""
+    await repository.prepare(session)
+    start, end = span.since, span.until
+    keys = list(_KEYS.values())
+    counts = await repository.cohort_counts(session, start=start, end=end, filters=by, keys=keys)
+    closing = await repository.solved_and_backlog(session, start=start, end=end, filters=by, keys=keys)
+    ranks = await repository.percentiles(session, start=start, end=end, filters=by, keys=_KEYS, sets=_SETS)
+    # Counts add up: roll the (area, agent) groups up to each grouping.
+    rolled: list[dict[tuple[Any, ...], tuple[dict[str, int], list[int]]]] = [{} for _ in _SETS]
+    for key in set(counts) | set(closing):
+        named = dict(zip(_KEYS, key, strict=True))
+        for i, names in enumerate(_SETS):
+            group = tuple(named[n] for n in names)
+            summed, ends = rolled[i].setdefault(group, ({}, [0, 0]))
+            if key in counts:
+                _add(summed, counts[key])
+            solved, backlog = closing.get(key, (0, 0))
+            ends[0] += solved
+            ends[1] += backlog
+
+    def of(i: int, group: tuple[Any, ...]) -> dict[str, Any]:
+        summed, (solved, backlog) = rolled[i].get(group, ({}, [0, 0]))
+        return figures(summed or None, solved, backlog, ranks[i].get(group))
+
+    def groups(i: int) -> list[GroupFigures]:
+        names = sorted(rolled[i], key=lambda g: (g[0] is None, g[0] or ""))
+        return [GroupFigures(name=g[0], **of(i, g)) for g in names]
+
+    return SummaryRead(
+        start=span.start,
+        end=span.end,
+        area=by.area,
+        agent=by.agent,
+        priority=by.priority,
+        total=Figures(**of(0, ())),
+        by_area=groups(1),
+        by_agent=groups(2),
+    )
+
+
+CSV_COLUMNS = ("group", "name", *METRICS)
+
+
+def summary_csv(report: SummaryRead, *, newline: str = "\r\n") -> str:
+    """One row per group: the total, each area, each agent (an empty name: tickets nobody holds).
+    Lines end as RFC 4180 says over HTTP; the CLI prints them with the terminal's newline."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=newline)
+    writer.writerow(CSV_COLUMNS)
+
+    def row(group: str, name: str | None, values: Figures) -> None:
+        data = values.model_dump()
+        writer.writerow([group, name or "", *("" if data[m] is None else data[m] for m in METRICS)])
+
+    row("total", "", report.total)
+    for found in report.by_area:
+        row("area", found.name, found)
+    for found in report.by_agent:
+        row("agent", found.name, found)
+    return out.getvalue()
+
+
+_PERCENTILE_METRICS = frozenset(name.format(label) for name in repository.MEASURES for label in repository.FRACTIONS)
+
+
+async def timeseries(
+    session: AsyncSession, span: Window, by: Filters, *, metric: str, interval: Interval
+) -> TimeseriesRead:
+    """One figure per interval of the window, every interval present (zero counts, None shares)."""
+    if metric not in METRICS:
+        raise InvalidInput(f"metric must be one of {', '.join(METRICS)}")
+    await repository.prepare(session)
+    width = timedelta(days=7 if interval == Interval.WEEK else 1)
+    origin = span.since - timedelta(days=span.start.weekday() if interval == Interval.WEEK else 0)
+    starts = list(_starts(origin, span.until, width))
+    seconds = int(width.total_seconds())
+    start, end = span.since, span.until
+    created_bucket = repository.bucket(session, ticket_facts.c.created_at, origin=origin, width_seconds=seconds)
+    counts: dict[tuple[Any, ...], dict[str, int]] = {}
+    ranks: dict[tuple[Any, ...], dict[str, float | None]] = {}
+    solved: dict[Any, int] = {}
+    opening = 0
+    if metric in _PERCENTILE_METRICS:
+        (ranks,) = await repository.percentiles(
+            session, start=start, end=end, filters=by, keys={"bucket": created_bucket}, sets=(("bucket",),)
+        )
+    else:
+        counts = await repository.cohort_counts(session, start=start, end=end, filters=by, keys=[created_bucket])
+    if metric in ("solved", "backlog"):
+        solved_bucket = repository.bucket(session, ticket_facts.c.solved_at, origin=origin, width_seconds=seconds)
+        solved = await repository.solved_per(session, start=start, end=end, filters=by, key=solved_bucket)
+    if metric == "backlog":
+        opening = await repository.backlog_at(session, at=start, filters=by)
+    points = []
+    backlog = opening
+    for i, point in enumerate(starts):
+        found = counts.get((i,))
+        backlog += (found["created"] if found else 0) - solved.get(i, 0)
+        values = figures(found, solved.get(i, 0), backlog, ranks.get((i,)))
+        points.append(Point(start=max(point, start), value=values.get(metric)))
+    return TimeseriesRead(metric=metric, interval=interval, start=span.start, end=span.end, points=points)
+
+
+def _starts(origin: datetime, until: datetime, width: timedelta) -> Iterable[datetime]:
+    at = origin
+    while at < until:
+        yield at
+        at += width
