@@ -3,9 +3,9 @@ real command in a subprocess (seconds per start: it imports the app, often sciki
 only a real process shows (signals, kill -9, child processes, the real entry point's streams, what its
 logging and tracebacks print).
 
-Both see the same environment: `cli_env` (the database, the data dir, extra variables, none of the
+Both see the same environment: `cli_env` or `routedesk_env` (the database, the data dir, extra variables, none of the
 ROUTEDESK_* variables of the test process). In-process: `invoke_routedesk` and `invoke_env` (sync
-tests) and `routedesk` (async tests, in a thread). Real process: `run_routedesk`
+tests), `routedesk` and `invoke_env_async` (async tests, in a thread). Real process: `run_routedesk`
 and `run_routedesk_env` (awaited, non-blocking), `run_env` (sync tests only), `start_routedesk` (a
 process to signal or kill)."""
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 import typer
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.cli import cli
 from app.config import Settings, get_settings
@@ -39,10 +39,13 @@ class Completed:
     stderr: str
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without its ROUTEDESK_* variables, plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}, **extra}
+
+
 def cli_env(database_url: str, data_dir: Path | str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update({"ROUTEDESK_DATABASE_URL": database_url, "ROUTEDESK_DATA_DIR": str(data_dir), **extra})
-    return env
+    return clean_env(ROUTEDESK_DATABASE_URL=database_url, ROUTEDESK_DATA_DIR=str(data_dir), **extra)
 
 
 def routedesk_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -88,30 +91,55 @@ def invoke_env(env: dict[str, str], *args: str) -> Completed:
         root.handlers[:], root.level = handlers, level
 
 
-def invoke_routedesk(settings: Settings, *args: str, **env: str) -> Completed:
-    return invoke_env(routedesk_env(settings, **env), *args)
+def invoke_routedesk(settings: Settings, *args: str) -> Result:
+    """The command in-process, as a click Result (its logs may or may not be in it yet): `invoke_env`
+    and `routedesk` are the strict form."""
+    env = {"ROUTEDESK_DATABASE_URL": settings.database_url, "ROUTEDESK_DATA_DIR": str(settings.data_dir)}
+    structlog_config, root = structlog.get_config(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(cli, list(args), env=env)
+    finally:
+        get_settings.cache_clear()
+        structlog.configure(**structlog_config)
+        root.handlers[:], root.level = handlers, level
 
 
 async def routedesk(settings: Settings, *args: str, **env: str) -> Completed:
+    """`invoke_env` from an async test: see `invoke_env_async`."""
+    return await invoke_env_async(routedesk_env(settings, **env), *args)
+
+
+async def invoke_env_async(env: dict[str, str], *args: str) -> Completed:
     """`invoke_env` from an async test, in a thread of its own: the command runs its own event loop, and the
     test's loop may be serving the IMAP or SMTP server it talks to."""
-    return await asyncio.to_thread(invoke_env, routedesk_env(settings, **env), *args)
+    return await asyncio.to_thread(invoke_env, env, *args)
 
 
 # -- the real command in a subprocess ---------------------------------------------------------------
 
 
-def start_routedesk(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    """The real command started, for a test that signals or kills it while it runs."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+def start_routedesk(env: dict[str, str], *args: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """The real command started, for a test that signals or kills it while it runs: its stdout and stderr
+    piped, or both appended to `log`."""
+    command = [sys.executable, "-m", "app.cli", *args]
+    if log is None:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with log.open("ab") as output:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=output)
 
 
-def run_env(env: dict[str, str], *args: str, timeout: float = 120) -> Completed:
+def run_env(env: dict[str, str], *args: str, timeout: float = 120, stdin: str | None = None) -> Completed:
     """The real command, blocking: for sync tests only (an async test awaits `run_routedesk_env`)."""
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return Completed(done.returncode, done.stdout, done.stderr)
 

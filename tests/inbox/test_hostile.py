@@ -320,8 +320,8 @@ async def test_a_message_the_database_refuses_is_parked_and_the_rest_of_the_batc
     assert REFUSED_SUBJECT.encode() in kept and hashlib.sha256(kept).hexdigest() in copies.values()
 
     listed = await asyncio.to_thread(invoke_routedesk, runtime.settings, "messages", "list", "--failed")
-    assert listed.returncode == 0, listed.stderr
-    assert f'"id": {problem["id"]}' in listed.stdout and '"status": "failed"' in listed.stdout
+    assert listed.exit_code == 0, listed.output
+    assert f'"id": {problem["id"]}' in listed.output and '"status": "failed"' in listed.output
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -350,7 +349,7 @@ async def test_rules_commands_add_list_and_remove(runtime: Runtime) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_every_areas_rules_and_models_command_has_help_text(database_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
+    env = cli.clean_env()
     groups = {
         "areas": ["list", "add", "archive", "unarchive", "delete"],
         "rules": ["list", "add", "remove"],
