@@ -45,7 +45,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def cli_env(database_url: str, data_dir: Path | str, **extra: str) -> dict[str, str]:
-    return clean_env(ROUTEDESK_DATABASE_URL=database_url, ROUTEDESK_DATA_DIR=str(data_dir), **extra)
+    # `extra` may set either of these two again (a test of a bad database URL).
+    return clean_env(**{"ROUTEDESK_DATABASE_URL": database_url, "ROUTEDESK_DATA_DIR": str(data_dir), **extra})
 
 
 def routedesk_env(settings: Settings, **extra: str) -> dict[str, str]:

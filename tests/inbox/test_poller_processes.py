@@ -235,15 +235,15 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
         stalled_at = utcnow()
         rival_took_it = False
 
-        async def renewed_for_three_leases() -> bool:
+        async def renewed_for_two_leases() -> bool:
             nonlocal rival_took_it
             rival_took_it = rival_took_it or await rival.take_lease()
             owner, expires = await _lease(runtime, mailbox.id)
             assert owner == "slow-worker"
             expires = expires.replace(tzinfo=stalled_at.tzinfo) if expires.tzinfo is None else expires
-            return bool(expires > stalled_at + timedelta(seconds=3 * short["lease_seconds"]))
+            return bool(expires > stalled_at + timedelta(seconds=2 * short["lease_seconds"]))
 
-        await until(renewed_for_three_leases, 30, "the stalled worker's heartbeat renews its lease")
+        await until(renewed_for_two_leases, 30, "the stalled worker's heartbeat renews its lease")
         assert not rival_took_it
         imap_proxy.stall(False)
         counts = await asyncio.wait_for(sync, 60)

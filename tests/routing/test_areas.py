@@ -35,11 +35,6 @@ from tests.mailgen import mail
 from tests.routing.test_routing import PHRASES, examples, ingest_one, refreshed
 
 
-@pytest.fixture(scope="module")
-def trained() -> TrainedModel:
-    return training.fit(examples())
-
-
 async def routedesk(runtime: Runtime, *args: str) -> Completed:
     return await cli.routedesk(runtime.settings, *args, ROUTEDESK_LOG_LEVEL="warning")
 

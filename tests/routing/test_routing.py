@@ -65,11 +65,6 @@ def examples(copies: int = 6) -> list[Example]:
     return out
 
 
-@pytest.fixture(scope="module")
-def trained() -> TrainedModel:
-    return training.fit(examples())
-
-
 async def register_and_activate(runtime: Runtime, model: TrainedModel) -> tuple[str, list[str]]:
     async with unit_of_work(runtime.sessionmaker) as session:
         row = await training.register(session, model, source="test")
