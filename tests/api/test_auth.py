@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import re
 
 import httpx
 from sqlalchemy import select
-from typer.testing import Result
 
 from app.http import FailedAuthThrottle
 from app.main import create_app
 from app.users.models import User
 from tests.api.desk import Desk, sqlite_only
-from tests.cli import invoke_routedesk
+from tests.cli import routedesk
 from tests.mailgen import mail
 
 # Every operation of the API, from the app's own OpenAPI schema (building the app builds no runtime).
@@ -117,21 +115,14 @@ async def test_rotating_a_token_retires_the_old_one(desk: Desk) -> None:
     assert (await desk.client(new).get("/me")).status_code == 200
 
 
-def _routedesk(desk: Desk, *args: str) -> Result:
-    return invoke_routedesk(desk.settings, *args)
-
-
 async def test_cli_token_is_accepted_until_the_cli_revokes_it(desk: Desk) -> None:
-    # The command runs its own event loop, so it gets a thread of its own.
-    added = await asyncio.to_thread(
-        _routedesk, desk, "users", "add", "eve", "--email", "eve@routedesk.example", "--role", "admin"
-    )
-    assert added.exit_code == 0, added.output
+    added = await routedesk(desk.settings, "users", "add", "eve", "--email", "eve@routedesk.example", "--role", "admin")
+    assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
     client = desk.client(token)
     me = await client.get("/me")
     assert (me.status_code, me.json()["role"]) == (200, "admin")
     assert (await client.get("/admin/users")).status_code == 200
-    revoked = await asyncio.to_thread(_routedesk, desk, "users", "revoke", "eve")
-    assert revoked.exit_code == 0, revoked.output
+    revoked = await routedesk(desk.settings, "users", "revoke", "eve")
+    assert revoked.returncode == 0, revoked.stderr
     assert (await client.get("/me")).status_code == 401

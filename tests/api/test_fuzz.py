@@ -185,5 +185,7 @@ def test_generated_requests_get_no_5xx_and_refusals_change_nothing(fuzz_target: 
             try:
                 _fuzz_operation(fuzz_target, operation, mode)
             except Exception as exc:
-                failures.append(f"{operation.label} ({mode}): {type(exc).__name__}: {str(exc)[:1500]}")
+                # A flaky failure (hypothesis's group) says what failed only in its sub-exceptions.
+                inner = "".join(f"\n  {type(e).__name__}: {str(e)[:1500]}" for e in getattr(exc, "exceptions", ()))
+                failures.append(f"{operation.label} ({mode}): {type(exc).__name__}: {str(exc)[:1500]}{inner}")
     assert not failures, "\n\n".join(failures)

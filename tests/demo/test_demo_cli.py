@@ -1,4 +1,5 @@
-"""`routedesk demo --no-serve` run as a user runs it: a process started in an empty working directory."""
+"""`routedesk demo --no-serve` run as a user runs it: the real process, started in an empty working
+directory (what it leaves there, its kill -9 and Ctrl-C, its training child are the point)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,8 @@ import pytest
 from app.config import Settings
 from app.demo import prepare
 from app.errors import InvalidInput
+from tests.cli import REPO, clean_env
 from tests.inbox.test_poller_processes import _command_line, descendants, still_running, until
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -31,13 +31,17 @@ class DemoRun:
     stdout: str
 
 
+# One test process runs this module (pytest-xdist's loadgroup, tests/conftest.py): its module fixture takes
+# most of 20 s, and two processes would each pay for it.
+pytestmark = pytest.mark.xdist_group("demo_cli")
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     root = tmp_path_factory.mktemp("demo")
     cwd, data_dir = root / "cwd", root / "data"
     cwd.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(ROUTEDESK_DATA_DIR=str(data_dir), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
+    env = clean_env(ROUTEDESK_DATA_DIR=str(data_dir), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
     proc = subprocess.run(
         [sys.executable, "-m", "app.cli", "demo", "--no-serve", "--messages", "30"],
         cwd=cwd,
@@ -90,8 +94,7 @@ def test_the_demo_refuses_to_wipe_a_folder_it_did_not_make(tmp_path: Path) -> No
 def _start_demo(root: Path) -> subprocess.Popen[str]:
     cwd = root / "cwd"
     cwd.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(ROUTEDESK_DATA_DIR=str(root / "data"), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
+    env = clean_env(ROUTEDESK_DATA_DIR=str(root / "data"), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "demo", "--no-serve", "--messages", "5"],
         cwd=cwd,

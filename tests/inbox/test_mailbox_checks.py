@@ -1,6 +1,9 @@
 """`routedesk mailbox add` checks the IMAP and SMTP servers before it stores a mailbox, and `mailbox test`
-(and POST /admin/mailboxes/{name}/test) checks a stored one: the real command in a subprocess, against
-Dovecot (ROUTEDESK_TEST_DOVECOT_URL) and a real SMTP server (aiosmtpd)."""
+(and POST /admin/mailboxes/{name}/test) checks a stored one: the command in-process (tests/cli.py
+`routedesk`, its logs included in stderr), against Dovecot (ROUTEDESK_TEST_DOVECOT_URL) and a real SMTP
+server (aiosmtpd). The first test adds the mailbox with the real command in a subprocess
+(`run_routedesk`): the mailbox group's smoke test, and the passwords it is given are looked for in what
+the real process printed."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from sqlalchemy import select
 
 from app.inbox.models import Mailbox
 from tests.api.desk import Desk, api_app, desk, sqlite_only
-from tests.cli import run_routedesk
+from tests.cli import routedesk, run_routedesk
 from tests.fixtures.imap import ImapTestServer
 from tests.fixtures.smtp import smtp_server
 
@@ -84,13 +87,13 @@ async def test_mailbox_add_checks_both_servers_and_stores_the_smtp_settings(
     assert SMTP_PASSWORD.encode() not in mailbox.smtp_password_encrypted.encode()
     assert desk.runtime.secrets.decrypt(mailbox.smtp_password_encrypted) == SMTP_PASSWORD
 
-    tested = await run_routedesk(desk.settings, "mailbox", "test", "acme")
+    tested = await routedesk(desk.settings, "mailbox", "test", "acme")
     assert tested.returncode == 0, tested.stderr
     assert tested.stdout.splitlines() == [
         f"imap: ok {imap_server.endpoint}",
         f"smtp: ok smtp://mailer:***@127.0.0.1:{desk.smtp.port}",
     ]
-    listed = await run_routedesk(desk.settings, "mailbox", "list")
+    listed = await routedesk(desk.settings, "mailbox", "list")
     rows = {row["name"]: row for row in map(json.loads, listed.stdout.splitlines())}
     assert rows["acme"]["smtp"] == f"smtp://mailer:***@127.0.0.1:{desk.smtp.port}"
     assert "s3cret" not in listed.stdout
@@ -122,7 +125,7 @@ async def test_mailbox_add_refuses_a_server_that_fails_its_check_with_the_exact_
         (good_imap.to_url(), _smtp_url(desk, port=silent_port), "smtp: timed out"),
     ]
     for imap_url, smtp_url, reason in cases:
-        done = await run_routedesk(
+        done = await routedesk(
             desk.settings,
             "mailbox", "add", "acme", "--imap-url", imap_url, "--smtp-url", smtp_url,
             # Short steps only where the wait is the point: a loaded machine may log in slower than that.
@@ -139,7 +142,7 @@ async def test_mailbox_add_refuses_a_server_that_fails_its_check_with_the_exact_
 async def test_mailbox_add_tells_a_taken_name_or_a_bad_address_before_checking_any_server(
     desk: Desk, imap_server: ImapTestServer, silent_port: int
 ) -> None:
-    taken = await run_routedesk(
+    taken = await routedesk(
         desk.settings, "mailbox", "add", "acme", "--imap-url", imap_server.endpoint.to_url(), "--no-check"
     )
     assert taken.returncode == 0, taken.stderr
@@ -149,7 +152,7 @@ async def test_mailbox_add_tells_a_taken_name_or_a_bad_address_before_checking_a
         (["acme"], "error: a mailbox named 'acme' exists already"),
         (["other", "--address", "not an address"], "error: invalid mailbox settings: address"),
     ]:
-        done = await run_routedesk(desk.settings, "mailbox", "add", *args, "--imap-url", silent)
+        done = await routedesk(desk.settings, "mailbox", "add", *args, "--imap-url", silent)
         assert done.returncode != 0, done.stdout
         assert done.stderr.strip().splitlines() == [message], done.stderr
     assert await _mailbox(desk, "other") is None
@@ -158,7 +161,7 @@ async def test_mailbox_add_tells_a_taken_name_or_a_bad_address_before_checking_a
 async def test_mailbox_added_without_checks_is_tested_one_line_per_check(
     desk: Desk, imap_server: ImapTestServer, closed_port: int
 ) -> None:
-    added = await run_routedesk(
+    added = await routedesk(
         desk.settings,
         "mailbox", "add", "unchecked",
         "--imap-url", replace(imap_server.endpoint, password="wrong").to_url(),
@@ -167,7 +170,7 @@ async def test_mailbox_added_without_checks_is_tested_one_line_per_check(
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert "servers not checked (--no-check)" in added.stdout
-    tested = await run_routedesk(desk.settings, "mailbox", "test", "unchecked")
+    tested = await routedesk(desk.settings, "mailbox", "test", "unchecked")
     assert tested.returncode == 1
     imap_line, smtp_line = tested.stdout.splitlines()
     assert imap_line.startswith(f"imap: login refused {replace(imap_server.endpoint, password='x')}: login as ")
@@ -179,15 +182,15 @@ async def test_mailbox_added_without_checks_is_tested_one_line_per_check(
         ("imap", False, "login refused"),
         ("smtp", False, "refused"),
     ]
-    missing = await run_routedesk(desk.settings, "mailbox", "test", "nope")
+    missing = await routedesk(desk.settings, "mailbox", "test", "nope")
     assert (missing.returncode, missing.stderr.strip()) == (1, "error: no mailbox named 'nope'")
 
 
 async def test_mailbox_test_says_a_mailbox_without_smtp_cannot_send(desk: Desk, imap_server: ImapTestServer) -> None:
-    added = await run_routedesk(desk.settings, "mailbox", "add", "inonly", "--imap-url", imap_server.url)
+    added = await routedesk(desk.settings, "mailbox", "add", "inonly", "--imap-url", imap_server.url)
     assert added.returncode == 0, added.stderr
     assert "no SMTP: acknowledgements and replies fail until it is set" in added.stdout
-    tested = await run_routedesk(desk.settings, "mailbox", "test", "inonly")
+    tested = await routedesk(desk.settings, "mailbox", "test", "inonly")
     assert tested.returncode == 1
     assert tested.stdout.splitlines()[1] == (
         "smtp: not configured: the mailbox has no SMTP settings: acknowledgements and replies cannot be sent"

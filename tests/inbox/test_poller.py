@@ -1,20 +1,18 @@
+"""The poller through its services against real IMAP servers (pymap, Dovecot); one test runs the real
+`poll --once` (tests/cli.py `start_routedesk`): kill -9 of the process at any moment is its point."""
+
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
-from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.inbox import mailboxes, repository
 from app.inbox.models import MailboxState, Message
@@ -23,9 +21,8 @@ from app.mail.imap import ImapAuthError, ImapClient, ImapEndpoint
 from app.runtime import Runtime
 from app.tickets.models import Ticket
 from app.worker import poll_once
+from tests.cli import routedesk_env, start_routedesk
 from tests.mailgen import mail
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def add_mailbox(runtime: Runtime, endpoint: ImapEndpoint, name: str = "support") -> MailboxRef:
@@ -231,27 +228,6 @@ async def test_worker_recovers_from_a_server_that_stops_answering(
     assert state is not None and state.last_error_at is not None
 
 
-def _cli_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(
-        ROUTEDESK_DATABASE_URL=settings.database_url,
-        ROUTEDESK_DATA_DIR=str(settings.data_dir),
-        ROUTEDESK_LOG_LEVEL="warning",
-        **extra,
-    )
-    return env
-
-
-def _poll_cli(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "poll", "--once"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 async def test_kill_9_at_any_moment_then_rerun_ingests_every_message_exactly_once(
     runtime: Runtime, imap_server: Any
 ) -> None:
@@ -259,11 +235,16 @@ async def test_kill_9_at_any_moment_then_rerun_ingests_every_message_exactly_onc
     for i in range(total):
         await imap_server.append(mail(message_id=f"<kill-{i}@merchant.example>", subject=f"Order {i} question"))
     await add_mailbox(runtime, imap_server.endpoint)
-    env = _cli_env(runtime.settings, ROUTEDESK_IMAP__FETCH_BATCH="7", ROUTEDESK_IMAP__LEASE_SECONDS="5")
+    env = routedesk_env(
+        runtime.settings,
+        ROUTEDESK_LOG_LEVEL="warning",
+        ROUTEDESK_IMAP__FETCH_BATCH="7",
+        ROUTEDESK_IMAP__LEASE_SECONDS="5",
+    )
     rng = random.Random(20261122)
     kills = 0
     for _ in range(6):
-        proc = await asyncio.to_thread(_poll_cli, env)
+        proc = await asyncio.to_thread(start_routedesk, env, "poll", "--once")
         await asyncio.sleep(rng.uniform(0.3, 2.0))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
@@ -272,7 +253,7 @@ async def test_kill_9_at_any_moment_then_rerun_ingests_every_message_exactly_onc
         # A killed worker cannot release its lease: let it run out, as it would in production.
         async with unit_of_work(runtime.sessionmaker) as session:
             await session.execute(update(MailboxState).values(lease_expires_at=utcnow()))
-    proc = await asyncio.to_thread(_poll_cli, env)
+    proc = await asyncio.to_thread(start_routedesk, env, "poll", "--once")
     out, err = await asyncio.to_thread(proc.communicate)
     assert proc.returncode == 0, err.decode()
     assert json.loads(out.decode().strip().splitlines()[-1])["failed"] == 0

@@ -1,13 +1,14 @@
 """The poller as processes: what a kill -9 leaves behind, how soon another worker takes a dead one's
 mailbox over, that a live worker keeps its mailbox through a long sync, and how often it logs in
-to a server without IDLE."""
+to a server without IDLE. The kill -9, takeover and SIGTERM tests run the real `poll --once`,
+`worker` and `run` (tests/cli.py `start_routedesk`): signals and what a process leaves are their point;
+the others drive the poller in-process."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -24,10 +25,9 @@ from app.inbox.poller import MailboxPoller
 from app.loops import Backoff
 from app.ports import free_port
 from app.runtime import Runtime
-from tests.inbox.test_poller import _cli_env, add_mailbox, poller, stored
+from tests.cli import routedesk_env, start_routedesk
+from tests.inbox.test_poller import add_mailbox, poller, stored
 from tests.mailgen import mail
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -90,13 +90,6 @@ def _command_line(pid: int) -> str:
         return "(gone)"
 
 
-def _cli(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as output:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, stdout=output, stderr=output
-        )
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 async def test_kill_9_of_poll_once_mid_ingest_leaves_no_process_behind(
     runtime: Runtime, imap_server: Any, tmp_path: Path
@@ -107,8 +100,13 @@ async def test_kill_9_of_poll_once_mid_ingest_leaves_no_process_behind(
     for i in range(total):
         await imap_server.append(mail(message_id=f"<orphan-{i}@merchant.example>", subject=f"Refund {i}"))
     await add_mailbox(runtime, imap_server.endpoint)
-    env = _cli_env(runtime.settings, ROUTEDESK_INGEST__PARSE_WORKERS="1", ROUTEDESK_IMAP__FETCH_BATCH="10")
-    proc = await asyncio.to_thread(_cli, env, tmp_path / "poll.log", "poll", "--once")
+    env = routedesk_env(
+        runtime.settings,
+        ROUTEDESK_LOG_LEVEL="warning",
+        ROUTEDESK_INGEST__PARSE_WORKERS="1",
+        ROUTEDESK_IMAP__FETCH_BATCH="10",
+    )
+    proc = await asyncio.to_thread(start_routedesk, env, "poll", "--once", log=tmp_path / "poll.log")
     try:
         children: dict[int, int] = {}
 
@@ -164,13 +162,14 @@ async def test_a_killed_workers_mailbox_is_taken_over_within_the_lease(
 ) -> None:
     lease = {"lease_seconds": 3.0, "lease_heartbeat_seconds": 0.5}
     mailbox = await add_mailbox(runtime, imap_server.endpoint)
-    env = _cli_env(
+    env = routedesk_env(
         runtime.settings,
+        ROUTEDESK_LOG_LEVEL="warning",
         ROUTEDESK_IMAP__LEASE_SECONDS=str(lease["lease_seconds"]),
         ROUTEDESK_IMAP__LEASE_HEARTBEAT_SECONDS=str(lease["lease_heartbeat_seconds"]),
     )
     log = tmp_path / "worker.log"
-    crashed = await asyncio.to_thread(_cli, env, log, "worker")
+    crashed = await asyncio.to_thread(start_routedesk, env, "worker", log=log)
     stop = asyncio.Event()
     survivor: asyncio.Task[None] | None = None
     try:
@@ -236,15 +235,15 @@ async def test_a_sync_that_outlasts_the_lease_keeps_it_and_stores_each_message_o
         stalled_at = utcnow()
         rival_took_it = False
 
-        async def renewed_for_three_leases() -> bool:
+        async def renewed_for_two_leases() -> bool:
             nonlocal rival_took_it
             rival_took_it = rival_took_it or await rival.take_lease()
             owner, expires = await _lease(runtime, mailbox.id)
             assert owner == "slow-worker"
             expires = expires.replace(tzinfo=stalled_at.tzinfo) if expires.tzinfo is None else expires
-            return bool(expires > stalled_at + timedelta(seconds=3 * short["lease_seconds"]))
+            return bool(expires > stalled_at + timedelta(seconds=2 * short["lease_seconds"]))
 
-        await until(renewed_for_three_leases, 30, "the stalled worker's heartbeat renews its lease")
+        await until(renewed_for_two_leases, 30, "the stalled worker's heartbeat renews its lease")
         assert not rival_took_it
         imap_proxy.stall(False)
         counts = await asyncio.wait_for(sync, 60)
@@ -335,7 +334,8 @@ async def test_a_stopped_worker_gives_its_mailbox_up_at_once(
     await imap_server.append(mail(message_id="<before-stop@merchant.example>"))
     log = tmp_path / f"{command}.log"
     args = [command] if command == "worker" else [command, "--port", str(free_port())]
-    process = await asyncio.to_thread(_cli, _cli_env(runtime.settings), log, *args)
+    env = routedesk_env(runtime.settings, ROUTEDESK_LOG_LEVEL="warning")
+    process = await asyncio.to_thread(start_routedesk, env, *args, log=log)
     try:
 
         async def holding() -> bool:

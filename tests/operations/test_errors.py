@@ -1,5 +1,8 @@
 """A database that cannot be used, or a bad setting, is one line on stderr and exit code 2, from every
-command: the URL without its password, and the cause."""
+command: the URL without its password, and the cause. The real command in a subprocess for the first
+URL of each command (what a real process's logging and tracebacks print must not hold the password) and
+for each bad setting; in-process (tests/cli.py `invoke_env`) for the other URLs, whose causes the
+command's own error handling tells apart."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.operations.cli import cli_env, routedesk
+from tests.cli import cli_env, invoke_env, run_env
 
 # Every command group, each with the arguments that get it as far as the database.
 COMMANDS = [
@@ -45,8 +48,8 @@ def test_an_unusable_database_is_one_line_naming_the_url_without_password(
         (f"postgresql://no_such_role_rd:s3cret-pw@{host}:{port}/test", 'role "no_such_role_rd" does not exist'),
         (f"sqlite:///{tmp_path}/missing-folder/routedesk.db", "missing-folder"),
     ]
-    for url, cause in cases:
-        result = routedesk(cli_env(url, tmp_path / "data"), *command)
+    for i, (url, cause) in enumerate(cases):
+        result = (run_env if i == 0 else invoke_env)(cli_env(url, tmp_path / "data"), *command)
         assert result.returncode == 2, (url, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, (url, result.stderr)
@@ -69,8 +72,8 @@ def test_a_configuration_mistake_is_one_line_naming_the_setting(
     variable: str, value: str, named: str, tmp_path: Path
 ) -> None:
     database = f"sqlite:///{tmp_path}/routedesk.db"
-    assert routedesk(cli_env(database, tmp_path / "data"), "db", "upgrade").returncode == 0
-    result = routedesk(cli_env(database, tmp_path / "data", **{variable: value}), "mailbox", "list")
+    assert invoke_env(cli_env(database, tmp_path / "data"), "db", "upgrade").returncode == 0
+    result = run_env(cli_env(database, tmp_path / "data", **{variable: value}), "mailbox", "list")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

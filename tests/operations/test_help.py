@@ -1,4 +1,5 @@
-"""Every command, subcommand, argument and option says what it is for; `--version` names the release."""
+"""Every command, subcommand, argument and option says what it is for; `--version` names the release
+(the real command in a subprocess: what the installed entry point prints)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import typer
 
 from app.cli import cli
-from tests.operations.cli import cli_env, routedesk
+from tests.cli import cli_env, run_env
 
 
 def _undocumented(command: Any, path: list[str]) -> list[str]:
@@ -25,6 +26,6 @@ def test_every_command_and_option_has_help_text() -> None:
 
 
 def test_version_prints_the_installed_package_version(tmp_path: Path) -> None:
-    result = routedesk(cli_env(f"sqlite:///{tmp_path}/none.db", tmp_path), "--version")
+    result = run_env(cli_env(f"sqlite:///{tmp_path}/none.db", tmp_path), "--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"routedesk {version('routedesk')}"

@@ -1,11 +1,11 @@
 """`poll --once` while another worker holds a mailbox's lease: the mailbox is being polled, which is no
-failure of the command (exit 0, its JSON line); with --wait it waits for the lease, then polls."""
+failure of the command (exit 0, its JSON line); with --wait it waits for the lease, then polls. The
+command runs in-process (tests/cli.py): what it prints and its exit code are the point; the real
+`poll --once` process is tests/inbox/test_poller*.py's."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,8 @@ from app.config import Settings
 from app.db import unit_of_work, utcnow
 from app.inbox import mailboxes, repository
 from app.runtime import open_runtime
+from tests.cli import cli_env, invoke_env_async
 from tests.mailgen import mail
-from tests.operations.cli import REPO, cli_env
 
 
 async def _hold_lease(database_url: str, data_dir: Path, imap_server: Any, *, seconds: float) -> None:
@@ -32,17 +32,10 @@ async def _hold_lease(database_url: str, data_dir: Path, imap_server: Any, *, se
 
 
 async def _poll(database_url: str, data_dir: Path, *args: str) -> tuple[int, str, str]:
-    # Awaited, not run: the pymap server answers from this test's event loop.
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", "poll", "--once", *args,
-        cwd=REPO,
-        env=cli_env(database_url, data_dir, ROUTEDESK_IMAP__LEASE_SECONDS="4", ROUTEDESK_INGEST__PARSE_WORKERS="0"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    # In a thread: the pymap server answers from this test's event loop.
+    env = cli_env(database_url, data_dir, ROUTEDESK_IMAP__LEASE_SECONDS="4", ROUTEDESK_INGEST__PARSE_WORKERS="0")
+    done = await invoke_env_async(env, "poll", "--once", *args)
+    return done.returncode, done.stdout, done.stderr
 
 
 async def test_poll_once_skips_a_mailbox_another_worker_holds_and_exits_0(

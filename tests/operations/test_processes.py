@@ -1,5 +1,5 @@
 """`run`, `serve` and `worker` say where the API listens and which mailboxes they poll, and that they
-stopped cleanly after SIGTERM."""
+stopped cleanly after SIGTERM: the real processes, since signals and their exit are the point."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from app.inbox import mailboxes
 from app.mail.imap import parse_imap_url
 from app.ports import free_port
 from app.runtime import open_runtime
-from tests.operations.cli import REPO, cli_env
+from tests.cli import REPO, cli_env
 
 LISTENING = "listening on http://127.0.0.1:{port}"
 POLLING = "polling mailboxes: support, billing"

@@ -1,19 +1,21 @@
-"""`users list` and `macros list | add | import`, through the real command."""
+"""`users list` and `macros list | add | import`: in-process (tests/cli.py `invoke_env`), but for
+`users list` and the first `macros list`, the real command in a subprocess (the groups' smoke tests of
+the real entry point; a real process's output holds no token)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from tests.operations.cli import cli_env, routedesk
+from tests.cli import cli_env, invoke_env, run_env
 
 
 def test_users_list_prints_users_as_json_lines_without_tokens(sqlite_url: str, tmp_path: Path) -> None:
     env = cli_env(sqlite_url, tmp_path / "data")
-    added = routedesk(env, "users", "add", "ana", "--email", "Ana@Example.com", "--role", "admin")
+    added = invoke_env(env, "users", "add", "ana", "--email", "Ana@Example.com", "--role", "admin")
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
-    result = routedesk(env, "users", "list")
+    result = run_env(env, "users", "list")
     assert result.returncode == 0, result.stderr
     [row] = [json.loads(line) for line in result.stdout.splitlines()]
     assert {k: v for k, v in row.items() if k != "created"} == {
@@ -35,13 +37,13 @@ def test_macros_add_import_and_list(sqlite_url: str, tmp_path: Path) -> None:
         + json.dumps({"title": "Password reset", "body": "Use the link on the sign-in page."})
         + "\n"
     )
-    added = routedesk(env, "macros", "add", "Greeting", "--body", "Hello {customer_first_name},")
+    added = invoke_env(env, "macros", "add", "Greeting", "--body", "Hello {customer_first_name},")
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["title"] == "Greeting"
-    imported = routedesk(env, "macros", "import", str(file))
+    imported = invoke_env(env, "macros", "import", str(file))
     assert imported.returncode == 0, imported.stderr
     assert "2 macros imported" in imported.stdout
-    listed = routedesk(env, "macros", "list")
+    listed = run_env(env, "macros", "list")
     assert listed.returncode == 0, listed.stderr
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["title"] for r in rows] == ["Greeting", "Refund timing", "Password reset"]
@@ -57,7 +59,7 @@ def test_macros_import_is_all_or_nothing_and_names_the_bad_entry(sqlite_url: str
         + json.dumps({"title": "Nowhere", "body": "Text.", "area": "no_such_area"})
         + "\n"
     )
-    result = routedesk(env, "macros", "import", str(file))
+    result = invoke_env(env, "macros", "import", str(file))
     assert result.returncode == 1
     assert "entry 2" in result.stderr and "no_such_area" in result.stderr
-    assert routedesk(env, "macros", "list").stdout == ""
+    assert invoke_env(env, "macros", "list").stdout == ""

@@ -1,5 +1,6 @@
-"""Failed outbox rows sent again: `routedesk outbox list/retry` (the real command, in a subprocess) and
-the admin API, down to the real SMTP server (aiosmtpd)."""
+"""Failed outbox rows sent again: `routedesk outbox list/retry` (in-process, tests/cli.py `routedesk`) and
+the admin API, down to the real SMTP server (aiosmtpd). The first test lists the failed rows with the real
+command in a subprocess (`run_routedesk`): the outbox group's smoke test of the real entry point."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from sqlalchemy import select, update
 from app.inbox.models import Mailbox
 from app.replies.models import Outbox, OutboxStatus
 from tests.api.desk import SUPPORT, Desk
-from tests.cli import run_routedesk
+from tests.cli import routedesk, run_routedesk
 from tests.mailgen import mail
 
 
 async def _add_mailbox_without_smtp(desk: Desk) -> int:
     # The README's old steps: an IMAP URL only, nothing about SMTP (unchecked: no IMAP server here).
-    done = await run_routedesk(
+    done = await routedesk(
         desk.settings,
         "mailbox",
         "add",
@@ -55,7 +56,7 @@ async def test_acknowledgement_failed_for_want_of_smtp_is_delivered_after_smtp_i
     await desk.send_due()
     assert desk.smtp.messages == []
 
-    retried = await run_routedesk(desk.settings, "outbox", "retry", "--all")
+    retried = await routedesk(desk.settings, "outbox", "retry", "--all")
     assert retried.returncode == 0, retried.stderr
     assert json.loads(retried.stdout.splitlines()[-1]) == {"retried": [ack.id]}
     row_after = await desk.scalar(select(Outbox).where(Outbox.id == ack.id))
@@ -67,7 +68,7 @@ async def test_acknowledgement_failed_for_want_of_smtp_is_delivered_after_smtp_i
     assert received.message["In-Reply-To"] == "<readme1@merchant.example>"
     assert received.mail_from == SUPPORT
     assert (await desk.scalar(select(Outbox.status).where(Outbox.id == ack.id))) == OutboxStatus.SENT
-    empty = await run_routedesk(desk.settings, "outbox", "list", "--failed")
+    empty = await routedesk(desk.settings, "outbox", "list", "--failed")
     assert (empty.returncode, empty.stdout, empty.stderr.strip()) == (0, "", "no failed messages")
 
 
@@ -77,7 +78,7 @@ async def test_outbox_retry_of_one_id_requeues_only_that_row(desk: Desk) -> None
     )
     await desk.execute(update(Outbox).values(status=OutboxStatus.FAILED, attempts=8, last_error="gave up"))
     first, second = await desk.all(select(Outbox.id).order_by(Outbox.id))
-    done = await run_routedesk(desk.settings, "outbox", "retry", str(second))
+    done = await routedesk(desk.settings, "outbox", "retry", str(second))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"retried": [second]}
     statuses = dict((r.id, r.status) for r in await desk.all(select(Outbox).order_by(Outbox.id)))
@@ -89,12 +90,12 @@ async def test_outbox_retry_of_one_id_requeues_only_that_row(desk: Desk) -> None
 async def test_outbox_retry_of_a_row_not_failed_is_refused(desk: Desk) -> None:
     await desk.ingest(mail(message_id="<q1@merchant.example>"))
     [outbox_id] = await desk.all(select(Outbox.id))
-    done = await run_routedesk(desk.settings, "outbox", "retry", str(outbox_id))
+    done = await routedesk(desk.settings, "outbox", "retry", str(outbox_id))
     assert done.returncode == 1
     assert f"outbox message {outbox_id} is queued, not failed" in done.stderr
-    missing = await run_routedesk(desk.settings, "outbox", "retry", "999999")
+    missing = await routedesk(desk.settings, "outbox", "retry", "999999")
     assert (missing.returncode, missing.stderr.strip()) == (1, "error: no outbox message 999999")
-    neither = await run_routedesk(desk.settings, "outbox", "retry")
+    neither = await routedesk(desk.settings, "outbox", "retry")
     assert (neither.returncode, neither.stderr.strip()) == (1, "error: give an outbox ID or --all")
     response = await desk.admin.post(f"/admin/outbox/{outbox_id}/retry")
     assert response.status_code == 409, response.text
@@ -102,15 +103,15 @@ async def test_outbox_retry_of_a_row_not_failed_is_refused(desk: Desk) -> None:
 
 
 async def test_outbox_list_says_when_there_is_nothing(desk: Desk) -> None:
-    empty = await run_routedesk(desk.settings, "outbox", "list")
+    empty = await routedesk(desk.settings, "outbox", "list")
     assert (empty.returncode, empty.stdout, empty.stderr.strip()) == (0, "", "outbox empty")
     await desk.ingest(mail(message_id="<l1@merchant.example>"))
-    listed = await run_routedesk(desk.settings, "outbox", "list")
+    listed = await routedesk(desk.settings, "outbox", "list")
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (row["kind"], row["status"], row["rcpt_to"]) == ("acknowledgement", "queued", "ana@merchant.example")
-    none_failed = await run_routedesk(desk.settings, "outbox", "list", "--failed")
+    none_failed = await routedesk(desk.settings, "outbox", "list", "--failed")
     assert (none_failed.stdout, none_failed.stderr.strip()) == ("", "no failed messages")
-    nothing = await run_routedesk(desk.settings, "outbox", "retry", "--all")
+    nothing = await routedesk(desk.settings, "outbox", "retry", "--all")
     assert (nothing.returncode, json.loads(nothing.stdout), nothing.stderr.strip()) == (
         0,
         {"retried": []},

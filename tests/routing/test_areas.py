@@ -1,6 +1,8 @@
 """Areas as an admin manages them: activation maps a model's classes to existing areas, areas are
 archived, unarchived and deleted, class names become area names, rollback walks the history back;
-the `areas` and `rules` commands run as a user runs them, in a subprocess."""
+the `areas`, `rules`, `models` and `train` commands run as a user runs them, in-process
+(tests/cli.py `routedesk`). One test runs the real command in a subprocess, each group's --help: the
+real entry point's stdout, as a smoke test of the three groups."""
 
 from __future__ import annotations
 
@@ -8,9 +10,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,27 +29,14 @@ from app.users import service as users
 from classifiers.data import Example
 from classifiers.fitting import package
 from classifiers.train import TrainedModel, train
+from tests import cli
+from tests.cli import Completed
 from tests.mailgen import mail
 from tests.routing.test_routing import PHRASES, examples, ingest_one, refreshed
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(scope="module")
-def trained() -> TrainedModel:
-    return training.fit(examples())
-
-
-def routedesk(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(
-        ROUTEDESK_DATABASE_URL=runtime.settings.database_url,
-        ROUTEDESK_DATA_DIR=str(runtime.settings.data_dir),
-        ROUTEDESK_LOG_LEVEL="warning",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+async def routedesk(runtime: Runtime, *args: str) -> Completed:
+    return await cli.routedesk(runtime.settings, *args, ROUTEDESK_LOG_LEVEL="warning")
 
 
 async def registered(runtime: Runtime, model: TrainedModel) -> str:
@@ -119,31 +105,31 @@ async def test_models_activate_command_refuses_missing_areas_unless_create_areas
     runtime: Runtime, trained: TrainedModel
 ) -> None:
     version = await registered(runtime, trained)
-    refused = routedesk(runtime, "models", "activate", version)
+    refused = await routedesk(runtime, "models", "activate", version)
     assert refused.returncode == 1
     assert "login, payouts, refunds" in refused.stderr and "--create-areas" in refused.stderr
     assert await area_names(runtime) == set()
-    done = routedesk(runtime, "models", "activate", version, "--create-areas")
+    done = await routedesk(runtime, "models", "activate", version, "--create-areas")
     assert done.returncode == 0, done.stderr
     assert "created areas for the model's classes: login, payouts, refunds" in done.stdout
     assert await active_version(runtime) == version
 
 
-# Training through the CLI takes most of a minute; the engine changes nothing the two tests below check.
+# The engine changes nothing the two training tests below check.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_train_activate_command_refuses_missing_areas_unless_create_areas(
     runtime: Runtime, tmp_path: Path
 ) -> None:
     data = tmp_path / "labelled.jsonl"
     data.write_text("\n".join(json.dumps({"text": e.text, "label": e.label}) for e in examples(copies=3)))
-    alone = routedesk(runtime, "train", "--data", str(data), "--create-areas")
+    alone = await routedesk(runtime, "train", "--data", str(data), "--create-areas")
     assert alone.returncode == 1 and "--create-areas goes with --activate" in alone.stderr
-    refused = routedesk(runtime, "train", "--data", str(data), "--activate")
+    refused = await routedesk(runtime, "train", "--data", str(data), "--activate")
     assert refused.returncode == 1
     assert "login, payouts, refunds" in refused.stderr
     assert await active_version(runtime) is None
-    assert routedesk(runtime, "models", "list").stdout.strip() == ""  # refused before training, nothing stored
-    done = routedesk(runtime, "train", "--data", str(data), "--activate", "--create-areas")
+    assert (await routedesk(runtime, "models", "list")).stdout.strip() == ""  # refused before training, nothing stored
+    done = await routedesk(runtime, "train", "--data", str(data), "--activate", "--create-areas")
     assert done.returncode == 0, done.stderr
     assert await area_names(runtime) == set(PHRASES)
 
@@ -184,11 +170,11 @@ async def test_training_stores_banking77_style_classes_as_area_names_rules_can_u
     ]
     data = tmp_path / "banking.jsonl"
     data.write_text("\n".join(json.dumps(row) for row in rows))
-    done = routedesk(runtime, "train", "--data", str(data), "--activate", "--create-areas")
+    done = await routedesk(runtime, "train", "--data", str(data), "--activate", "--create-areas")
     assert done.returncode == 0, done.stderr
     classes = json.loads(done.stdout.strip().splitlines()[-1])["classes"]
     assert sorted(classes) == sorted(BANKING_STYLE[label] for label in labels[: len(PHRASES)])
-    rule = routedesk(runtime, "rules", "add", "refund_not_showing_up", "--keyword", "refund")
+    rule = await routedesk(runtime, "rules", "add", "refund_not_showing_up", "--keyword", "refund")
     assert rule.returncode == 0, rule.stderr
 
 
@@ -276,16 +262,16 @@ async def test_deleting_an_area_refuses_naming_what_refers_to_it(runtime: Runtim
 async def test_rollback_twice_walks_back_two_versions_then_refuses(runtime: Runtime, trained: TrainedModel) -> None:
     first, second, third = [await registered(runtime, trained) for _ in range(3)]
     for version in (first, second, third):
-        done = routedesk(runtime, "models", "activate", version, "--create-areas")
+        done = await routedesk(runtime, "models", "activate", version, "--create-areas")
         assert done.returncode == 0, done.stderr
-    back = routedesk(runtime, "models", "rollback")
+    back = await routedesk(runtime, "models", "rollback")
     assert back.returncode == 0, back.stderr
     assert f"model {second} is active" in back.stdout
-    again = routedesk(runtime, "models", "rollback")
+    again = await routedesk(runtime, "models", "rollback")
     assert again.returncode == 0, again.stderr
     assert f"model {first} is active" in again.stdout
     assert await active_version(runtime) == first
-    nothing = routedesk(runtime, "models", "rollback")
+    nothing = await routedesk(runtime, "models", "rollback")
     assert nothing.returncode == 1
     assert f"nothing earlier to roll back to: model {first}" in nothing.stderr
     assert await active_version(runtime) == first
@@ -309,64 +295,63 @@ async def test_an_activation_after_a_rollback_is_rolled_back_to_the_version_befo
 
 
 async def test_areas_commands_add_list_archive_unarchive_and_delete(runtime: Runtime) -> None:
-    added = routedesk(
+    added = await routedesk(
         runtime, "areas", "add", "payouts", "--first-response-minutes", "30", "--resolution-minutes", "600"
     )
     assert added.returncode == 0, added.stderr
-    assert routedesk(runtime, "areas", "add", "Pay Outs").returncode == 1
-    rule = routedesk(runtime, "rules", "add", "payouts", "--sender-domain", "bank.example")
+    assert (await routedesk(runtime, "areas", "add", "Pay Outs")).returncode == 1
+    rule = await routedesk(runtime, "rules", "add", "payouts", "--sender-domain", "bank.example")
     assert rule.returncode == 0, rule.stderr
-    archived = routedesk(runtime, "areas", "archive", "payouts")
+    archived = await routedesk(runtime, "areas", "archive", "payouts")
     assert archived.returncode == 0, archived.stderr
     assert "1 rule(s) pointing at it are skipped" in archived.stdout
-    [listed] = [json.loads(line) for line in routedesk(runtime, "areas", "list").stdout.splitlines()]
+    [listed] = [json.loads(line) for line in (await routedesk(runtime, "areas", "list")).stdout.splitlines()]
     assert (listed["name"], listed["archived"], listed["first_response_minutes"], listed["resolution_minutes"]) == (
         "payouts",
         True,
         30,
         600,
     )
-    refused = routedesk(runtime, "areas", "delete", "payouts")
+    refused = await routedesk(runtime, "areas", "delete", "payouts")
     assert refused.returncode == 1
     assert "1 rule refer to it" in refused.stderr
     rule_id = json.loads(rule.stdout)["id"]
-    assert routedesk(runtime, "rules", "remove", str(rule_id)).returncode == 0
-    unarchived = routedesk(runtime, "areas", "unarchive", "payouts")
+    assert (await routedesk(runtime, "rules", "remove", str(rule_id))).returncode == 0
+    unarchived = await routedesk(runtime, "areas", "unarchive", "payouts")
     assert unarchived.returncode == 0, unarchived.stderr
-    deleted = routedesk(runtime, "areas", "delete", "payouts")
+    deleted = await routedesk(runtime, "areas", "delete", "payouts")
     assert deleted.returncode == 0, deleted.stderr
-    assert routedesk(runtime, "areas", "list").stdout.strip() == ""
+    assert (await routedesk(runtime, "areas", "list")).stdout.strip() == ""
 
 
 async def test_rules_commands_add_list_and_remove(runtime: Runtime) -> None:
-    assert routedesk(runtime, "areas", "add", "refunds").returncode == 0
-    added = routedesk(runtime, "rules", "add", "refunds", "--keyword", "Refund", "--position", "5")
+    assert (await routedesk(runtime, "areas", "add", "refunds")).returncode == 0
+    added = await routedesk(runtime, "rules", "add", "refunds", "--keyword", "Refund", "--position", "5")
     assert added.returncode == 0, added.stderr
     rule = json.loads(added.stdout)
     assert (rule["kind"], rule["pattern"], rule["area"], rule["position"]) == ("keyword", "refund", "refunds", 5)
-    both = routedesk(runtime, "rules", "add", "refunds", "--keyword", "a", "--sender-domain", "b.example")
+    both = await routedesk(runtime, "rules", "add", "refunds", "--keyword", "a", "--sender-domain", "b.example")
     assert both.returncode == 1 and "exactly one" in both.stderr
-    unknown = routedesk(runtime, "rules", "add", "nowhere", "--keyword", "x")
+    unknown = await routedesk(runtime, "rules", "add", "nowhere", "--keyword", "x")
     assert unknown.returncode == 1 and "no area named 'nowhere'" in unknown.stderr
-    listed = [json.loads(line) for line in routedesk(runtime, "rules", "list").stdout.splitlines()]
+    listed = [json.loads(line) for line in (await routedesk(runtime, "rules", "list")).stdout.splitlines()]
     assert [r["id"] for r in listed] == [rule["id"]]
-    assert routedesk(runtime, "rules", "remove", str(rule["id"])).returncode == 0
-    assert routedesk(runtime, "rules", "list").stdout.strip() == ""
-    missing = routedesk(runtime, "rules", "remove", str(rule["id"]))
+    assert (await routedesk(runtime, "rules", "remove", str(rule["id"]))).returncode == 0
+    assert (await routedesk(runtime, "rules", "list")).stdout.strip() == ""
+    missing = await routedesk(runtime, "rules", "remove", str(rule["id"]))
     assert missing.returncode == 1 and f"no rule {rule['id']}" in missing.stderr
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_every_areas_rules_and_models_command_has_help_text(database_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    for group, commands in {
+async def test_every_areas_rules_and_models_command_has_help_text(database_url: str) -> None:
+    env = cli.clean_env()
+    groups = {
         "areas": ["list", "add", "archive", "unarchive", "delete"],
         "rules": ["list", "add", "remove"],
         "models": ["list", "activate", "rollback"],
-    }.items():
-        listing = subprocess.run(
-            [sys.executable, "-m", "app.cli", group, "--help"], cwd=REPO, env=env, capture_output=True, text=True
-        )
+    }
+    listings = await asyncio.gather(*(cli.run_routedesk_env(env, group, "--help") for group in groups))
+    for commands, listing in zip(groups.values(), listings, strict=True):
         assert listing.returncode == 0, listing.stderr
         for command in commands:
             line = next(line for line in listing.stdout.splitlines() if f" {command} " in f"{line} ")

@@ -1,6 +1,6 @@
 """Routing with a model's compact form (classifiers/compact.py): the demo's model routes exactly as
 its scikit-learn pipeline does, and a poll that routes with it stays small and never imports
-scikit-learn."""
+scikit-learn: those two run the real `poll --once`, since its memory and its imports are the point."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +24,15 @@ from app.tickets.models import Ticket
 from classifiers.data import Example
 from classifiers.predict import predict, predict_proba
 from classifiers.train import TrainedModel
-from tests.inbox.test_poller import _cli_env, add_mailbox
+from tests.cli import REPO, routedesk_env
+from tests.inbox.test_poller import add_mailbox
 
-REPO = Path(__file__).resolve().parents[2]
 LIMIT_MB = 250
+
+
+# One test process runs this module (pytest-xdist's loadgroup, tests/conftest.py): its module fixture takes
+# most of 20 s, and two processes would each pay for it.
+pytestmark = pytest.mark.xdist_group("compact_serving")
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +148,9 @@ async def _one_mail_to_route(runtime: Runtime, imap_server: Any, model: TrainedM
     for raw in demo_mailbox(1):
         await imap_server.append(raw)
     await add_mailbox(runtime, imap_server.endpoint)
-    return row.version, _cli_env(runtime.settings, ROUTEDESK_INGEST__PARSE_WORKERS="1")
+    return row.version, routedesk_env(
+        runtime.settings, ROUTEDESK_LOG_LEVEL="warning", ROUTEDESK_INGEST__PARSE_WORKERS="1"
+    )
 
 
 async def _routed_by(runtime: Runtime) -> str | None:

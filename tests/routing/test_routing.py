@@ -1,9 +1,11 @@
+"""Routing: the active model, rules, thresholds, rollback, corrections and training jobs, through the
+services; the train, evaluate and models commands in-process (tests/cli.py `routedesk`), except the
+first `train` of test_train_and_evaluate_commands_print_json_with_the_named_figures: the real command
+in a subprocess, the training commands' smoke test of the real entry point."""
+
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,9 @@ from app.tickets.models import Ticket
 from app.users import service as users
 from classifiers.data import Example
 from classifiers.train import TrainedModel
+from tests import cli
+from tests.cli import Completed
 from tests.mailgen import mail
-
-REPO = Path(__file__).resolve().parents[2]
 
 PHRASES = {
     "payouts": [
@@ -61,11 +63,6 @@ def examples(copies: int = 6) -> list[Example]:
             for phrase in phrases:
                 out.append(Example(text=f"Hello, {phrase} number {i}. Thanks", label=label))
     return out
-
-
-@pytest.fixture(scope="module")
-def trained() -> TrainedModel:
-    return training.fit(examples())
 
 
 async def register_and_activate(runtime: Runtime, model: TrainedModel) -> tuple[str, list[str]]:
@@ -283,28 +280,23 @@ async def test_training_job_from_tickets_runs_in_the_worker_and_reports_its_resu
     assert await training.run_one_job(runtime.sessionmaker, owner="test", lease_seconds=60) is False
 
 
-def _cli(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
-    env.update(
-        ROUTEDESK_DATABASE_URL=runtime.settings.database_url,
-        ROUTEDESK_DATA_DIR=str(runtime.settings.data_dir),
-        ROUTEDESK_LOG_LEVEL="warning",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+async def _cli(runtime: Runtime, *args: str) -> Completed:
+    return await cli.routedesk(runtime.settings, *args, ROUTEDESK_LOG_LEVEL="warning")
 
 
 async def test_train_and_evaluate_commands_print_json_with_the_named_figures(runtime: Runtime, tmp_path: Path) -> None:
     data = tmp_path / "labelled.jsonl"
     data.write_text("\n".join(json.dumps({"subject": "Hi", "body": e.text, "label": e.label}) for e in examples()))
-    trained = _cli(runtime, "train", "--data", str(data), "--activate", "--create-areas")
+    # The real command in a subprocess: the training commands' smoke test of the real entry point.
+    trained = await cli.run_routedesk(
+        runtime.settings, "train", "--data", str(data), "--activate", "--create-areas", ROUTEDESK_LOG_LEVEL="warning"
+    )
     assert trained.returncode == 0, trained.stderr
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert set(result) >= {"version", "classes", "train_seconds", "metrics"}
     assert sorted(result["classes"]) == ["login", "payouts", "refunds"]
     assert "created areas" in trained.stderr
-    evaluated = _cli(runtime, "evaluate", "--data", str(data))
+    evaluated = await _cli(runtime, "evaluate", "--data", str(data))
     assert evaluated.returncode == 0, evaluated.stderr
     figures = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert set(figures) >= {
@@ -317,13 +309,13 @@ async def test_train_and_evaluate_commands_print_json_with_the_named_figures(run
         "auto_routed_share",
         "auto_routed_accuracy",
     }
-    listed = _cli(runtime, "models", "list")
+    listed = await _cli(runtime, "models", "list")
     assert json.loads(listed.stdout.strip().splitlines()[-1])["version"] == result["version"]
 
 
 async def test_train_command_names_a_missing_column(runtime: Runtime, tmp_path: Path) -> None:
     data = tmp_path / "bad.csv"
     data.write_text("message,area\nhello,payouts\n")
-    out = _cli(runtime, "train", "--data", str(data))
+    out = await _cli(runtime, "train", "--data", str(data))
     assert out.returncode == 1
     assert "message" in out.stderr and "error:" in out.stderr
