@@ -57,15 +57,6 @@ SLOW_FIRST = [
 ]
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    # With -n and no --dist: loadgroup, not xdist's load. A module marked xdist_group (test_demo_cli,
-    # test_compact_serving: a module fixture of most of 20 s) runs in one test process, so its fixture is
-    # set up once; the rest is handed out test by test, as with load.
-    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
-        config.option.dist = "loadgroup"
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: i for i, path in enumerate(SLOW_FIRST)}
     # Stable: within a module the order stays as written, so module fixtures are set up once per process.

@@ -31,11 +31,6 @@ class DemoRun:
     stdout: str
 
 
-# One test process runs this module (pytest-xdist's loadgroup, tests/conftest.py): its module fixture takes
-# most of 20 s, and two processes would each pay for it.
-pytestmark = pytest.mark.xdist_group("demo_cli")
-
-
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     root = tmp_path_factory.mktemp("demo")

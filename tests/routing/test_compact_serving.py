@@ -30,11 +30,6 @@ from tests.inbox.test_poller import add_mailbox
 LIMIT_MB = 250
 
 
-# One test process runs this module (pytest-xdist's loadgroup, tests/conftest.py): its module fixture takes
-# most of 20 s, and two processes would each pay for it.
-pytestmark = pytest.mark.xdist_group("compact_serving")
-
-
 @pytest.fixture(scope="module")
 def demo_model() -> TrainedModel:
     """The model `routedesk demo` trains: the project's labelled demo set, default parameters."""
