@@ -22,8 +22,10 @@ CSV = "text/csv"
 def span(
     start: Annotated[Day, Query(alias="from", description="first day, UTC (2026-01-01)")] = None,
     end: Annotated[Day, Query(alias="to", description="last day, included")] = None,
-) -> reports.Window:
-    return reports.window(start, end)
+) -> tuple[Day, Day]:
+    # Checked by the endpoint (reports.window), once every parameter has passed its own validation: a bad
+    # filter is refused naming that filter, not for a missing date.
+    return start, end
 
 
 async def ticket_filters(
@@ -35,7 +37,7 @@ async def ticket_filters(
     return await reports.filters(session, area=area, agent=agent, priority=priority)
 
 
-ValidWindow = Annotated[reports.Window, Depends(span)]
+Span = Annotated[tuple[Day, Day], Depends(span)]
 ValidFilters = Annotated[Filters, Depends(ticket_filters)]
 
 
@@ -45,9 +47,10 @@ ValidFilters = Annotated[Filters, Depends(ticket_filters)]
     responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
 )
 async def summary(
-    request: Request, admin: CurrentAdmin, window: ValidWindow, by: ValidFilters, session: SessionDep
+    request: Request, admin: CurrentAdmin, days: Span, by: ValidFilters, session: SessionDep
 ) -> SummaryRead | Response:
     """The window's figures, in all and by area and by agent; `Accept: text/csv` for one CSV row a group."""
+    window = reports.window(*days)
     report = await reports.summary(session, window, by)
     if CSV in request.headers.get("accept", ""):
         return Response(
@@ -61,11 +64,11 @@ async def summary(
 @router.get("/timeseries")
 async def timeseries(
     admin: CurrentAdmin,
-    window: ValidWindow,
+    days: Span,
     by: ValidFilters,
     session: SessionDep,
     metric: Annotated[str, Query(min_length=1, max_length=64, description="a figure of the summary"), LINE],
     interval: Interval = Interval.DAY,
 ) -> TimeseriesRead:
     """One figure per interval (UTC days, or weeks from Monday), every interval present."""
-    return await reports.timeseries(session, window, by, metric=metric, interval=interval)
+    return await reports.timeseries(session, reports.window(*days), by, metric=metric, interval=interval)

@@ -143,8 +143,9 @@ def _unmarked_strings(node: Any, schema: dict[str, Any], marked: bool, where: st
             target = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
             return _unmarked_strings(target, schema, marked or "x-text" in node, where)
         marked = marked or "x-text" in node
-        # An uploaded file (format: binary) is bytes, not text.
-        textual = node.get("type") == "string" and node.get("format") != "binary"
+        # An uploaded file (format: binary) is bytes, not text; a date is parsed as one, which no NUL or
+        # lone surrogate passes.
+        textual = node.get("type") == "string" and node.get("format") not in ("binary", "date")
         if textual and "enum" not in node and "const" not in node and not marked:
             return [where]
         found = []
