@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from app.config import Settings
 from app.db import create_engine, create_sessionmaker, is_sqlite, shown_url, utcnow
 from app.errors import ConfigurationError
 from app.kb.cache import HelpCentreCache
+from app.links import LinkSigner
 from app.macros.cache import SuggestionCache
 from app.metrics import WorkerMetrics
 from app.migrate import alembic_config
@@ -42,6 +44,11 @@ class Runtime:
     # scrape reads their counts live rather than from their heartbeat rows.
     workers: set[str] = field(default_factory=set)
     clock: Callable[[], datetime] = utcnow
+
+    @cached_property
+    def links(self) -> LinkSigner:
+        """The signer of customers' links (app/links.py), on this runtime's clock (read at each use)."""
+        return LinkSigner(self.secrets.derive_key(b"routedesk signed links v1"), clock=lambda: self.clock())
 
 
 async def schema_revision(engine: AsyncEngine) -> str | None:

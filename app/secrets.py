@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -17,10 +19,15 @@ class SecretBox:
         register_secret(key.decode("ascii", "replace"), pinned=True)
         try:
             self._fernet = Fernet(key)
+            self._key = key
         except ValueError as exc:
             raise ConfigurationError(
                 "ROUTEDESK_SECRET_KEY must be 32 url-safe base64-encoded bytes (Fernet.generate_key())"
             ) from exc
+
+    def derive_key(self, label: bytes) -> bytes:
+        """A key of its own for one use (signing links, say): HMAC-SHA256 of `label` under the secret."""
+        return hmac.new(self._key, label, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: str) -> str:
         register_secret(plaintext)  # a mailbox password: from now on redacted wherever a log line quotes it
