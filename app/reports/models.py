@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -28,7 +28,13 @@ class TicketFact(Base):
 
     __tablename__ = "ticket_fact"
 
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    # On SQLite a BIGINT key is not the rowid (only INTEGER PRIMARY KEY is): rows stay in the order
+    # they were written, which is creation time (the migration fills the table sorted, new tickets
+    # come after), so that a report's window of created tickets reads neighbouring pages, as
+    # PostgreSQL's heap has them, and not pages all over the file in ticket id order.
+    ticket_id: Mapped[int] = mapped_column(
+        Integer().with_variant(BigInteger(), "sqlite"), ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
+    )
     reference: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     priority: Mapped[str] = mapped_column(String(16))
