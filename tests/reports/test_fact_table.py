@@ -78,7 +78,7 @@ async def test_maintained_fact_rows_equal_a_recomputation_from_scratch(report_de
     assert maintained[fourth]["first_reply_breached"] is True  # recorded by the worker's step
 
     async with unit_of_work(desk.sessionmaker) as session:
-        await session.execute(delete(FACTS))
+        await session.execute(delete(TicketFact))
     assert await facts(desk) == {}
     assert await desk.recompute(now) == 4
     assert await facts(desk) == maintained
