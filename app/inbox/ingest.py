@@ -235,5 +235,5 @@ async def _store(
         if opened is not None and ticket is not None:
             # After the customer's message: the acknowledgement answers it, and is stored after it.
             replies.plan_acknowledgement(acks, writer, ticket, parsed=parsed, area=opened.area, now=now)
-    await writer.write(session)
+    await lifecycle.write_batch(session, index)
     return counts

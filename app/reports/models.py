@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, utcnow
@@ -19,6 +19,60 @@ class Csat(Base):
     comment: Mapped[str | None] = mapped_column(Text, default=None)
     source: Mapped[str] = mapped_column(String(16), default="link")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketFact(Base):
+    """One row per ticket: what the reports count, kept current in the transaction of every change to
+    the ticket, its events or its SLA clocks (`app/reports/facts.py`), so that a report reads stored
+    figures instead of deriving every ticket's again. The `ticket_facts` view adds the names."""
+
+    __tablename__ = "ticket_fact"
+
+    # On SQLite a BIGINT key is not the rowid (only INTEGER PRIMARY KEY is): rows stay in the order
+    # they were written, which is creation time (the migration fills the table sorted, new tickets
+    # come after), so that a report's window of created tickets reads neighbouring pages, as
+    # PostgreSQL's heap has them, and not pages all over the file in ticket id order.
+    ticket_id: Mapped[int] = mapped_column(
+        Integer().with_variant(BigInteger(), "sqlite"), ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    reference: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(16))
+    area_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    mailbox_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column()
+    first_replied_at: Mapped[datetime | None] = mapped_column()
+    solved_at: Mapped[datetime | None] = mapped_column()
+    first_reply_calendar_minutes: Mapped[float | None] = mapped_column(Float)
+    first_reply_business_minutes: Mapped[float | None] = mapped_column(Float)
+    first_reply_achieved: Mapped[bool | None] = mapped_column(Boolean)
+    first_reply_breached: Mapped[bool | None] = mapped_column(Boolean)
+    next_reply_cycles: Mapped[int] = mapped_column(Integer)
+    next_reply_calendar_minutes: Mapped[float | None] = mapped_column(Float)
+    next_reply_business_minutes: Mapped[float | None] = mapped_column(Float)
+    next_reply_achieved: Mapped[int] = mapped_column(Integer)
+    next_reply_breaches: Mapped[int] = mapped_column(Integer)
+    reopen_count: Mapped[int] = mapped_column(Integer)
+    public_reply_count: Mapped[int] = mapped_column(Integer)
+    resolution_calendar_minutes: Mapped[float | None] = mapped_column(Float)
+    resolution_business_minutes: Mapped[float | None] = mapped_column(Float)
+    resolution_achieved: Mapped[bool | None] = mapped_column(Boolean)
+    resolution_breached: Mapped[bool | None] = mapped_column(Boolean)
+    routed_by: Mapped[str | None] = mapped_column(String(16))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    route_probability: Mapped[float | None] = mapped_column(Float)
+    rerouted: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        # The reports' windows: tickets created in it (with their groups' keys, so that a count reads
+        # the index alone), solved in it, and open at its end.
+        Index("ix_ticket_fact_created_at", "created_at", "area_id", "assignee_id"),
+        Index("ix_ticket_fact_solved_at", "solved_at", "created_at", "area_id", "assignee_id"),
+        Index("ix_ticket_fact_area_id_created_at", "area_id", "created_at"),
+        Index("ix_ticket_fact_assignee_id_created_at", "assignee_id", "created_at"),
+    )
 
 
 # The analysts' views (migration 0009), described for queries: their own metadata, so that neither

@@ -1,8 +1,8 @@
-"""Every query of the reports: they read the analysts' views (ticket_facts), never the tables under
-them, so that a figure has one definition: the view's column. Counts are summed in SQL by the finest
-grouping asked for and rolled up in Python (they add up); percentiles do not add up, and are taken per
-group: by PostgreSQL's percentile_disc, or on SQLite (which has none) from the ordered values, with
-the same nearest-rank definition (`nearest_rank`)."""
+"""Every query of the reports. They read the fact table (`ticket_fact`, one row per ticket, kept by
+`app/reports/facts.py`), whose figures are derived here once per change (`store_facts`) rather than per
+report. Counts are summed in SQL by the finest grouping asked for and rolled up in Python (they add
+up); percentiles do not add up, and are taken per group: by PostgreSQL's percentile_disc, or on SQLite
+(which has none) from the ordered values, with the same nearest-rank definition (`nearest_rank`)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,30 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, literal_column, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.reports.models import ticket_facts as tf
+from app.reports.models import TicketFact
+from app.routing.models import Area
+from app.users.models import User
+
+tf = TicketFact.__table__
 
 # The measures whose median and 90th percentile the reports give, by the view's columns.
 # Each name is the pattern of its figures' names: "first_reply_median_minutes", "..._p90_...".
@@ -37,9 +55,9 @@ class Filters:
     def conditions(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
         if self.area is not None:
-            found.append(tf.c.area == self.area)
+            found.append(tf.c.area_id == select(Area.id).where(Area.name == self.area).scalar_subquery())
         if self.agent is not None:
-            found.append(tf.c.assignee == self.agent)
+            found.append(tf.c.assignee_id == select(User.id).where(User.name == self.agent).scalar_subquery())
         if self.priority is not None:
             found.append(tf.c.priority == self.priority)
         return found
@@ -58,11 +76,13 @@ def _postgres(session: AsyncSession) -> bool:
 
 
 async def prepare(session: AsyncSession) -> None:
-    """On PostgreSQL, no JIT for this transaction's report queries: the view's many expressions make the
-    planner's costs high enough to compile them, which takes longer (1.7 s measured) than running
-    them (0.2 s). SET LOCAL ends with the transaction."""
+    """On PostgreSQL, no JIT for this transaction's report queries (over a million rows the planner's
+    costs are high enough to compile them, which takes longer than running them), and memory enough
+    to sort a window's values for its percentiles without spilling to disk (24 MB for 250,000
+    tickets; the default 4 MB made it merge on disk). SET LOCAL ends with the transaction."""
     if _postgres(session):
         await session.execute(text("SET LOCAL jit = off"))
+        await session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def bucket(session: AsyncSession, column: Any, *, origin: datetime, width_seconds: int) -> ColumnElement[Any]:
@@ -106,17 +126,20 @@ async def cohort_counts(
     end: datetime,
     filters: Filters,
     keys: Sequence[ColumnElement[Any]],
+    names: Sequence[str] | None = None,
 ) -> dict[Key, dict[str, int]]:
-    """The counts of the tickets created in [start, end), per value of `keys`."""
+    """The counts (`names` of COUNTS, or all) of the tickets created in [start, end), per value of
+    `keys`: one pass over the window's rows."""
+    wanted = list(COUNTS) if names is None else list(names)
     query = (
-        select(*keys, *(c.label(name) for name, c in COUNTS.items()))
+        select(*keys, *(COUNTS[name].label(name) for name in wanted))
         .where(tf.c.created_at >= start, tf.c.created_at < end, *filters.conditions())
         .group_by(*keys)
     )
     found: dict[Key, dict[str, int]] = {}
     for row in await session.execute(query):
         values = tuple(row)
-        found[values[: len(keys)]] = {name: int(v) for name, v in zip(COUNTS, values[len(keys) :], strict=True)}
+        found[values[: len(keys)]] = {name: int(v) for name, v in zip(wanted, values[len(keys) :], strict=True)}
     return found
 
 
@@ -158,6 +181,13 @@ async def backlog_at(session: AsyncSession, *, at: datetime, filters: Filters) -
     return int(await session.scalar(query) or 0)
 
 
+async def names(session: AsyncSession, *, areas: set[Any], agents: set[Any]) -> tuple[dict[int, str], dict[int, str]]:
+    """The names of the areas and agents (users) whose ids the facts hold."""
+    area_names = {row[0]: row[1] for row in await session.execute(select(Area.id, Area.name).where(Area.id.in_(areas)))}
+    query = select(User.id, User.name).where(User.id.in_(agents))
+    return area_names, {row[0]: row[1] for row in await session.execute(query)}
+
+
 Percentiles = dict[str, float | None]
 
 
@@ -169,23 +199,29 @@ async def percentiles(
     filters: Filters,
     keys: Mapping[str, ColumnElement[Any]],
     sets: Sequence[Sequence[str]],
+    measures: Sequence[str] | None = None,
 ) -> list[dict[Key, Percentiles]]:
-    """For each grouping in `sets` (names of `keys`; () for all), per group: each measure's median and
-    90th percentile (by figure name: "first_reply_median_minutes", ...) over the tickets created in [start, end)."""
+    """For each grouping in `sets` (names of `keys`; () for all), per group: each measure's (`measures`
+    of MEASURES, or all) median and 90th percentile (by figure name: "first_reply_median_minutes",
+    ...) over the tickets created in [start, end)."""
+    chosen = {m: MEASURES[m] for m in (measures if measures is not None else MEASURES)}
     window = [tf.c.created_at >= start, tf.c.created_at < end, *filters.conditions()]
     if _postgres(session):
-        return [await _postgres_percentiles(session, window, [keys[n] for n in names]) for names in sets]
+        return await _postgres_percentiles(session, window, keys, sets, chosen)
+    # SQLite: the few columns of the window's rows, once, sorted per group in Python.
     columns = list(keys)
-    query = select(*keys.values(), *MEASURES.values()).where(*window)
+    query = select(*keys.values(), *chosen.values()).where(*window)
     values: list[dict[Key, dict[str, list[float]]]] = [{} for _ in sets]
+    positions = [[columns.index(n) for n in names] for names in sets]
     for row in await session.execute(query):
-        of_key = dict(zip(columns, row[: len(columns)], strict=True))
         measured = row[len(columns) :]
-        for i, names in enumerate(sets):
-            group = values[i].setdefault(tuple(of_key[n] for n in names), {m: [] for m in MEASURES})
-            for measure, value in zip(MEASURES, measured, strict=True):
+        for i, at in enumerate(positions):
+            group = values[i].get(key := tuple(row[p] for p in at))
+            if group is None:
+                group = values[i][key] = {m: [] for m in chosen}
+            for measure, value in zip(chosen, measured, strict=True):
                 if value is not None:
-                    group[measure].append(float(value))
+                    group[measure].append(value)
     found: list[dict[Key, Percentiles]] = []
     for groups in values:
         result: dict[Key, Percentiles] = {}
@@ -194,27 +230,128 @@ async def percentiles(
             for measure, items in measured_values.items():
                 items.sort()
                 for label, fraction in FRACTIONS.items():
-                    result[key][measure.format(label)] = nearest_rank(items, fraction)
+                    value = nearest_rank(items, fraction)
+                    result[key][measure.format(label)] = float(value) if value is not None else None
         found.append(result)
     return found
 
 
 async def _postgres_percentiles(
-    session: AsyncSession, window: list[ColumnElement[bool]], keys: list[ColumnElement[Any]]
-) -> dict[Key, Percentiles]:
-    names = [m.format(label) for m in MEASURES for label in FRACTIONS]
-    aggregates = [
-        func.percentile_disc(literal_column(repr(fraction))).within_group(column)
-        for column in MEASURES.values()
-        for fraction in FRACTIONS.values()
-    ]
-    query = select(*keys, *aggregates).where(*window)
-    if keys:
-        query = query.group_by(*keys)
-    found: dict[Key, Percentiles] = {}
+    session: AsyncSession,
+    window: list[ColumnElement[bool]],
+    keys: Mapping[str, ColumnElement[Any]],
+    sets: Sequence[Sequence[str]],
+    measures: Mapping[str, ColumnElement[Any]],
+) -> list[dict[Key, Percentiles]]:
+    """One pass for every grouping (GROUPING SETS), one sort per measure and group for both fractions
+    (percentile_disc of an array of fractions); grouping() tells a row's grouping apart, as a key's
+    NULL may be a group of its own (tickets nobody holds)."""
+    columns = list(keys.values())
+    fractions: ColumnElement[Any] = literal_column("ARRAY[" + ", ".join(repr(f) for f in FRACTIONS.values()) + "]")
+    aggregates = [func.percentile_disc(fractions).within_group(column) for column in measures.values()]
+    query = select(*columns, *aggregates).where(*window)
+    if len(sets) == 1:
+        query = query.group_by(*(keys[n] for n in sets[0]))
+        marks: dict[int, int] = {}
+    else:
+        # grouping(a, b, ...) has a bit per key, the first the highest, set when the row's grouping leaves it out.
+        bits = {name: 1 << (len(columns) - 1 - i) for i, name in enumerate(keys)}
+        marks = {sum(bits[n] for n in keys if n not in names): i for i, names in enumerate(sets)}
+        groupings = [tuple_(*(keys[n] for n in names)) for names in sets]
+        query = query.add_columns(func.grouping(*columns)).group_by(func.grouping_sets(*groupings))
+    found: list[dict[Key, Percentiles]] = [{} for _ in sets]
+    labels = [(m, label) for m in measures for label in FRACTIONS]
+    names = list(keys)
     for row in await session.execute(query):
-        values = tuple(row)
-        found[values[: len(keys)]] = {
-            n: (float(v) if v is not None else None) for n, v in zip(names, values[len(keys) :], strict=True)
-        }
+        i = marks[row[-1]] if marks else 0
+        at = [names.index(n) for n in sets[i]]
+        arrays = row[len(columns) : len(columns) + len(measures)]
+        figures: Percentiles = {}
+        for (measure, label), value in zip(labels, (v for a in arrays for v in (a or [None, None])), strict=True):
+            figures[measure.format(label)] = float(value) if value is not None else None
+        found[i][tuple(row[p] for p in at)] = figures
     return found
+
+
+# --- The fact rows: derived from a ticket, its events and its SLA clocks ---------------------------
+
+
+def _json(column: str, key: str, sqlite: bool) -> str:
+    return f"json_extract({column}, '$.{key}')" if sqlite else f"({column} ->> '{key}')"
+
+
+@cache
+def _derive(sqlite: bool) -> str:
+    """The fact rows of the tickets `:ids` as INSERT ... ON CONFLICT DO UPDATE (both engines' syntax):
+    the definitions of migration 0009's view, for the few tickets a transaction changed. Scalar
+    subqueries, skipped where the ticket's own columns answer (no reply yet: no reply counted; no
+    customer message since the first reply: no next-reply cycle), so that a new ticket costs little."""
+    answered_again = "t.first_responded_at IS NOT NULL AND t.last_customer_message_at >= t.first_responded_at"
+    next_reply = "FROM sla_clock n WHERE n.ticket_id = t.id AND n.metric = 'next_reply'"
+    events = "FROM ticket_event e WHERE e.ticket_id = t.id"
+    reopens = (
+        f"(e.kind = 'customer_message' AND {_json('e.data', 'reopened_from', sqlite)} = 'solved')"
+        f" OR (e.kind = 'status' AND {_json('e.data', 'from', sqlite)} = 'solved')"
+    )
+    created_routed_by = (
+        f"(SELECT {_json('c0.data', 'routed_by', sqlite)} FROM ticket_event c0"  # noqa: S608 (fixed text)
+        " WHERE c0.ticket_id = t.id AND c0.kind = 'created' ORDER BY c0.id LIMIT 1)"
+    )
+
+    def achieved(clock: str) -> str:
+        return f"{clock}.state = 'fulfilled' AND {clock}.breached_at IS NULL"
+
+    values = {
+        "ticket_id": "t.id",
+        "reference": "t.reference",
+        "status": "t.status",
+        "priority": "t.priority",
+        "area_id": "t.area_id",
+        "customer_id": "t.customer_id",
+        "assignee_id": "t.assignee_id",
+        "mailbox_id": "t.mailbox_id",
+        "created_at": "t.created_at",
+        "first_replied_at": "t.first_responded_at",
+        "solved_at": "t.solved_at",
+        "first_reply_calendar_minutes": "CASE WHEN fr.state = 'fulfilled' THEN fr.calendar_minutes END",
+        "first_reply_business_minutes": "CASE WHEN fr.state = 'fulfilled' THEN fr.business_minutes END",
+        "first_reply_achieved": f"CASE WHEN fr.id IS NOT NULL THEN {achieved('fr')} END",
+        "first_reply_breached": "CASE WHEN fr.id IS NOT NULL THEN fr.breached_at IS NOT NULL END",
+        "next_reply_cycles": f"CASE WHEN {answered_again} THEN (SELECT count(*) {next_reply}) ELSE 0 END",
+        "next_reply_calendar_minutes": f"CASE WHEN {answered_again} THEN"
+        f" (SELECT sum(n.calendar_minutes) {next_reply} AND n.state = 'fulfilled') END",
+        "next_reply_business_minutes": f"CASE WHEN {answered_again} THEN"
+        f" (SELECT sum(n.business_minutes) {next_reply} AND n.state = 'fulfilled') END",
+        "next_reply_achieved": f"CASE WHEN {answered_again} THEN"
+        f" (SELECT count(*) {next_reply} AND n.state = 'fulfilled' AND n.breached_at IS NULL) ELSE 0 END",
+        "next_reply_breaches": f"CASE WHEN {answered_again} THEN"
+        f" (SELECT count(*) {next_reply} AND n.breached_at IS NOT NULL) ELSE 0 END",
+        "reopen_count": f"(SELECT count(*) {events} AND ({reopens}))",
+        "public_reply_count": f"CASE WHEN t.first_responded_at IS NULL THEN 0"
+        f" ELSE (SELECT count(*) {events} AND e.kind = 'replied') END",
+        "resolution_calendar_minutes": "CASE WHEN rs.state = 'fulfilled' THEN rs.calendar_minutes END",
+        "resolution_business_minutes": "CASE WHEN rs.state = 'fulfilled' THEN rs.business_minutes END",
+        "resolution_achieved": f"CASE WHEN rs.id IS NOT NULL THEN {achieved('rs')} END",
+        "resolution_breached": "CASE WHEN rs.id IS NOT NULL THEN rs.breached_at IS NOT NULL END",
+        "routed_by": f"CASE WHEN t.routed_by <> 'agent' THEN t.routed_by"
+        f" ELSE coalesce({created_routed_by}, 'fallback') END",
+        "model_version": "t.model_version",
+        "route_probability": "t.route_probability",
+        "rerouted": "t.routed_by = 'agent'",
+    }
+    assert list(values) == [c.name for c in tf.columns], "every column of ticket_fact, in its order"
+    updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "ticket_id")
+    return f"""
+INSERT INTO ticket_fact ({", ".join(values)})
+SELECT {", ".join(values.values())}
+FROM ticket t
+LEFT JOIN sla_clock fr ON fr.ticket_id = t.id AND fr.metric = 'first_reply' AND fr.cycle = 0
+LEFT JOIN sla_clock rs ON rs.ticket_id = t.id AND rs.metric = 'resolution' AND rs.cycle = 0
+WHERE t.id IN :ids
+ON CONFLICT (ticket_id) DO UPDATE SET {updates}
+"""  # noqa: S608 (fixed text: only ids are bound)
+
+
+async def store_facts(session: AsyncSession, ticket_ids: Sequence[int]) -> None:
+    statement = text(_derive(not _postgres(session))).bindparams(bindparam("ids", expanding=True))
+    await session.execute(statement, {"ids": list(ticket_ids)})

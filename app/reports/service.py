@@ -1,4 +1,4 @@
-"""The reports a support team is judged by, from the analysts' views (see app/reports/repository.py).
+"""The reports a support team is judged by, from the fact table (see app/reports/repository.py).
 
 A window is whole days in UTC, from `start` 00:00 to the end of `end`; time series intervals start at
 UTC midnight (weeks on Monday) and are clipped to the window."""
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
 from app.reports import repository
-from app.reports.models import ticket_facts
+from app.reports.models import TicketFact
 from app.reports.repository import Filters
 from app.reports.schemas import METRICS, Figures, GroupFigures, Interval, Point, SummaryRead, TimeseriesRead
 from app.routing import service as routing
@@ -112,7 +112,8 @@ def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
         into[name] = into.get(name, 0) + value
 
 
-_KEYS = {"area": ticket_facts.c.area, "agent": ticket_facts.c.assignee}
+# Grouped by ids (names are looked up once for the groups found); the figures are by name.
+_KEYS = {"area": TicketFact.__table__.c.area_id, "agent": TicketFact.__table__.c.assignee_id}
 _SETS = ((), ("area",), ("agent",))
 
 
@@ -124,12 +125,21 @@ async def summary(session: AsyncSession, span: Window, by: Filters) -> SummaryRe
     counts = await repository.cohort_counts(session, start=start, end=end, filters=by, keys=keys)
     closing = await repository.solved_and_backlog(session, start=start, end=end, filters=by, keys=keys)
     ranks = await repository.percentiles(session, start=start, end=end, filters=by, keys=_KEYS, sets=_SETS)
+    pairs = set(counts) | set(closing)
+    area_names, agent_names = await repository.names(
+        session, areas={a for a, _ in pairs}, agents={u for _, u in pairs if u is not None}
+    )
+    of_id = {"area": area_names, "agent": agent_names}
+    ranks = [
+        {tuple(of_id[n].get(v) for n, v in zip(names, key, strict=True)): found for key, found in groups.items()}
+        for names, groups in zip(_SETS, ranks, strict=True)
+    ]
     # Counts add up: roll the (area, agent) groups up to each grouping.
     rolled: list[dict[tuple[Any, ...], tuple[dict[str, int], list[int]]]] = [{} for _ in _SETS]
-    for key in set(counts) | set(closing):
+    for key in pairs:
         named = dict(zip(_KEYS, key, strict=True))
         for i, names in enumerate(_SETS):
-            group = tuple(named[n] for n in names)
+            group = tuple(of_id[n].get(named[n]) for n in names)
             summed, ends = rolled[i].setdefault(group, ({}, [0, 0]))
             if key in counts:
                 _add(summed, counts[key])
@@ -179,7 +189,23 @@ def summary_csv(report: SummaryRead, *, newline: str = "\r\n") -> str:
     return out.getvalue()
 
 
-_PERCENTILE_METRICS = frozenset(name.format(label) for name in repository.MEASURES for label in repository.FRACTIONS)
+# A series reads only what its figure is made of: the percentile's measure, or these counts
+# (repository.COUNTS' names; a figure not named here gets them all).
+_MEASURE_OF = {name.format(label): name for name in repository.MEASURES for label in repository.FRACTIONS}
+_COUNTS_OF: dict[str, tuple[str, ...]] = {
+    "created": ("created",),
+    "solved": (),
+    "backlog": ("created",),
+    "first_reply_compliance": ("first_reply_achieved", "first_reply_breached"),
+    "next_reply_compliance": ("next_reply_achieved", "next_reply_breached"),
+    "resolution_compliance": ("resolution_achieved", "resolution_breached"),
+    "one_touch_rate": ("one_touch", "solved_now"),
+    "reopen_rate": ("reopened", "ever_solved"),
+    "routed_by_rule": ("by_rule", "created"),
+    "routed_by_model": ("by_model", "created"),
+    "routed_by_fallback": ("by_fallback", "created"),
+    "rerouted_rate": ("rerouted", "created"),
+}
 
 
 async def timeseries(
@@ -194,19 +220,32 @@ async def timeseries(
     starts = list(_starts(origin, span.until, width))
     seconds = int(width.total_seconds())
     start, end = span.since, span.until
-    created_bucket = repository.bucket(session, ticket_facts.c.created_at, origin=origin, width_seconds=seconds)
+    facts = TicketFact.__table__
+    created_bucket = repository.bucket(session, facts.c.created_at, origin=origin, width_seconds=seconds)
     counts: dict[tuple[Any, ...], dict[str, int]] = {}
     ranks: dict[tuple[Any, ...], dict[str, float | None]] = {}
     solved: dict[Any, int] = {}
     opening = 0
-    if metric in _PERCENTILE_METRICS:
+    if metric in _MEASURE_OF:
         (ranks,) = await repository.percentiles(
-            session, start=start, end=end, filters=by, keys={"bucket": created_bucket}, sets=(("bucket",),)
+            session,
+            start=start,
+            end=end,
+            filters=by,
+            keys={"bucket": created_bucket},
+            sets=(("bucket",),),
+            measures=[_MEASURE_OF[metric]],
         )
     else:
-        counts = await repository.cohort_counts(session, start=start, end=end, filters=by, keys=[created_bucket])
+        names = _COUNTS_OF.get(metric)
+        if names != ():
+            grouped = await repository.cohort_counts(
+                session, start=start, end=end, filters=by, keys=[created_bucket], names=names
+            )
+            zero = dict.fromkeys(repository.COUNTS, 0)
+            counts = {key: {**zero, **values} for key, values in grouped.items()}
     if metric in ("solved", "backlog"):
-        solved_bucket = repository.bucket(session, ticket_facts.c.solved_at, origin=origin, width_seconds=seconds)
+        solved_bucket = repository.bucket(session, facts.c.solved_at, origin=origin, width_seconds=seconds)
         solved = await repository.solved_per(session, start=start, end=end, filters=by, key=solved_bucket)
     if metric == "backlog":
         opening = await repository.backlog_at(session, at=start, filters=by)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import RowWriter, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
+from app.reports import facts
 from app.routing import service as routing
 from app.routing.models import Area
 from app.sla import repository
@@ -125,10 +126,12 @@ class Ledger:
         self.writer = writer
         self._stored = clocks
         self._new: dict[int, list[ClockRow]] = {}  # a ticket the batch opens has no id yet: by row identity
+        self._touched: dict[int, Any] = {}  # every ticket moved: its id, or (until written) its row
 
     def apply(self, ticket: Any, fact: Fact, *, area_id: int, priority: str) -> Due:
         """Move the ticket's clocks by `fact` under the targets of its area and priority (as they
         are after the event). `ticket` is its id or, for a ticket the batch opens, its row."""
+        self._touched.setdefault(id(ticket), ticket)
         if isinstance(ticket, int):
             clocks = self._stored.setdefault(ticket, [])
         else:
@@ -150,6 +153,10 @@ class Ledger:
     async def flush(self, session: AsyncSession) -> None:
         await self.writer.write(session)
 
+    def tickets(self) -> set[int]:
+        """The ids of the tickets whose clocks moved (once written, for those the batch opened)."""
+        return {t if isinstance(t, int) else t["id"] for t in self._touched.values()}
+
 
 async def ledger(session: AsyncSession, ticket_ids: Iterable[int], *, writer: RowWriter | None = None) -> Ledger:
     return Ledger(
@@ -164,6 +171,7 @@ async def record_breaches(session: AsyncSession, *, now: datetime) -> int:
     """Every running clock whose due time has passed is breached at its due time (a `breached`
     event). Returns how many. Claimed with SKIP LOCKED: two workers never record one breach twice."""
     count = 0
+    breached: set[int] = set()
     for clock in await repository.overdue(session, now):
         due = clock["due_at"]
         assert due is not None
@@ -185,7 +193,10 @@ async def record_breaches(session: AsyncSession, *, now: datetime) -> int:
                 ),
             )
             await writer.write(session)
+            breached.add(clock["ticket_id"])
             count += 1
+    # A breach is a figure of the ticket's (its breached flags): its fact row changes with it.
+    await facts.refresh(session, breached)
     return count
 
 

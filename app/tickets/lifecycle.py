@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import RowWriter, utcnow
 from app.errors import Forbidden, InvalidInput
+from app.reports import facts
 from app.routing import service as routing
 from app.routing.models import TRIAGE, Area
 from app.sla import service as sla
@@ -264,6 +265,7 @@ async def claim(session: AsyncSession, area: str, *, agent: User) -> Event[Claim
     event = Event(EventKind.CLAIMED, row, now, actor=who)
     # On PostgreSQL the claim's own statement wrote the event: one round trip for both.
     _record(None if repository.claim_writes_event(session) else session, event)
+    await facts.refresh(session, [row["id"]])
     return event
 
 
@@ -276,7 +278,7 @@ async def release(session: AsyncSession, ticket: Ticket, *, user: User) -> Event
     ticket.assignee_id, ticket.assignee, ticket.claimed_at, ticket.updated_at = None, None, None, now
     event = Event(EventKind.RELEASED, ticket, now, actor=actor(user))
     _record(session, event)
-    await session.flush()
+    await facts.refresh(session, [ticket.id])
     return event
 
 
@@ -503,7 +505,16 @@ async def _log(session: AsyncSession, event: Event[Ticket]) -> TicketEvent:
     ledger = await sla.ledger(session, [event.ticket.id])
     stored = _record(session, event, ledger=ledger)
     await ledger.flush(session)
+    await facts.refresh(session, [event.ticket.id])
     return stored
+
+
+async def write_batch(session: AsyncSession, index: ThreadIndex) -> None:
+    """An ingest batch's rows written, and the fact rows of the tickets it opened or moved: one
+    statement for the batch, as its clocks are written."""
+    await index.writer.write(session)
+    if index.sla is not None:
+        await facts.refresh(session, index.sla.tickets())
 
 
 async def recompute_sla(session: AsyncSession, *, since: datetime | None = None, now: datetime | None = None) -> int:
@@ -521,6 +532,7 @@ async def recompute_sla(session: AsyncSession, *, since: datetime | None = None,
                 steps[ticket_id] = found
         dues = await sla.replace(session, steps, now=now)
         await repository.set_due(session, {t: (d.first_reply, d.resolution, d.nearest) for t, d in dues.items()})
+        await facts.refresh(session, [ticket_id for ticket_id, *_ in chunk])
         count += len(steps)
     return count
 

@@ -123,7 +123,7 @@ class ReportDesk(SlaDesk):
                 own_addresses=frozenset(),
                 now=at,
             )
-            await writer.write(session)
+            await lifecycle.write_batch(session, index)  # as ingest writes its batch
             return int(event.ticket["id"])
 
     async def reply(self, ticket_id: int, at: datetime, *, by: str | None = None) -> None:

@@ -14,7 +14,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.reports.analysts import ANALYST_VIEWS, MARK, scram_verifier
+from app.migrate import downgrade_async, upgrade_async
+from app.reports.analysts import ANALYST_VIEWS, MARK, ensure_analyst_role, scram_verifier
 from tests.operations.cli import cli_env, routedesk
 
 PG = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -238,3 +239,15 @@ def test_on_sqlite_it_says_why_in_one_line_and_exits_2(database_url: str, tmp_pa
     assert done.stderr.strip().splitlines() == [
         "error: analyst roles are PostgreSQL's: on SQLite whoever can read the database file reads all of it"
     ]
+
+
+@PG
+async def test_a_role_made_before_the_fact_table_still_reads_ticket_facts_after_its_migration(
+    database_url: str, role_name: str
+) -> None:
+    """Migration 0011 replaces ticket_facts (now over the table ticket_fact): the grants it had are
+    given again, and the table under it is not."""
+    await downgrade_async(database_url, "0010")
+    await ensure_analyst_role(database_url, role_name, password=PASSWORD)
+    await upgrade_async(database_url)
+    await _check_reads_views_only(database_url, role_name)

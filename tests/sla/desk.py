@@ -65,7 +65,7 @@ class SlaDesk:
             event = lifecycle.open_ticket(
                 index, parsed=parsed, customer=None, mailbox_id=None, route=route, own_addresses=frozenset(), now=at
             )
-            await writer.write(session)
+            await lifecycle.write_batch(session, index)  # as ingest writes its batch
             return int(event.ticket["id"])
 
     async def customer_writes(self, ticket_id: int, at: datetime) -> None:
@@ -81,7 +81,7 @@ class SlaDesk:
             row = (await repository.tickets_by_reference(session, [reference]))[reference]
             index.sla = await sla.ledger(session, [ticket_id], writer=writer)
             lifecycle.add_message(index, row, parsed=parsed, how="header", now=at)
-            await writer.write(session)
+            await lifecycle.write_batch(session, index)  # as ingest writes its batch
 
     async def reply(self, ticket_id: int, at: datetime) -> None:
         async with unit_of_work(self.sessionmaker) as session:
