@@ -60,7 +60,9 @@ async def surveyed_since(session: AsyncSession, customer_ids: Collection[int], *
     if not customer_ids:
         return set()
     rows = await session.scalars(
-        select(distinct(CsatSurvey.customer_id)).where(
+        select(CsatSurvey.customer_id)
+        .distinct()
+        .where(
             CsatSurvey.customer_id.in_(customer_ids),
             CsatSurvey.status == SurveyStatus.SENT,
             CsatSurvey.sent_at >= since,
