@@ -266,7 +266,10 @@ async def comments(
 async def denominators(
     session: AsyncSession, *, area_ids: Collection[int | None] | None = None, limit: int = 1000, offset: int = 0
 ) -> Sequence[Denominator]:
-    statement = select(Denominator).order_by(Denominator.starts_on, Denominator.area_id, Denominator.id)
+    # The whole desk's (`*`, no area) before the areas', on both engines.
+    statement = select(Denominator).order_by(
+        Denominator.starts_on, Denominator.area_id.is_not(None), Denominator.area_id, Denominator.id
+    )
     if area_ids is not None:
         wanted = [a for a in area_ids if a is not None]
         condition: Any = Denominator.area_id.in_(wanted)
