@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.auth import CurrentAdmin
 from app.csat import contacts
 from app.csat import figures as csat
-from app.csat.schemas import CommentsPage, ContactRateRead, DenominatorRead, DenominatorsStored, DenominatorUpload
+from app.csat.schemas import CommentsPage, ContactRateRead, DenominatorRead, DenominatorsStored, DenominatorWrite
 from app.db import MAX_ID, SessionDep, utcnow
 from app.errors import PayloadTooLarge
 from app.reports import service as reports
@@ -78,9 +78,10 @@ async def list_denominators(
 
 
 @admin_router.post("")
-async def upload_denominators(body: DenominatorUpload, admin: CurrentAdmin, session: SessionDep) -> DenominatorsStored:
-    """Store denominators, all or none: the same period and area as a stored one replaces its value."""
-    return await contacts.store(session, body.denominators, now=utcnow())
+async def add_denominator(body: DenominatorWrite, admin: CurrentAdmin, session: SessionDep) -> DenominatorsStored:
+    """Store one denominator; the same period and area as a stored one replaces its value. Many at once,
+    all or none: the CSV upload below."""
+    return await contacts.store(session, [body], now=utcnow())
 
 
 @admin_router.post("/csv", openapi_extra=CSV_BODY)

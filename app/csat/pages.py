@@ -3,8 +3,9 @@
 GET /survey/{token}?rating=good|bad shows the choice pre-selected with a comment box and records
 nothing (mail scanners follow links); POST /survey/{token} records the rating. GET and POST
 /survey/opt-out/{token} do the same for "no more surveys". Every form carries the double-submitted CSRF
-token of app/links.py; every page the strict CSP of the help centre. A bad token, a closed survey or a
-bad form gets an HTML page with a 4xx status, never the API's JSON.
+token of app/links.py; every page the strict CSP of the help centre. The handlers read the token
+themselves (as the help centre reads its slugs), so that any string gets this page's HTML answer: a bad
+token, a closed survey or a bad form gets an HTML page with a 4xx status, never the API's JSON.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ async def survey_stylesheet() -> Response:
 
 
 @router.get("/survey/opt-out/{token}", response_class=HTMLResponse)
-async def opt_out_page(request: Request, token: str, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+async def opt_out_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+    token = request.path_params["token"]
     try:
         await surveys.check_opt_out(session, token, links=runtime.links)
     except SurveyProblem as problem:
@@ -113,7 +115,8 @@ async def opt_out_page(request: Request, token: str, session: SessionDep, runtim
 
 
 @router.post("/survey/opt-out/{token}", response_class=HTMLResponse)
-async def opt_out(request: Request, token: str, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+async def opt_out(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+    token = request.path_params["token"]
     form = await _form(request)
     if form is None or not form_token_ok(request, form.get(CSRF_FIELD)):
         return _bad_form(runtime, _STALE_FORM, 403)
@@ -125,7 +128,8 @@ async def opt_out(request: Request, token: str, session: SessionDep, runtime: Ru
 
 
 @router.get("/survey/{token}", response_class=HTMLResponse)
-async def survey_page(request: Request, token: str, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+async def survey_page(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+    token = request.path_params["token"]
     choice = request.query_params.get("rating")
     try:
         view = await surveys.show(
@@ -137,7 +141,8 @@ async def survey_page(request: Request, token: str, session: SessionDep, runtime
 
 
 @router.post("/survey/{token}", response_class=HTMLResponse)
-async def survey_answer(request: Request, token: str, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+async def survey_answer(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+    token = request.path_params["token"]
     form = await _form(request)
     if form is None or not form_token_ok(request, form.get(CSRF_FIELD)):
         return _bad_form(runtime, _STALE_FORM, 403)

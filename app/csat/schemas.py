@@ -84,12 +84,6 @@ class DenominatorWrite(BaseModel):
         return value
 
 
-class DenominatorUpload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    denominators: list[DenominatorWrite] = Field(min_length=1, max_length=UPLOAD_MAX_ROWS)
-
-
 class DenominatorRead(BaseModel):
     id: int
     period: str

@@ -91,9 +91,9 @@ async def open_tickets_by_subject(
 
 
 async def recently_solved(
-    session: AsyncSession, customer_ids: Collection[int], *, since: datetime
+    session: AsyncSession, customer_ids: Collection[int], *, since: datetime, until: datetime
 ) -> dict[tuple[int, int], tuple[int, str]]:
-    """The latest ticket of each (customer, area) solved since `since`: (id, reference)."""
+    """The latest ticket of each (customer, area) solved between `since` and `until`: (id, reference)."""
     if not customer_ids:
         return {}
     rows = await session.execute(
@@ -102,6 +102,7 @@ async def recently_solved(
             Ticket.customer_id.in_(customer_ids),
             Ticket.status == TicketStatus.SOLVED,
             Ticket.solved_at >= since,
+            Ticket.solved_at <= until,
         )
         .order_by(Ticket.solved_at)
     )

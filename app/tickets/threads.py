@@ -11,7 +11,7 @@ from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import RowWriter
+from app.db import RowWriter, utcnow
 from app.sla import service as sla
 from app.tickets import repository
 from app.tickets.models import Customer, CustomerRow, Participant, ParticipantRow, TicketRow, TicketStatus
@@ -82,6 +82,7 @@ async def load_thread_index(
     prefix: str,
     subject_since: datetime,
     repeat_since: datetime | None = None,
+    now: datetime | None = None,
 ) -> ThreadIndex:
     pattern = token_pattern(prefix)
     message_ids: set[str] = set()
@@ -120,7 +121,9 @@ async def load_thread_index(
         index.participants[by_id[ticket_id]["reference"]].add(email)
     index.sla = await sla.ledger(session, by_id, writer=writer)
     if repeat_since is not None:
-        index.recently_solved = await repository.recently_solved(session, customers, since=repeat_since)
+        index.recently_solved = await repository.recently_solved(
+            session, customers, since=repeat_since, until=now or utcnow()
+        )
     return index
 
 

@@ -34,7 +34,7 @@ async def test_denominators_upload_as_json_and_csv_and_the_same_period_replaces(
     await ensure_triage(desk)
     response = await desk.admin.post(
         "/admin/denominators",
-        json={"denominators": [{"period": "2026-10", "area": "*", "value": 11000, "unit": "active accounts"}]},
+        json={"period": "2026-10", "area": "*", "value": 11000, "unit": "active accounts"},
     )
     assert response.status_code == 200, response.text
     assert (response.json()["created"], response.json()["replaced"]) == (1, 0)
@@ -49,7 +49,7 @@ async def test_denominators_upload_as_json_and_csv_and_the_same_period_replaces(
     ]
     again = await desk.admin.post(
         "/admin/denominators",
-        json={"denominators": [{"period": "2026-11", "area": "*", "value": 12500, "unit": "active accounts"}]},
+        json={"period": "2026-11", "area": "*", "value": 12500, "unit": "active accounts"},
     )
     assert (again.json()["created"], again.json()["replaced"]) == (0, 1)
     assert ("2026-11", "*", 12500.0, "active accounts") in await stored(desk)
@@ -77,8 +77,7 @@ BAD_JSON = [
 async def test_a_malformed_denominator_is_refused_and_nothing_is_stored(
     desk: Desk, row: dict[str, object], status: int, words: str
 ) -> None:
-    good = {"period": "2026-10", "area": "*", "value": 1, "unit": "accounts"}
-    response = await desk.admin.post("/admin/denominators", json={"denominators": [good, row]})
+    response = await desk.admin.post("/admin/denominators", json=row)
     assert response.status_code == status, response.text
     assert words in response.text
     assert await stored(desk) == []
@@ -87,37 +86,26 @@ async def test_a_malformed_denominator_is_refused_and_nothing_is_stored(
 async def test_overlapping_periods_are_refused_in_one_upload_and_against_stored_ones(desk: Desk) -> None:
     await ensure_triage(desk)
     inside = await desk.admin.post(
-        "/admin/denominators",
-        json={
-            "denominators": [
-                {"period": "2026-11", "area": "triage", "value": 10, "unit": "accounts"},
-                {"period": "2026-11-10..2026-12-05", "area": "triage", "value": 10, "unit": "accounts"},
-            ]
-        },
+        "/admin/denominators/csv",
+        content=b"period,area,value,unit\n2026-11,triage,10,accounts\n2026-11-10..2026-12-05,triage,10,accounts\n",
     )
-    assert inside.status_code == 422 and "overlap" in inside.json()["detail"]
+    assert inside.status_code == 422 and "rows 1 and 2 overlap" in inside.json()["detail"]
     assert await stored(desk) == []
     # Another scope may cover the same days.
     ok = await desk.admin.post(
-        "/admin/denominators",
-        json={
-            "denominators": [
-                {"period": "2026-11", "area": "triage", "value": 10, "unit": "accounts"},
-                {"period": "2026-11-10..2026-12-05", "area": "*", "value": 10, "unit": "accounts"},
-            ]
-        },
+        "/admin/denominators/csv",
+        content=b"period,area,value,unit\n2026-11,triage,10,accounts\n2026-11-10..2026-12-05,*,10,accounts\n",
     )
     assert ok.status_code == 200, ok.text
     clash = await desk.admin.post(
-        "/admin/denominators",
-        json={
-            "denominators": [
-                {"period": "2026-12", "area": "triage", "value": 10, "unit": "accounts"},
-                {"period": "2026-11-30", "area": "triage", "value": 10, "unit": "accounts"},
-            ]
-        },
+        "/admin/denominators/csv",
+        content=b"period,area,value,unit\n2026-12,triage,10,accounts\n2026-11-30,triage,10,accounts\n",
     )
     assert clash.status_code == 409 and "overlaps the stored period 2026-11" in clash.json()["detail"]
+    one = await desk.admin.post(
+        "/admin/denominators", json={"period": "2026-11-15", "area": "*", "value": 3, "unit": "accounts"}
+    )
+    assert one.status_code == 409
     assert len(await stored(desk)) == 2
 
 

@@ -110,7 +110,13 @@ class ReportDesk(SlaDesk):
             row: CustomerRow = {"id": known.id, "email": known.email, "name": known.name}
             writer = RowWriter()
             index = await threads.load_thread_index(
-                session, [parsed], writer=writer, prefix="RD", subject_since=at, repeat_since=at - timedelta(days=7)
+                session,
+                [parsed],
+                writer=writer,
+                prefix="RD",
+                subject_since=at,
+                repeat_since=at - timedelta(days=7),
+                now=at,
             )
             found = (await routing.areas_for_routing(session))[area]
             route = routing.Route(
