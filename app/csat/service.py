@@ -101,9 +101,14 @@ async def send_due(
                 continue
             customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id is not None else None
             mailbox = await session.get(Mailbox, ticket.mailbox_id) if ticket.mailbox_id is not None else None
-            thread = [(m.direction, m.auto) for m in await tickets.thread(session, ticket.id)]
+            messages = await tickets.thread(session, ticket.id)
             reason = await _skip_reason(
-                session, customer, mailbox, thread=thread, since=asked_since, asked_now=asked_now
+                session,
+                customer,
+                mailbox,
+                thread=[(m.direction, m.auto) for m in messages],
+                since=asked_since,
+                asked_now=asked_now,
             )
             cycle = await repository.next_cycle(session, ticket.id)
             survey_id = await repository.insert_survey(
@@ -143,6 +148,7 @@ async def send_due(
                 mailbox=mailbox,
                 to=[customer.email],
                 now=now,
+                thread=messages,
             )
             found.sent += 1
         if found.written + found.taken >= limit:
