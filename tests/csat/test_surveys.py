@@ -322,3 +322,21 @@ async def test_the_area_survey_delay_is_set_through_the_area_api(desk: Desk) -> 
     await solve(desk, ticket_id)
     assert (await run_scheduler(desk, utcnow() + timedelta(minutes=59))).sent == 0
     assert (await run_scheduler(desk, utcnow() + timedelta(minutes=61))).sent == 1
+
+
+async def test_the_workers_scheduler_loop_sends_due_surveys_and_stops_when_asked(desk: Desk) -> None:
+    await solved_ticket(desk)
+    at = utcnow() + timedelta(days=1, minutes=1)
+    settings = desk.settings.model_copy(update={"csat": desk.settings.csat.model_copy(update={"tick_seconds": 0.05})})
+    stop = asyncio.Event()
+    loop = asyncio.create_task(
+        scheduler.run_survey_scheduler(desk.runtime.sessionmaker, settings, desk.runtime.links, stop, clock=lambda: at)
+    )
+    try:
+        async with asyncio.timeout(10):
+            while not await surveys(desk):
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+    assert [s.status for s in await surveys(desk)] == [SurveyStatus.SENT]
