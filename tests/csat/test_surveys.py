@@ -245,6 +245,10 @@ async def test_a_post_without_the_pages_form_token_records_nothing(desk: Desk, c
         f"/survey/{token}", data={"form_token": form_token.group(1), "rating": "good", "comment": "a\x00b"}
     )
     assert_problem_page(control, 400, "not text")
+    long = await customer.post(
+        f"/survey/{token}", data={"form_token": form_token.group(1), "rating": "good", "comment": "é" * 1001}
+    )
+    assert_problem_page(long, 400, "longer than 1000 characters")
     assert [s.rating for s in await surveys(desk)] == [None]
 
 
