@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 
 from app.csat import scheduler
 from app.csat.models import CsatSurvey, SurveyStatus
+from app.csat.service import SurveyPass
 from app.db import utcnow
 from app.replies.models import Outbox
 from app.replies.sender import send_due
@@ -53,7 +54,7 @@ async def solve(desk: Desk, ticket_id: int, status: str = "solved") -> None:
     assert response.status_code == 200, response.text
 
 
-async def run_scheduler(desk: Desk, at: datetime, **csat: float) -> scheduler.SurveyPass:
+async def run_scheduler(desk: Desk, at: datetime, **csat: float) -> SurveyPass:
     """One scheduler run at `at` (the desk's clock from then on), with csat settings changed by `csat`."""
     desk.runtime.clock = lambda: at
     settings = desk.settings.model_copy(update={"csat": desk.settings.csat.model_copy(update=csat)})
