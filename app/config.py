@@ -77,6 +77,24 @@ class TicketSettings(BaseModel):
     # The breach recorder sleeps until the nearest SLA due time, but never longer than this: a due
     # time moved earlier by another process is seen within it.
     sla_breach_tick_seconds: float = Field(30.0, gt=0, le=3600)
+    # A new ticket from a customer in an area within this many days of one of theirs solved there is a
+    # repeat contact, linked to the solved one (`ticket.repeat_of_ticket_id`).
+    repeat_contact_days: float = Field(7.0, ge=0, le=365)
+
+
+class CsatSettings(BaseModel):
+    # At most one survey per customer in this many days: a customer with three tickets solved in a week
+    # is asked once.
+    survey_per_customer_days: float = Field(7.0, ge=0, le=365)
+    # How long a survey's links take a rating (and a changed one) after the survey is sent.
+    rating_days: float = Field(7.0, gt=0, le=90)
+    # A ticket solved longer ago than its area's survey delay plus this gets no survey: a worker that was
+    # down for a month, or the first start on an old database, does not survey the past.
+    survey_late_days: float = Field(3.0, gt=0, le=90)
+    # The survey scheduler looks for due surveys this often.
+    tick_seconds: float = Field(60.0, gt=0, le=3600)
+    # Surveys written per transaction.
+    batch: int = Field(100, ge=1, le=10_000)
 
 
 class AttachmentSettings(BaseModel):
@@ -191,6 +209,8 @@ class Settings(BaseSettings):
     # and closing connections of their own: under load that churn costs more than the wait.
     database_pool_size: int = Field(20, ge=1, le=1000)
     data_dir: Path = Path("./routedesk-data")
+    # Where customers reach the public pages (survey links in mail): scheme, host and any path prefix.
+    public_url: str = Field("http://localhost:8000", max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     # Key that encrypts mailbox passwords at rest; when unset, one is generated in data_dir.
     secret_key: SecretStr | None = None
     log_level: str = "info"
@@ -199,6 +219,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     smtp: SmtpSettings = SmtpSettings()
     tickets: TicketSettings = TicketSettings()
+    csat: CsatSettings = CsatSettings()
     http: HttpSettings = HttpSettings()
     attachments: AttachmentSettings = AttachmentSettings()
     metrics: MetricsSettings = MetricsSettings()

@@ -6,6 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.config import Settings, get_settings
+from app.csat import endpoints as csat_api
+from app.csat import pages as csat_pages
 from app.docs import install_docs
 from app.errors import ERROR_RESPONSES, install_error_handlers
 from app.health import endpoints as health_api
@@ -65,7 +67,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         kb_api,
     ):
         app.include_router(module.router, prefix="/api/v1", responses=ERROR_RESPONSES)
+    for router in (csat_api.reports_router, csat_api.admin_router):
+        app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(kb_pages.router)  # the public help centre: no login (app/kb/pages.py)
+    app.include_router(csat_pages.router)  # the CSAT survey's pages: no login (app/csat/pages.py)
 
     # On the app itself, not through an included router: the container check reads them from app.routes.
     for path, endpoint in (

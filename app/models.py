@@ -1,11 +1,11 @@
 """Every ORM model, imported once so that metadata and Alembic see the whole schema."""
 
+from app.csat.models import CsatSurvey, Denominator
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.kb.models import Article, KbVersion
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
-from app.reports.models import Csat
 from app.routing.models import Area, Job, Label, ModelActivation, ModelVersion, RoutingRule
 from app.sla.models import Holiday, Schedule, SlaClock, SlaEvent, SlaPolicy
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
@@ -15,8 +15,9 @@ __all__ = [
     "Area",
     "Article",
     "Attachment",
-    "Csat",
+    "CsatSurvey",
     "Customer",
+    "Denominator",
     "Holiday",
     "Job",
     "KbVersion",

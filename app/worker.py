@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from app.csat.scheduler import run_survey_scheduler
 from app.db import unit_of_work
 from app.health.heartbeat import run_heartbeat
 from app.inbox import repository
@@ -145,6 +146,10 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event, *, process: str = "w
             run_breach_recorder(runtime.sessionmaker, stop, tick=runtime.settings.tickets.sla_breach_tick_seconds),
             name="sla-breaches",
         )
+        surveys = asyncio.create_task(
+            run_survey_scheduler(runtime.sessionmaker, runtime.settings, runtime.links, stop, clock=runtime.clock),
+            name="csat-surveys",
+        )
         try:
             while not stop.is_set():
                 try:
@@ -172,7 +177,7 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event, *, process: str = "w
             stop.set()
             for task in tasks.values():
                 task.cancel()
-            await asyncio.gather(sender, jobs, breaches, *tasks.values(), return_exceptions=True)
+            await asyncio.gather(sender, jobs, breaches, surveys, *tasks.values(), return_exceptions=True)
             # The last beat after the pollers and the sender stopped: it carries their final counts.
             await asyncio.gather(heartbeat, return_exceptions=True)
     log.info("worker_stopped", worker=owner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.cli import (
     areas,
+    contacts,
     db,
     demo,
     kb,
@@ -31,6 +32,7 @@ cli.add_typer(rules.rules_cli, name="rules")
 cli.add_typer(macros.macros_cli, name="macros")
 cli.add_typer(sla.sla_cli, name="sla")
 cli.add_typer(kb.kb_cli, name="kb")
+cli.add_typer(contacts.denominators_cli, name="denominators")
 
 __all__ = ["cli", "demo", "main", "processes", "reports"]
 

@@ -33,6 +33,7 @@ def areas_list() -> None:
                 "title": area.title,
                 "first_response_minutes": area.first_response_minutes,
                 "resolution_minutes": area.resolution_minutes,
+                "survey_delay_minutes": area.survey_delay_minutes,
                 "archived": area.archived,
                 "archived_at": area.archived_at.isoformat() if area.archived_at else None,
             }
@@ -51,6 +52,9 @@ def areas_add(
         int, typer.Option("--first-response-minutes", help="first-response target", min=1)
     ] = 240,
     resolution_minutes: Annotated[int, typer.Option("--resolution-minutes", help="resolution target", min=1)] = 2880,
+    survey_delay_minutes: Annotated[
+        int, typer.Option("--survey-delay-minutes", help="CSAT survey this long after a solve", min=0)
+    ] = 1440,
 ) -> None:
     """Add an area (a queue), with its SLA targets."""
     from pydantic import ValidationError
@@ -65,6 +69,7 @@ def areas_add(
             title=title or name.replace("_", " ").replace("-", " ").capitalize(),
             first_response_minutes=first_response_minutes,
             resolution_minutes=resolution_minutes,
+            survey_delay_minutes=survey_delay_minutes,
         )
     except ValidationError as exc:
         raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
@@ -74,6 +79,30 @@ def areas_add(
 
     in_session(settings, go)
     typer.echo(f"area {name!r} added")
+
+
+@areas_cli.command("survey-delay")
+def areas_survey_delay(
+    name: AreaArg,
+    minutes: Annotated[int, typer.Argument(help="minutes after a solve, 0 to 43200 (the default is 1440: a day)")],
+) -> None:
+    """Set how long after a ticket of the area is solved its CSAT survey goes."""
+    from pydantic import ValidationError
+
+    from app.routing import service as routing
+    from app.routing.schemas import AreaUpdate
+
+    settings = load_settings()
+    try:
+        data = AreaUpdate(survey_delay_minutes=minutes)
+    except ValidationError as exc:
+        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+
+    async def go(session: AsyncSession, _runtime: Runtime) -> None:
+        await routing.update_area(session, await routing.get_area(session, name), data)
+
+    in_session(settings, go)
+    typer.echo(f"area {name!r}: surveys {minutes} minutes after a solve")
 
 
 @areas_cli.command("archive")

@@ -91,8 +91,20 @@ ROWS = (
     ("routed by model", "routed_by_model"),
     ("routed by fallback", "routed_by_fallback"),
     ("re-routed by agents", "rerouted_rate"),
+    ("CSAT surveys sent", "surveys_sent"),
+    ("CSAT survey responses", "survey_responses"),
+    ("CSAT good ratings", "csat_good"),
+    ("CSAT bad ratings", "csat_bad"),
+    ("CSAT", "csat"),
+    ("CSAT response rate", "response_rate"),
+    ("contacts (gross)", "contacts"),
+    ("contacts (net: customers)", "contacts_net"),
+    ("repeat contacts", "repeat_contacts"),
+    ("repeat contact rate", "repeat_contact_rate"),
 )
-_SHARES = frozenset(name for _, name in ROWS if name.endswith(("_rate", "_compliance")) or "routed_by" in name)
+_SHARES = frozenset(
+    name for _, name in ROWS if name.endswith(("_rate", "_compliance")) or "routed_by" in name or name == "csat"
+)
 
 
 def _cell(name: str, value: Any) -> str:

@@ -153,6 +153,8 @@ async def _store(
         writer=writer,
         prefix=settings.ingest.ticket_prefix,
         subject_since=now - timedelta(days=settings.ingest.subject_thread_days),
+        repeat_since=now - timedelta(days=settings.tickets.repeat_contact_days),
+        now=now,
     )
     acks = await replies.acknowledgements_for(
         session,

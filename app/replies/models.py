@@ -32,7 +32,7 @@ class Outbox(Base):
     )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), default=None)
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"), default=None)
-    kind: Mapped[str] = mapped_column(String(16))  # reply | acknowledgement
+    kind: Mapped[str] = mapped_column(String(16))  # reply | acknowledgement | survey
     mail_from: Mapped[str] = mapped_column(String(320))
     rcpt_to: Mapped[str] = mapped_column(Text)  # comma-separated envelope recipients
     raw: Mapped[bytes] = mapped_column(LargeBinary)

@@ -32,6 +32,10 @@ ACK_BODY = (
 )
 
 
+# Mail no person wrote for this message: marked Auto-Submitted, so that auto-responders do not answer it.
+AUTOMATIC_KINDS = frozenset({"acknowledgement", "survey"})
+
+
 def reply_subject(subject: str, reference: str) -> str:
     subject = subject.strip() or "Your request"
     if not subject.lower().startswith("re:"):
@@ -97,7 +101,7 @@ def outbound_rows(
         in_reply_to=in_reply_to,
         references=references,
         date=now,
-        automatic=kind == "acknowledgement",
+        automatic=kind in AUTOMATIC_KINDS,
         files=files,
     )
     message: MessageRow = {
@@ -119,7 +123,7 @@ def outbound_rows(
         "references": " ".join(references) or None,
         "body_text": body,
         "new_text": body,
-        "auto": "auto_reply" if kind == "acknowledgement" else None,
+        "auto": "auto_reply" if kind in AUTOMATIC_KINDS else None,
         "created_at": now,
     }
     outbox: OutboxRow = {

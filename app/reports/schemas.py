@@ -36,6 +36,18 @@ class Figures(BaseModel):
     routed_by_model: float | None = None
     routed_by_fallback: float | None = None
     rerouted_rate: float | None = Field(None, description="share of the window's tickets re-routed by an agent")
+    # CSAT and contacts (app/csat/figures.py): ratings by the area and assignee when rated, surveys by
+    # those when sent, contacts by the ticket's area and assignee.
+    surveys_sent: int = Field(0, description="CSAT surveys sent in the window")
+    survey_responses: int = Field(0, description="of those surveys, the ones rated (whenever)")
+    csat_good: int = Field(0, description="good ratings given in the window")
+    csat_bad: int = Field(0, description="bad ratings given in the window")
+    csat: float | None = Field(None, description="good / (good + bad), ratings given in the window")
+    response_rate: float | None = Field(None, description="survey_responses / surveys_sent")
+    contacts: int = Field(0, description="tickets opened by customers in the window (gross contacts)")
+    contacts_net: int = Field(0, description="distinct customers who opened them (net contacts)")
+    repeat_contacts: int = Field(0, description="of those tickets, repeat contacts of a recently solved one")
+    repeat_contact_rate: float | None = Field(None, description="repeat_contacts / contacts")
 
 
 # What a time series may chart: any figure.

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.csat import figures as csat
 from app.errors import InvalidInput, NotFound
 from app.reports import repository
 from app.reports.models import TicketFact
@@ -147,9 +148,16 @@ async def summary(session: AsyncSession, span: Window, by: Filters) -> SummaryRe
             ends[0] += solved
             ends[1] += backlog
 
+    satisfaction = await csat.figures(session, start=start, end=end, area=by.area, agent=by.agent, priority=by.priority)
+    for i, grouping in enumerate(csat.GROUPINGS):
+        for name in satisfaction[grouping]:
+            rolled[i].setdefault(() if i == 0 else (name,), ({}, [0, 0]))
+
     def of(i: int, group: tuple[Any, ...]) -> dict[str, Any]:
         summed, (solved, backlog) = rolled[i].get(group, ({}, [0, 0]))
-        return figures(summed or None, solved, backlog, ranks[i].get(group))
+        found = figures(summed or None, solved, backlog, ranks[i].get(group))
+        found.update(satisfaction[csat.GROUPINGS[i]].get(group if i == 0 else group[0], csat.empty()))
+        return found
 
     def groups(i: int) -> list[GroupFigures]:
         names = sorted(rolled[i], key=lambda g: (g[0] is None, g[0] or ""))
@@ -218,6 +226,16 @@ async def timeseries(
     width = timedelta(days=7 if interval == Interval.WEEK else 1)
     origin = span.since - timedelta(days=span.start.weekday() if interval == Interval.WEEK else 0)
     starts = list(_starts(origin, span.until, width))
+    if metric in csat.NAMES:
+        # One window per interval: these figures read their own tables (app/csat/figures.py).
+        points = []
+        for point in starts:
+            since, until = max(point, span.since), min(point + width, span.until)
+            value = await csat.one(
+                session, metric, start=since, end=until, area=by.area, agent=by.agent, priority=by.priority
+            )
+            points.append(Point(start=since, value=value))
+        return TimeseriesRead(metric=metric, interval=interval, start=span.start, end=span.end, points=points)
     seconds = int(width.total_seconds())
     start, end = span.since, span.until
     facts = TicketFact.__table__

@@ -9,6 +9,7 @@ from app.validation import Line, OptionalLine, OptionalText, Text
 
 AREA_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 AREA_NAME_MAX = 64
+SURVEY_DELAY_MAX = 60 * 24 * 30  # minutes: a month
 AreaName = Field(min_length=1, max_length=AREA_NAME_MAX, pattern=AREA_NAME_PATTERN)
 
 
@@ -22,6 +23,7 @@ class AreaCreate(BaseModel):
     resolution_minutes: int = Field(2880, ge=1, le=60 * 24 * 365)
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     acknowledge: bool = True
+    survey_delay_minutes: int = Field(1440, ge=0, le=SURVEY_DELAY_MAX)
 
 
 class AreaUpdate(BaseModel):
@@ -33,6 +35,7 @@ class AreaUpdate(BaseModel):
     resolution_minutes: int | None = Field(None, ge=1, le=60 * 24 * 365)
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     acknowledge: bool | None = None
+    survey_delay_minutes: int | None = Field(None, ge=0, le=SURVEY_DELAY_MAX)
     active: bool | None = None
 
 
@@ -47,6 +50,7 @@ class AreaRead(BaseModel):
     resolution_minutes: int
     threshold: float | None
     acknowledge: bool
+    survey_delay_minutes: int
     active: bool  # false exactly while archived
     archived: bool
     archived_at: datetime | None

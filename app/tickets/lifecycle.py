@@ -114,9 +114,12 @@ def open_ticket(
     previous: TicketRow | None = None,
 ) -> Event[TicketRow]:
     """None -> open (`created`), routed to `route`'s area with its SLA due times; the subject keeps no
-    other ticket's token."""
+    other ticket's token. A customer's ticket in an area where one of theirs was solved lately (the
+    index's `recently_solved`) is a repeat contact of that one: `repeat_of_ticket_id`, `data.repeat_of`."""
     area = route.area
     key = threads.subject_key(parsed.subject, index.prefix)
+    customer_id = customer.get("id") if customer is not None else None
+    repeat = index.recently_solved.get((customer_id, area.id)) if customer_id is not None else None
     ticket: TicketRow = {
         "reference": threads.new_reference(index.prefix),
         "subject": threads.without_tokens(parsed.subject, index.prefix)[:2000],
@@ -127,6 +130,7 @@ def open_ticket(
         "mailbox_id": mailbox_id,
         "assignee_id": None,
         "previous_ticket_id": previous["id"] if previous is not None else None,
+        "repeat_of_ticket_id": repeat[0] if repeat is not None else None,
         "routed_by": route.routed_by,
         "route_probability": route.probability,
         "model_version": route.model_version,
@@ -155,6 +159,7 @@ def open_ticket(
             "probability": route.probability,
             "model_version": route.model_version,
             "previous_ticket": previous["reference"] if previous is not None else None,
+            "repeat_of": repeat[1] if repeat is not None else None,
         },
         status_to=TicketStatus.OPEN,
     )
@@ -406,6 +411,22 @@ async def add_note(session: AsyncSession, ticket: Ticket, *, body: str, user: Us
     now = utcnow()
     ticket.updated_at = now
     stored = _record(session, Event(EventKind.NOTE, ticket, now, actor=actor(user), note=body))
+    await session.flush()
+    return stored
+
+
+async def csat_received(
+    session: AsyncSession, ticket: Ticket, *, cycle: int, rating: str, comment: str | None, now: datetime
+) -> TicketEvent:
+    """A customer's survey rating (`csat`), status and assignee unchanged. A bad one carries an internal
+    note for the assignee, with the customer's comment, so that whoever held the ticket hears of it."""
+    note = None
+    if rating == "bad":
+        note = "The customer rated this ticket bad in the satisfaction survey."
+        if comment:
+            note += f" Their comment: {comment}"
+    data = {"cycle": cycle, "rating": rating, "assignee": ticket.assignee_id}
+    stored = _record(session, Event(EventKind.CSAT, ticket, now, actor="customer", data=data, note=note))
     await session.flush()
     return stored
 

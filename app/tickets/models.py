@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, TypedDict
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, StringEnum, utcnow
@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     REROUTED = "rerouted"
     NOTE = "note"
     PRIORITY = "priority"
+    CSAT = "csat"  # a customer's survey rating (app/csat); a bad one carries a note for the assignee
 
 
 class Customer(Base):
@@ -42,6 +43,8 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(320), default=None)
+    # Set through the opt-out link of a CSAT survey: no more surveys go to this customer.
+    survey_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -69,6 +72,11 @@ class Ticket(Base):
     )
     # A message after the reopen window starts a new ticket that points back at the old one.
     previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), default=None)
+    # A repeat contact: the customer's ticket in the same area solved at most tickets.repeat_contact_days
+    # before this one was opened. A plain id, no foreign key: SQLite adds a column in place only with an
+    # unnamed constraint that Alembic cannot compare, and rebuilding `ticket` trips over the report views.
+    # Tickets are never deleted, so the id does not dangle.
+    repeat_of_ticket_id: Mapped[int | None] = mapped_column(Integer, default=None)
     routed_by: Mapped[str] = mapped_column(String(16), default="fallback")  # rule | model | fallback | agent
     model_version: Mapped[str | None] = mapped_column(String(64), default=None)
     route_probability: Mapped[float | None] = mapped_column(Float, default=None)
@@ -178,6 +186,7 @@ class TicketRow(TypedDict):
     mailbox_id: int | None
     assignee_id: int | None
     previous_ticket_id: int | None
+    repeat_of_ticket_id: NotRequired[int | None]
     routed_by: str
     model_version: str | None
     route_probability: float | None

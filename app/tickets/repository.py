@@ -90,6 +90,29 @@ async def open_tickets_by_subject(
     return [cast(TicketRow, dict(row)) for row in rows.mappings()]
 
 
+async def recently_solved(
+    session: AsyncSession, customer_ids: Collection[int], *, since: datetime, until: datetime
+) -> dict[tuple[int, int], tuple[int, str]]:
+    """The latest ticket of each (customer, area) solved between `since` and `until`: (id, reference)."""
+    if not customer_ids:
+        return {}
+    rows = await session.execute(
+        select(Ticket.customer_id, Ticket.area_id, Ticket.id, Ticket.reference)
+        .where(
+            Ticket.customer_id.in_(customer_ids),
+            Ticket.status == TicketStatus.SOLVED,
+            Ticket.solved_at >= since,
+            Ticket.solved_at <= until,
+        )
+        .order_by(Ticket.solved_at)
+    )
+    return {
+        (customer_id, area_id): (ticket_id, reference)
+        for customer_id, area_id, ticket_id, reference in rows
+        if customer_id is not None
+    }
+
+
 def _next_waiting() -> Any:
     """The id of an area's (by name) most urgent waiting ticket, locked for the claim that takes it.
 

@@ -49,6 +49,16 @@ async def get_ticket(session: AsyncSession, ticket_id: int, *, for_update: bool 
     return ticket
 
 
+async def opt_out_of_surveys(session: AsyncSession, customer_id: int) -> bool:
+    """The customer asked for no more CSAT surveys (their survey's opt-out link). False: no such customer."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return False
+    customer.survey_opt_out = True
+    await session.flush()
+    return True
+
+
 _TICKET_FIELDS = tuple(
     name for name in TicketSummary.model_fields if name not in {"area", "customer_email", "assignee"}
 )

@@ -11,7 +11,7 @@ from functools import cache
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import RowWriter
+from app.db import RowWriter, utcnow
 from app.sla import service as sla
 from app.tickets import repository
 from app.tickets.models import Customer, CustomerRow, Participant, ParticipantRow, TicketRow, TicketStatus
@@ -69,6 +69,9 @@ class ThreadIndex:
     customers: dict[str, CustomerRow] = field(default_factory=dict)
     # The SLA clocks of the batch's tickets, written with its rows (see lifecycle._record).
     sla: sla.Ledger | None = None
+    # Each known customer's latest ticket per area solved within the repeat-contact window: a new
+    # ticket of theirs in that area is a repeat contact of it (lifecycle.open_ticket). (id, reference)
+    recently_solved: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
 
 
 async def load_thread_index(
@@ -78,6 +81,8 @@ async def load_thread_index(
     writer: RowWriter,
     prefix: str,
     subject_since: datetime,
+    repeat_since: datetime | None = None,
+    now: datetime | None = None,
 ) -> ThreadIndex:
     pattern = token_pattern(prefix)
     message_ids: set[str] = set()
@@ -115,6 +120,10 @@ async def load_thread_index(
     for ticket_id, email in await repository.participants(session, by_id):
         index.participants[by_id[ticket_id]["reference"]].add(email)
     index.sla = await sla.ledger(session, by_id, writer=writer)
+    if repeat_since is not None:
+        index.recently_solved = await repository.recently_solved(
+            session, customers, since=repeat_since, until=now or utcnow()
+        )
     return index
 
 

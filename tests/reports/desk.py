@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -109,7 +109,15 @@ class ReportDesk(SlaDesk):
                 await session.flush()
             row: CustomerRow = {"id": known.id, "email": known.email, "name": known.name}
             writer = RowWriter()
-            index = await threads.load_thread_index(session, [parsed], writer=writer, prefix="RD", subject_since=at)
+            index = await threads.load_thread_index(
+                session,
+                [parsed],
+                writer=writer,
+                prefix="RD",
+                subject_since=at,
+                repeat_since=at - timedelta(days=7),
+                now=at,
+            )
             found = (await routing.areas_for_routing(session))[area]
             route = routing.Route(
                 area=found, routed_by=routed_by, probability=probability, model_version=model_version, priority=priority

@@ -101,9 +101,14 @@ def fig(**values: Any) -> dict[str, Any]:
             "routed_by_model",
             "routed_by_fallback",
             "rerouted_rate",
+            "csat",
+            "response_rate",
+            "repeat_contact_rate",
         ]
     )
-    return {"created": 0, "solved": 0, "backlog": 0, **base, **values}
+    counts = dict.fromkeys(["surveys_sent", "survey_responses", "csat_good", "csat_bad", "contacts_net"], 0)
+    counts["contacts_net"] = 1 if values.get("contacts") else 0  # every ticket here is ana's
+    return {"created": 0, "solved": 0, "backlog": 0, "contacts": 0, "repeat_contacts": 0, **base, **counts, **values}
 
 
 # Percentiles are nearest-rank: of n ascending values, the one at rank ceil(p * n).
@@ -132,6 +137,11 @@ TOTAL = fig(
     routed_by_model=0.4,  # B H
     routed_by_fallback=0.2,  # C
     rerouted_rate=0.2,  # C
+    # ana's tickets, each a contact; a repeat when one of hers in its area was solved in the 7 days
+    # before: B and H (E, payments, solved Mon 11:00), C (E: routed to payments when opened), D (C, cards)
+    contacts=5,
+    repeat_contacts=4,
+    repeat_contact_rate=0.8,
 )
 CARDS = fig(
     created=2,  # C (re-routed here) D
@@ -153,6 +163,9 @@ CARDS = fig(
     routed_by_model=0.0,
     routed_by_fallback=0.5,  # C
     rerouted_rate=0.5,  # C
+    contacts=2,  # C D, both repeats
+    repeat_contacts=2,
+    repeat_contact_rate=1.0,
 )
 PAYMENTS = fig(
     created=3,  # A B H
@@ -175,6 +188,9 @@ PAYMENTS = fig(
     routed_by_model=0.6667,  # B H
     routed_by_fallback=0.0,
     rerouted_rate=0.0,
+    contacts=3,  # A B H; B H repeats
+    repeat_contacts=2,
+    repeat_contact_rate=0.6667,
 )
 DANA = fig(
     created=2,  # A B
@@ -197,6 +213,9 @@ DANA = fig(
     routed_by_model=0.5,
     routed_by_fallback=0.0,
     rerouted_rate=0.0,
+    contacts=2,  # A B; B a repeat
+    repeat_contacts=1,
+    repeat_contact_rate=0.5,
 )
 ELI = fig(
     created=2,  # C H
@@ -218,6 +237,9 @@ ELI = fig(
     routed_by_model=0.5,  # H
     routed_by_fallback=0.5,  # C
     rerouted_rate=0.5,  # C
+    contacts=2,  # C H, both repeats
+    repeat_contacts=2,
+    repeat_contact_rate=1.0,
 )
 NOBODY = fig(
     created=1,  # D
@@ -227,6 +249,9 @@ NOBODY = fig(
     routed_by_model=0.0,
     routed_by_fallback=0.0,
     rerouted_rate=0.0,
+    contacts=1,  # D, a repeat
+    repeat_contacts=1,
+    repeat_contact_rate=1.0,
 )
 
 
@@ -279,6 +304,9 @@ async def test_summary_filters_by_area_agent_and_priority(admin: httpx.AsyncClie
         routed_by_model=1.0,
         routed_by_fallback=0.0,
         rerouted_rate=0.0,
+        contacts=1,  # H, a repeat of E
+        repeat_contacts=1,
+        repeat_contact_rate=1.0,
     )
 
 
