@@ -112,6 +112,7 @@ class SmtpSettings(BaseModel):
         return self
 
 
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 _REPLY_PATH = re.compile(r"^/api/v1/tickets/[0-9]+/reply/?$")
 # Room a multipart reply needs beside its files: each part's headers and boundary.
 MULTIPART_PART_OVERHEAD = 4096
@@ -193,6 +194,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./routedesk-data")
     # Key that encrypts mailbox passwords at rest; when unset, one is generated in data_dir.
     secret_key: SecretStr | None = None
+    # Where customers reach this app (https://support.example.com): the help-centre links in mail
+    # (the acknowledgement's suggested articles) are made from it. Unset: acknowledgements list no articles.
+    public_url: str | None = Field(None, max_length=500)
     log_level: str = "info"
     log_json: bool = False
     imap: ImapSettings = ImapSettings()
@@ -203,6 +207,17 @@ class Settings(BaseSettings):
     attachments: AttachmentSettings = AttachmentSettings()
     metrics: MetricsSettings = MetricsSettings()
     health: HealthSettings = HealthSettings()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _PUBLIC_URL.fullmatch(value):
+            raise ValueError(
+                "public_url must be an http:// or https:// address without query, e.g. https://support.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -2,7 +2,7 @@
 
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
-from app.kb.models import Article, KbVersion
+from app.kb.models import Article, ArticleDay, ArticleSuggestion, KbVersion
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
 from app.reports.models import Csat
@@ -14,6 +14,8 @@ from app.users.models import User
 __all__ = [
     "Area",
     "Article",
+    "ArticleDay",
+    "ArticleSuggestion",
     "Attachment",
     "Csat",
     "Customer",

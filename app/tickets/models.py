@@ -34,6 +34,7 @@ class EventKind(StrEnum):
     REROUTED = "rerouted"
     NOTE = "note"
     PRIORITY = "priority"
+    DEFLECTED = "deflected"  # the customer said a suggested article answered the question: solved
 
 
 class Customer(Base):

@@ -423,3 +423,42 @@ async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None
         .order_by(Message.created_at, Message.id)
         .limit(1)
     )
+
+
+async def has_event(session: AsyncSession, ticket_id: int, kind: EventKind) -> bool:
+    found = await session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind).limit(1)
+    )
+    return found is not None
+
+
+async def ticket_id_by_reference(session: AsyncSession, reference: str) -> int | None:
+    return await session.scalar(select(Ticket.id).where(Ticket.reference == reference))
+
+
+async def routing_texts(
+    session: AsyncSession, *, start: datetime, end: datetime, area_id: int | None, chunk: int = 5000
+) -> AsyncIterator[list[tuple[int, str, int, str, str]]]:
+    """(ticket id, reference, area id, subject, the first customer message's new text) of the tickets
+    created in [start, end), a chunk at a time, in id order."""
+    first = (
+        select(Message.ticket_id, func.min(Message.id).label("message_id"))
+        .where(Message.direction == "inbound", Message.ticket_id.is_not(None))
+        .group_by(Message.ticket_id)
+        .subquery()
+    )
+    after = 0
+    while True:
+        query = (
+            select(Ticket.id, Ticket.reference, Ticket.area_id, Ticket.subject, Message.new_text)
+            .join(first, first.c.ticket_id == Ticket.id, isouter=True)
+            .join(Message, Message.id == first.c.message_id, isouter=True)
+            .where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.id > after)
+        )
+        if area_id is not None:
+            query = query.where(Ticket.area_id == area_id)
+        rows = (await session.execute(query.order_by(Ticket.id).limit(chunk))).all()
+        if not rows:
+            return
+        yield [(r[0], r[1], r[2], r[3] or "", r[4] or "") for r in rows]
+        after = rows[-1][0]
