@@ -243,7 +243,7 @@ async def _store(
                 deflection.offer(
                     suggester,
                     text=routing_text(parsed.subject, parsed.new_text),
-                    area_id=opened.area.id,
+                    area=opened.area,
                     reference=ticket["reference"],
                 )
                 if suggester is not None

@@ -25,6 +25,7 @@ from app.kb.helpcentre import HelpIndex, current_index
 from app.kb.matching import match_articles
 from app.kb.models import ArticleSuggestion
 from app.links import LinkError, LinkSigner
+from app.routing.models import TRIAGE, Area
 from app.tickets import lifecycle
 from app.tickets import service as tickets
 from app.tickets.models import Ticket, TicketRow
@@ -64,13 +65,19 @@ async def suggester(
     return Suggester(index=index, links=links, public_url=public_url)
 
 
-def offer(suggester: Suggester, *, text: str, area_id: int | None, reference: str) -> list[SuggestedArticle]:
+def known_area(area: Area) -> int | None:
+    """The area a ticket is matched in: none for triage, where the router did not know it."""
+    return None if area.name == TRIAGE else area.id
+
+
+def offer(suggester: Suggester, *, text: str, area: Area, reference: str) -> list[SuggestedArticle]:
     """Up to three published articles for a new ticket's text and area, above the relevance floor."""
     index, base = suggester.index, suggester.public_url
     if index is None or base is None or not index.articles:
         return []
     offered = []
-    for rank, match in enumerate(match_articles(index, text=text, area_id=area_id, limit=SUGGESTIONS), start=1):
+    matches = match_articles(index, text=text, area_id=known_area(area), limit=SUGGESTIONS)
+    for rank, match in enumerate(matches, start=1):
         article = match.article
         token = suggester.links.sign(PURPOSE, {"t": reference, "a": article.id})
         offered.append(

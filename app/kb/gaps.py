@@ -30,6 +30,7 @@ from app.kb.helpcentre import HelpIndex, current_index
 from app.kb.matching import match_articles
 from app.reports.service import Window
 from app.routing import service as routing
+from app.routing.models import TRIAGE
 from app.tickets import service as tickets
 
 MAX_GROUPS = 12
@@ -95,16 +96,18 @@ async def doc_gaps(session: AsyncSession, window: Window, *, area: str | None, c
 def _groups(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
     by_area: dict[int, list[_Ticket]] = {}
     for ticket in candidates:
-        if not match_articles(index, text=ticket.text, area_id=ticket.area_id, limit=1):
+        matched_in = None if names.get(ticket.area_id) == TRIAGE else ticket.area_id
+        if not match_articles(index, text=ticket.text, area_id=matched_in, limit=1):
             by_area.setdefault(ticket.area_id, []).append(ticket)
     groups: list[GapGroup] = []
     for area_id, unanswered in by_area.items():
-        groups += cluster(unanswered, index, area=names.get(area_id, str(area_id)), area_id=area_id)
+        name = names.get(area_id, str(area_id))
+        groups += cluster(unanswered, index, area=name, area_id=None if name == TRIAGE else area_id)
     groups.sort(key=lambda g: (-g.size, g.area, g.examples))
     return groups
 
 
-def cluster(unanswered: Sequence[_Ticket], index: HelpIndex, *, area: str, area_id: int) -> list[GapGroup]:
+def cluster(unanswered: Sequence[_Ticket], index: HelpIndex, *, area: str, area_id: int | None) -> list[GapGroup]:
     texts = [t.text for t in unanswered]
     vectorizer = TfidfVectorizer(
         ngram_range=(1, 2), stop_words="english", sublinear_tf=True, min_df=2 if len(texts) >= 50 else 1, max_df=0.9
@@ -153,7 +156,7 @@ def _group_count(matrix: object) -> int:
     return best
 
 
-def _nearest_article(index: HelpIndex, terms: list[str], area_id: int) -> NearestArticle | None:
+def _nearest_article(index: HelpIndex, terms: list[str], area_id: int | None) -> NearestArticle | None:
     if not terms:
         return None
     found = match_articles(index, text=" ".join(terms), area_id=area_id, limit=1, floor=0.0)

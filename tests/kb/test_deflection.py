@@ -93,7 +93,7 @@ async def _confirm_page(public: httpx.AsyncClient, path: str) -> dict[str, str]:
     assert "script" not in page.tags()
     # The header's search form, and the confirmation's.
     assert {"action": "/help/answered", "method": "post"} in page.attributes("form")
-    return {a["name"]: a["value"] for a in page.attributes("input") if a.get("type") == "hidden"}
+    return {str(a["name"]): str(a["value"]) for a in page.attributes("input") if a.get("type") == "hidden"}
 
 
 async def _ticket(desk: Desk, ticket_id: int) -> Ticket:
