@@ -3,8 +3,8 @@
 A ticket counts as unanswered when no suggestion deflected it and no published article matches it now
 above the relevance floor (app/kb/matching.py: so a gap closes as soon as its article is published).
 Each area's unanswered tickets are clustered on their routing text: TF-IDF (words and word pairs)
-into MiniBatchKMeans. The number of groups is the one, from 1 up to MAX_GROUPS (and at most one per
-MIN_GROUP tickets), whose clustering separates best (cosine silhouette on a sample); one group when no
+into MiniBatchKMeans. The number of groups is the one, of 1 and CANDIDATES up to MAX_GROUPS (and at most one
+per MIN_GROUP tickets), whose clustering separates best (cosine silhouette on a sample); one group when no
 split separates them (silhouette under SPLIT_SILHOUETTE). Each group: its size, its top terms (the
 heaviest of its centroid), the three tickets nearest its centre, and the nearest existing article.
 
@@ -23,6 +23,7 @@ from sklearn.cluster import MiniBatchKMeans
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import silhouette_score
 from sqlalchemy.ext.asyncio import AsyncSession
+from threadpoolctl import threadpool_limits
 
 from app.kb import repository
 from app.kb.cache import HelpCentreCache
@@ -36,7 +37,10 @@ from app.tickets import service as tickets
 MAX_GROUPS = 12
 MIN_GROUP = 5  # tickets per group, at the least, when choosing how many groups
 SPLIT_SILHOUETTE = 0.05
-SAMPLE = 3000  # tickets the number of groups is chosen on
+SAMPLE = 2000  # tickets the number of groups is chosen on
+CANDIDATES = (2, 3, 4, 5, 6, 8, 10, 12)  # numbers of groups tried
+# Terms kept (the most frequent): the centroids are dense over them, and k-means' time grows with them.
+MAX_TERMS = 4000
 TOP_TERMS = 6
 EXAMPLES = 3
 
@@ -94,6 +98,13 @@ async def doc_gaps(session: AsyncSession, window: Window, *, area: str | None, c
 
 
 def _groups(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
+    # One thread for the numeric libraries: this runs beside the server's requests, and OpenMP's spinning
+    # threads on a busy machine made k-means four times slower, not faster.
+    with threadpool_limits(limits=1):
+        return _grouped(candidates, index, names)
+
+
+def _grouped(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
     by_area: dict[int, list[_Ticket]] = {}
     for ticket in candidates:
         matched_in = None if names.get(ticket.area_id) == TRIAGE else ticket.area_id
@@ -110,7 +121,12 @@ def _groups(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, st
 def cluster(unanswered: Sequence[_Ticket], index: HelpIndex, *, area: str, area_id: int | None) -> list[GapGroup]:
     texts = [t.text for t in unanswered]
     vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), stop_words="english", sublinear_tf=True, min_df=2 if len(texts) >= 50 else 1, max_df=0.9
+        ngram_range=(1, 2),
+        stop_words="english",
+        sublinear_tf=True,
+        min_df=2 if len(texts) >= 50 else 1,
+        max_df=0.9,
+        max_features=MAX_TERMS,
     )
     try:
         matrix = vectorizer.fit_transform(texts)
@@ -123,7 +139,9 @@ def cluster(unanswered: Sequence[_Ticket], index: HelpIndex, *, area: str, area_
         members = [list(range(len(texts)))]
         centres = [centre]
     else:
-        model = MiniBatchKMeans(n_clusters=k, random_state=0, n_init=3, batch_size=2048).fit(matrix)
+        model = MiniBatchKMeans(n_clusters=k, random_state=0, n_init=3, batch_size=2048, max_no_improvement=5).fit(
+            matrix
+        )
         labels = model.labels_
         members = [np.flatnonzero(labels == c).tolist() for c in range(k)]
         centres = list(model.cluster_centers_)
@@ -146,8 +164,8 @@ def _group_count(matrix: object) -> int:
     rng = np.random.default_rng(0)
     sample = matrix[np.sort(rng.choice(n, size=min(n, SAMPLE), replace=False))]  # type: ignore[index]
     best, best_score = 1, SPLIT_SILHOUETTE
-    for k in range(2, most + 1):
-        labels = MiniBatchKMeans(n_clusters=k, random_state=0, n_init=3, batch_size=2048).fit_predict(sample)
+    for k in (c for c in CANDIDATES if c <= most):
+        labels = MiniBatchKMeans(n_clusters=k, random_state=0, n_init=1, batch_size=1024).fit_predict(sample)
         if len(set(labels.tolist())) < 2:
             continue
         score = float(silhouette_score(sample, labels, metric="cosine"))

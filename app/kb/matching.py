@@ -3,8 +3,8 @@ deflection, app/kb/deflection.py). A pure function over the help centre's index.
 
 relevance = BM25(ticket text, article) / the most any article could score for the ticket's terms (in [0, 1))
 score     = relevance x AREA_FIT[same area | general article or no ticket area | another area]
-An article is suggested only when its score reaches the floor: an article of another area needs twice
-the relevance of one of the ticket's own area. The fit is at most 1, so the area never lifts an unrelated
+An article is suggested only when its score reaches the floor: an article of another area needs more
+relevance than one of the ticket's own area. The fit is at most 1, so the area never lifts an unrelated
 article over the floor.
 
 The floor and the other area's fit were chosen on a labelled set (which demo article answers each
@@ -22,7 +22,7 @@ import numpy as np
 from app.kb.helpcentre import NO_AREA, HelpIndex, PublicArticle
 
 RELEVANCE_FLOOR = 0.07
-AREA_SAME, AREA_NONE, AREA_OTHER = 1.0, 0.85, 0.5
+AREA_SAME, AREA_NONE, AREA_OTHER = 1.0, 0.85, 0.7
 TICKET_TERMS = 40  # the ticket's first distinct terms that count: bounds the work per ticket
 
 

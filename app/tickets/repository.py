@@ -440,25 +440,28 @@ async def routing_texts(
     session: AsyncSession, *, start: datetime, end: datetime, area_id: int | None, chunk: int = 5000
 ) -> AsyncIterator[list[tuple[int, str, int, str, str]]]:
     """(ticket id, reference, area id, subject, the first customer message's new text) of the tickets
-    created in [start, end), a chunk at a time, in id order."""
-    first = (
-        select(Message.ticket_id, func.min(Message.id).label("message_id"))
-        .where(Message.direction == "inbound", Message.ticket_id.is_not(None))
-        .group_by(Message.ticket_id)
-        .subquery()
-    )
+    created in [start, end), a chunk at a time, in id order. Two statements a chunk, each reading only
+    the chunk's rows."""
     after = 0
     while True:
-        query = (
-            select(Ticket.id, Ticket.reference, Ticket.area_id, Ticket.subject, Message.new_text)
-            .join(first, first.c.ticket_id == Ticket.id, isouter=True)
-            .join(Message, Message.id == first.c.message_id, isouter=True)
-            .where(Ticket.created_at >= start, Ticket.created_at < end, Ticket.id > after)
+        query = select(Ticket.id, Ticket.reference, Ticket.area_id, Ticket.subject).where(
+            Ticket.created_at >= start, Ticket.created_at < end, Ticket.id > after
         )
         if area_id is not None:
             query = query.where(Ticket.area_id == area_id)
         rows = (await session.execute(query.order_by(Ticket.id).limit(chunk))).all()
         if not rows:
             return
-        yield [(r[0], r[1], r[2], r[3] or "", r[4] or "") for r in rows]
+        first: dict[int, tuple[int, str]] = {}
+        found = await session.execute(
+            select(Message.ticket_id, Message.id, Message.new_text).where(
+                Message.ticket_id.in_([r[0] for r in rows]), Message.direction == "inbound"
+            )
+        )
+        for ticket_id, message_id, text in found:
+            if ticket_id is None:
+                continue
+            if ticket_id not in first or message_id < first[ticket_id][0]:
+                first[ticket_id] = (message_id, text or "")
+        yield [(r[0], r[1], r[2], r[3] or "", first.get(r[0], (0, ""))[1]) for r in rows]
         after = rows[-1][0]
