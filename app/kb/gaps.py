@@ -69,7 +69,7 @@ class DocGaps(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class _Ticket:
+class Unanswered:
     reference: str
     area_id: int
     text: str
@@ -79,11 +79,11 @@ async def doc_gaps(session: AsyncSession, window: Window, *, area: str | None, c
     area_id = (await routing.get_area(session, area)).id if area is not None else None
     names = {a.id: a.name for a in await routing.list_areas(session)}
     index = await current_index(session, cache)
-    found: list[tuple[int, _Ticket]] = []
+    found: list[tuple[int, Unanswered]] = []
     total = 0
     async for chunk in tickets.routing_texts(session, start=window.since, end=window.until, area_id=area_id):
         total += len(chunk)
-        found += [(i, _Ticket(ref, area, text)) for i, ref, area, text in chunk]
+        found += [(i, Unanswered(ref, area, text)) for i, ref, area, text in chunk]
     deflected = await repository.deflected_tickets(session, [i for i, _ in found])
     candidates = [t for i, t in found if i not in deflected]
     groups = await asyncio.to_thread(_groups, candidates, index, names)
@@ -97,15 +97,15 @@ async def doc_gaps(session: AsyncSession, window: Window, *, area: str | None, c
     )
 
 
-def _groups(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
+def _groups(candidates: Sequence[Unanswered], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
     # One thread for the numeric libraries: this runs beside the server's requests, and OpenMP's spinning
     # threads on a busy machine made k-means four times slower, not faster.
     with threadpool_limits(limits=1):
         return _grouped(candidates, index, names)
 
 
-def _grouped(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
-    by_area: dict[int, list[_Ticket]] = {}
+def _grouped(candidates: Sequence[Unanswered], index: HelpIndex, names: dict[int, str]) -> list[GapGroup]:
+    by_area: dict[int, list[Unanswered]] = {}
     for ticket in candidates:
         matched_in = None if names.get(ticket.area_id) == TRIAGE else ticket.area_id
         if not match_articles(index, text=ticket.text, area_id=matched_in, limit=1):
@@ -118,7 +118,7 @@ def _grouped(candidates: Sequence[_Ticket], index: HelpIndex, names: dict[int, s
     return groups
 
 
-def cluster(unanswered: Sequence[_Ticket], index: HelpIndex, *, area: str, area_id: int | None) -> list[GapGroup]:
+def cluster(unanswered: Sequence[Unanswered], index: HelpIndex, *, area: str, area_id: int | None) -> list[GapGroup]:
     texts = [t.text for t in unanswered]
     vectorizer = TfidfVectorizer(
         ngram_range=(1, 2),
@@ -187,7 +187,7 @@ def _nearest_article(index: HelpIndex, terms: list[str], area_id: int | None) ->
 def _group(
     area: str,
     rows: list[int],
-    unanswered: Sequence[_Ticket],
+    unanswered: Sequence[Unanswered],
     terms: list[str],
     nearest: NearestArticle | None,
     examples: list[int] | None = None,

@@ -6,8 +6,12 @@ about a locked account."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from app.db import utcnow
+from app.kb.gaps import Unanswered as Gap
+from app.kb.gaps import cluster
+from app.kb.helpcentre import build_index
 from tests.api.desk import Desk
 from tests.cli import routedesk
 from tests.mailgen import mail
@@ -102,3 +106,27 @@ async def test_kb_gaps_prints_the_same_groups(desk: Desk) -> None:
     assert refused.returncode == 2 and "nope" in refused.stderr
     undated = await routedesk(desk.settings, "kb", "gaps", "--from", "yesterday", "--to", today)
     assert undated.returncode == 2 and "must be dates" in undated.stderr
+
+
+def test_a_group_names_the_nearest_article_when_one_shares_its_terms() -> None:
+    """Clustering alone (no database): the webhook tickets' nearest article is the one about webhooks,
+    though it did not answer them (under the floor); the VAT tickets have none near."""
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    index = build_index(
+        1,
+        [
+            (1, "webhook-retries", "Webhook retries", "Failed deliveries are retried for three days.", None, [], at),
+            (2, "card-limits", "Card limits", "Each card has a monthly limit.", None, [], at),
+        ],
+    )
+    tickets = [Gap(f"W{i}", 1, text) for i, text in enumerate(WEBHOOK)] + [
+        Gap(f"V{i}", 1, text) for i, text in enumerate(VAT)
+    ]
+    groups = {g.top_terms[0]: g for g in cluster(tickets, index, area="payouts", area_id=1)}
+    assert sorted(g.size for g in groups.values()) == [8, 8]
+    webhook = next(g for g in groups.values() if "webhook" in g.top_terms)
+    vat = next(g for g in groups.values() if "vat" in g.top_terms)
+    assert webhook.nearest_article is not None and webhook.nearest_article.slug == "webhook-retries"
+    assert 0 < webhook.nearest_article.relevance < 1
+    assert vat.nearest_article is None
+    assert all(ref.startswith("W") for ref in webhook.examples) and all(ref.startswith("V") for ref in vat.examples)
