@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from pydantic_core import PydanticCustomError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import SessionDep
 from app.kb import deflection
@@ -26,7 +27,7 @@ from app.kb.helpcentre import HelpIndex, PublicArticle, current_index
 from app.kb.schemas import SLUG_MAX, SLUG_PATTERN
 from app.links import CSRF_FIELD, LinkError, form_token_ok, issue_form_token
 from app.routing import service as routing
-from app.runtime import RuntimeDep
+from app.runtime import Runtime, RuntimeDep
 from app.validation import LINE
 
 router = APIRouter(include_in_schema=False)
@@ -83,10 +84,7 @@ async def help_index(session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
 
 @router.get("/help/articles/{slug}", response_class=HTMLResponse)
 async def help_article(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
-    slug = request.path_params["slug"]
-    index = await current_index(session, runtime.help_centre)
-    # A draft is as absent as a slug nobody wrote: the public learns nothing about unpublished articles.
-    article = index.by_slug.get(slug) if len(slug) <= SLUG_MAX and SLUG_PATTERN.fullmatch(slug) else None
+    article = await _published(request, session, runtime)
     if article is None:
         return _not_found()
     area = None
@@ -101,12 +99,18 @@ async def help_article(request: Request, session: SessionDep, runtime: RuntimeDe
     )
 
 
+async def _published(request: Request, session: AsyncSession, runtime: Runtime) -> PublicArticle | None:
+    """The published article the path's slug names. A draft is as absent as a slug nobody wrote: the
+    public learns nothing about unpublished articles."""
+    slug = request.path_params["slug"]
+    index = await current_index(session, runtime.help_centre)
+    return index.by_slug.get(slug) if len(slug) <= SLUG_MAX and SLUG_PATTERN.fullmatch(slug) else None
+
+
 @router.post("/help/articles/{slug}/vote", response_class=HTMLResponse)
 async def help_vote(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
     """The article page's "Was this helpful?" form: one vote per browser and article (a cookie)."""
-    slug = request.path_params["slug"]
-    index = await current_index(session, runtime.help_centre)
-    article = index.by_slug.get(slug) if len(slug) <= SLUG_MAX and SLUG_PATTERN.fullmatch(slug) else None
+    article = await _published(request, session, runtime)
     if article is None:
         return _not_found()
     form = await _form(request)

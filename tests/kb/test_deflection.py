@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.config import Settings
@@ -321,3 +322,11 @@ async def test_the_articles_report_by_area_and_article_worked_by_hand(desk: Desk
 
 
 PAYOUT_ARTICLE_SLUG = "a-payout-has-not-arrived-in-your-bank-account"
+
+
+def test_the_public_address_setting_refuses_what_is_no_http_address() -> None:
+    assert Settings(public_url="https://support.example.com/").public_url == "https://support.example.com"
+    assert Settings(public_url="").public_url is None
+    for bad in ("javascript:alert(1)", "support.example.com", "https://x.example/?a=1", "https://a b.example"):
+        with pytest.raises(ValidationError, match="public_url must be an http"):
+            Settings(public_url=bad)
