@@ -130,6 +130,7 @@ class SmtpSettings(BaseModel):
         return self
 
 
+_PUBLIC_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
 _REPLY_PATH = re.compile(r"^/api/v1/tickets/[0-9]+/reply/?$")
 # Room a multipart reply needs beside its files: each part's headers and boundary.
 MULTIPART_PART_OVERHEAD = 4096
@@ -209,10 +210,13 @@ class Settings(BaseSettings):
     # and closing connections of their own: under load that churn costs more than the wait.
     database_pool_size: int = Field(20, ge=1, le=1000)
     data_dir: Path = Path("./routedesk-data")
-    # Where customers reach the public pages (survey links in mail): scheme, host and any path prefix.
-    public_url: str = Field("http://localhost:8000", max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
     # Key that encrypts mailbox passwords at rest; when unset, one is generated in data_dir.
     secret_key: SecretStr | None = None
+    # Where customers reach this app (https://support.example.com, any path prefix): every link in mail
+    # is made from it, the acknowledgement's suggested articles and the CSAT survey's rating links.
+    # Unset: acknowledgements list no articles and surveys are not sent (skipped: no_public_url), never
+    # a link to an address customers cannot reach.
+    public_url: str | None = Field(None, max_length=500)
     log_level: str = "info"
     log_json: bool = False
     imap: ImapSettings = ImapSettings()
@@ -224,6 +228,17 @@ class Settings(BaseSettings):
     attachments: AttachmentSettings = AttachmentSettings()
     metrics: MetricsSettings = MetricsSettings()
     health: HealthSettings = HealthSettings()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _PUBLIC_URL.fullmatch(value):
+            raise ValueError(
+                "public_url must be an http:// or https:// address without query, e.g. https://support.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod

@@ -3,7 +3,7 @@
 from app.csat.models import CsatSurvey, Denominator
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
-from app.kb.models import Article, KbVersion
+from app.kb.models import Article, ArticleDay, ArticleSuggestion, KbVersion
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
 from app.routing.models import Area, Job, Label, ModelActivation, ModelVersion, RoutingRule
@@ -14,6 +14,8 @@ from app.users.models import User
 __all__ = [
     "Area",
     "Article",
+    "ArticleDay",
+    "ArticleSuggestion",
     "Attachment",
     "CsatSurvey",
     "Customer",

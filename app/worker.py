@@ -88,6 +88,8 @@ async def poll_mailboxes(runtime: Runtime, *, owner: str | None = None, wait: fl
                 owner=owner,
                 executor=executor,
                 metrics=runtime.metrics,
+                help_centre=runtime.help_centre,
+                links=runtime.links,
             )
             while True:
                 try:
@@ -170,6 +172,8 @@ async def run_worker(runtime: Runtime, stop: asyncio.Event, *, process: str = "w
                             owner=owner,
                             executor=executor,
                             metrics=runtime.metrics,
+                            help_centre=runtime.help_centre,
+                            links=runtime.links,
                         )
                         tasks[mailbox_id] = asyncio.create_task(poller.run(stop), name=f"poll:{mailbox.name}")
                 await sleep_or_stop(MAILBOX_REFRESH_SECONDS, stop)

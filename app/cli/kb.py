@@ -180,3 +180,51 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {path}: {exc}", BAD_INPUT)
+
+
+@kb_cli.command("gaps")
+def kb_gaps(
+    start: Annotated[str | None, typer.Option("--from", help="First day (UTC), e.g. 2026-01-01")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, included")] = None,
+    area: Annotated[str | None, typer.Option("--area", help="Only this area's tickets")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as one JSON document")] = False,
+) -> None:
+    """Docs to write next: the window's tickets that no article answered, grouped by what they are
+    about, by area, biggest group first (its size, top terms, three example tickets, nearest article)."""
+    from datetime import date
+
+    from app.errors import InvalidInput, NotFound
+    from app.reports import service as reports
+
+    if start is None or end is None:
+        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", BAD_INPUT)
+    try:
+        span = reports.window(date.fromisoformat(start), date.fromisoformat(end))
+    except ValueError:
+        fail(f"--from and --to must be dates (2026-01-31), not {start!r} and {end!r}", BAD_INPUT)
+    except InvalidInput as exc:
+        fail(exc.detail, BAD_INPUT)
+    settings = load_settings()
+
+    async def gaps_of(session: AsyncSession, runtime: Runtime) -> Any:
+        from app.kb import gaps  # scikit-learn: imported by this command alone
+
+        try:
+            return await gaps.doc_gaps(session, span, area=area, cache=runtime.help_centre)
+        except NotFound as exc:
+            return exc.detail
+
+    found = in_session(settings, gaps_of)
+    if isinstance(found, str):
+        fail(found, BAD_INPUT)
+    if as_json:
+        typer.echo(json.dumps(found.model_dump(mode="json"), indent=2))
+        return
+    typer.echo(f"{found.unanswered} of {found.tickets} tickets from {found.start} to {found.end} no article answered")
+    for group in found.groups:
+        nearest = group.nearest_article
+        typer.echo(
+            f"{group.area}: {group.size} tickets about {', '.join(group.top_terms) or '(no terms)'}; "
+            f"e.g. {', '.join(group.examples)}; nearest article: "
+            + (f"{nearest.slug} ({nearest.relevance:.2f})" if nearest else "none")
+        )

@@ -104,13 +104,17 @@ async def send_due(
             customer = await session.get(Customer, ticket.customer_id) if ticket.customer_id is not None else None
             mailbox = await session.get(Mailbox, ticket.mailbox_id) if ticket.mailbox_id is not None else None
             messages = await tickets.thread(session, ticket.id)
-            reason = await _skip_reason(
-                session,
-                customer,
-                mailbox,
-                thread=[(m.direction, m.auto) for m in messages],
-                since=asked_since,
-                asked_now=asked_now,
+            reason = (
+                "no_public_url"
+                if settings.public_url is None
+                else await _skip_reason(
+                    session,
+                    customer,
+                    mailbox,
+                    thread=[(m.direction, m.auto) for m in messages],
+                    since=asked_since,
+                    asked_now=asked_now,
+                )
             )
             cycle = await repository.next_cycle(session, ticket.id)
             survey_id = await repository.insert_survey(
@@ -187,7 +191,8 @@ async def _skip_reason(
 
 
 def survey_url(settings: Settings, token: str, rating: str | None = None) -> str:
-    base = settings.public_url.rstrip("/")
+    assert settings.public_url is not None  # a survey is skipped without it
+    base = settings.public_url
     return f"{base}/survey/{token}" + (f"?rating={rating}" if rating else "")
 
 
@@ -205,7 +210,7 @@ def survey_body(ticket: Ticket, customer: Customer, *, cycle: int, links: LinkSi
         bad=survey_url(settings, token, "bad"),
         days=f"{days:g}",
         team=settings.tickets.team_name,
-        opt_out=f"{settings.public_url.rstrip('/')}/survey/opt-out/{opt_out}",
+        opt_out=f"{settings.public_url}/survey/opt-out/{opt_out}",
     )
 
 

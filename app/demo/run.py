@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from app.config import Settings
 from app.db import unit_of_work
+from app.demo.articles import demo_articles
 from app.demo.corpus import demo_mailbox
 from app.demo.imap_server import LocalImapServer
 from app.demo.macros import DEMO_MACROS
@@ -28,6 +29,7 @@ from app.demo.prepare import LABELLED
 from app.http import UVICORN_OPTIONS
 from app.inbox import mailboxes as inbox
 from app.inbox.schemas import MailboxCreate
+from app.kb import service as kb
 from app.macros import service as macros
 from app.macros.schemas import MacroCreate
 from app.main import create_app
@@ -78,6 +80,11 @@ async def _activate(runtime: Runtime, fitted: Fitted) -> dict[str, Any]:
         for area_name, title, body in DEMO_MACROS:
             await macros.create_macro(session, data=MacroCreate(title=title, body=body, area=area_name))
     typer.echo(f"{len(DEMO_MACROS)} demo macros added")
+    articles = demo_articles()
+    async with unit_of_work(runtime.sessionmaker) as session:
+        for article in articles:
+            await kb.save_by_slug(session, data=article)
+    typer.echo(f"{len(articles)} demo help-centre articles added: acknowledgements suggest them")
     return {"version": row.version, "threshold": row.threshold}
 
 
@@ -87,6 +94,8 @@ async def run_demo(
     """Everything after training: `fitted` comes from `prepare.train_model`, whose child process has
     ended, so that its memory and the poll's parse worker never add up."""
     home = Path(settings.data_dir)
+    if settings.public_url is None:  # the acknowledgements' article links point at the demo's own API
+        settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port or 8000}"})
     await upgrade_async(settings.database_url)
     sent_dir = home / SENT_DIR
     sent_dir.mkdir(exist_ok=True)

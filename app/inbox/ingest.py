@@ -19,6 +19,7 @@ from app.config import Settings
 from app.db import RowWriter, utcnow
 from app.inbox import messages, repository
 from app.inbox.parsing import Incoming
+from app.kb import deflection
 from app.replies import service as replies
 from app.routing import service as routing
 from app.tickets import lifecycle, threads
@@ -59,6 +60,7 @@ async def ingest_batch(
     source: Source,
     settings: Settings,
     router: routing.Router,
+    suggester: deflection.Suggester | None = None,
 ) -> IngestCounts:
     """Store a batch of messages in the caller's transaction.
 
@@ -69,7 +71,7 @@ async def ingest_batch(
     and the rest of the batch commits."""
     try:
         async with session.begin_nested():
-            return await _store(session, batch, source=source, settings=settings, router=router)
+            return await _store(session, batch, source=source, settings=settings, router=router, suggester=suggester)
     except Exception as exc:
         _reraise_if_transient(exc)
         log.info("ingest_batch_retry_one_by_one", mailbox=source.mailbox_id, size=len(batch), error=_kind(exc))
@@ -77,7 +79,9 @@ async def ingest_batch(
     for item in batch:
         try:
             async with session.begin_nested():
-                counts.add(await _store(session, [item], source=source, settings=settings, router=router))
+                counts.add(
+                    await _store(session, [item], source=source, settings=settings, router=router, suggester=suggester)
+                )
         except Exception as exc:
             _reraise_if_transient(exc)
             if await repository.is_stored(session, sha256=item.sha256, message_id=_message_id(item)):
@@ -137,6 +141,7 @@ async def _store(
     source: Source,
     settings: Settings,
     router: routing.Router,
+    suggester: deflection.Suggester | None,
 ) -> IngestCounts:
     counts = IngestCounts(fetched=len(batch))
     now = utcnow()
@@ -236,6 +241,22 @@ async def _store(
         )
         if opened is not None and ticket is not None:
             # After the customer's message: the acknowledgement answers it, and is stored after it.
-            replies.plan_acknowledgement(acks, writer, ticket, parsed=parsed, area=opened.area, now=now)
+            offered = (
+                deflection.offer(
+                    suggester,
+                    text=routing_text(parsed.subject, parsed.new_text),
+                    area=opened.area,
+                    reference=ticket["reference"],
+                )
+                if suggester is not None
+                else []
+            )
+            if (
+                replies.plan_acknowledgement(
+                    acks, writer, ticket, parsed=parsed, area=opened.area, now=now, articles=offered
+                )
+                and offered
+            ):
+                deflection.record(writer, ticket, offered, area_id=opened.area.id, now=now)
     await lifecycle.write_batch(session, index)
     return counts

@@ -17,6 +17,9 @@ from app.inbox import ingest, repository
 from app.inbox.mailboxes import imap_endpoint
 from app.inbox.models import Mailbox
 from app.inbox.parsing import Incoming, parse_batch, parse_many
+from app.kb import deflection
+from app.kb.cache import HelpCentreCache
+from app.links import LinkSigner
 from app.loops import Backoff, sleep_or_stop, wait_or_stop
 from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoint, ImapError
 from app.metrics import WorkerMetrics
@@ -59,8 +62,13 @@ class MailboxPoller:
         owner: str,
         executor: Executor | None = None,
         metrics: WorkerMetrics | None = None,
+        help_centre: HelpCentreCache | None = None,
+        links: LinkSigner | None = None,
     ) -> None:
         self.mailbox = mailbox
+        # With both, new tickets' acknowledgements suggest help-centre articles (app/kb/deflection.py).
+        self.help_centre = help_centre
+        self.links = links
         self.metrics = metrics if metrics is not None else WorkerMetrics()
         self.sessionmaker = sessionmaker
         self.settings = settings
@@ -165,8 +173,18 @@ class MailboxPoller:
             while (item := await queue.get()) is not None:
                 chunk, incoming = item
                 async with unit_of_work(self.sessionmaker) as session:
+                    suggester = None
+                    if self.help_centre is not None and self.links is not None:
+                        suggester = await deflection.suggester(
+                            session, cache=self.help_centre, links=self.links, public_url=self.settings.public_url
+                        )
                     counts = await ingest.ingest_batch(
-                        session, incoming, source=source, settings=self.settings, router=self.router
+                        session,
+                        incoming,
+                        source=source,
+                        settings=self.settings,
+                        router=self.router,
+                        suggester=suggester,
                     )
                     now = utcnow()
                     still_ours = await repository.advance_checkpoint(

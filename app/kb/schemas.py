@@ -104,3 +104,28 @@ class ArticleRead(BaseModel):
     published: bool
     created_at: datetime
     updated_at: datetime
+
+
+class NearestArticleRead(BaseModel):
+    slug: str
+    title: str
+    relevance: float
+
+
+class GapGroupRead(BaseModel):
+    area: str
+    size: int
+    top_terms: list[str]
+    examples: list[str]
+    nearest_article: NearestArticleRead | None
+
+
+class DocGapsRead(BaseModel):
+    """Groups of recent tickets no article answered (app/kb/gaps.py), biggest first."""
+
+    start: str
+    end: str
+    area: str | None
+    tickets: int
+    unanswered: int
+    groups: list[GapGroupRead]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -149,3 +151,11 @@ def _read(article: Article, area_name: str | None) -> ArticleRead:
         created_at=article.created_at,
         updated_at=article.updated_at,
     )
+
+
+async def count_view(session: AsyncSession, article_id: int, *, day: date) -> None:
+    await repository.count(session, article_id, day, column="views")
+
+
+async def count_vote(session: AsyncSession, article_id: int, *, helpful: bool, day: date) -> None:
+    await repository.count(session, article_id, day, column="helpful" if helpful else "unhelpful")

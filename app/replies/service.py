@@ -5,6 +5,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,9 @@ from app.tickets import lifecycle
 from app.tickets import service as tickets
 from app.tickets.models import Customer, Ticket, TicketRow
 from mailtext.message import ParsedMessage
+
+if TYPE_CHECKING:
+    from app.kb.deflection import SuggestedArticle
 
 ACK_BODY = (
     "Hello{name},\n\n"
@@ -252,9 +256,24 @@ def acknowledgement_skip_reason(
     return None
 
 
-def acknowledgement_body(*, name: str | None, reference: str, team: str) -> str:
+ARTICLES_INTRO = "While you wait, these articles of our help centre may answer your question already:\n\n"
+ARTICLE_ITEM = "- {title}\n  {url}\n  This answered my question: {answered_url}\n\n"
+
+
+def acknowledgement_body(
+    *, name: str | None, reference: str, team: str, articles: Sequence[SuggestedArticle] = ()
+) -> str:
+    """The acknowledgement's text; with suggested articles, each with its page and its signed "this
+    answered my question" link (which only opens a page asking to confirm)."""
     first = first_name(name) or ""
-    return ACK_BODY.format(name=f" {first}" if first else "", reference=reference, team=team)
+    body = ACK_BODY.format(name=f" {first}" if first else "", reference=reference, team=team)
+    if not articles:
+        return body
+    listed = "".join(
+        ARTICLE_ITEM.format(title=" ".join(a.title.split()), url=a.url, answered_url=a.answered_url) for a in articles
+    )
+    head, sign_off = body.rsplit("\n\n", 1)
+    return f"{head}\n\n{ARTICLES_INTRO}{listed}{sign_off}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,14 +308,21 @@ async def acknowledgements_for(
 
 
 def plan_acknowledgement(
-    acks: Acknowledgements, writer: RowWriter, ticket: TicketRow, *, parsed: ParsedMessage, area: Area, now: datetime
-) -> None:
-    """A new ticket's acknowledgement, queued with the batch's rows; or, when it must not go, the reason
-    recorded on the ticket. An area that wants none, or a mailbox without a from address, is the
-    admin's choice: no reason to record."""
+    acks: Acknowledgements,
+    writer: RowWriter,
+    ticket: TicketRow,
+    *,
+    parsed: ParsedMessage,
+    area: Area,
+    now: datetime,
+    articles: Sequence[SuggestedArticle] = (),
+) -> bool:
+    """A new ticket's acknowledgement, queued with the batch's rows (True), listing `articles`; or, when
+    it must not go, the reason recorded on the ticket. An area that wants none, or a mailbox without a
+    from address, is the admin's choice: no reason to record."""
     mailbox = acks.mailbox
     if not area.acknowledge or mailbox is None or not mailbox.address:
-        return
+        return False
     sender = parsed.from_address
     skipped = acknowledgement_skip_reason(
         sender, auto=parsed.auto, remaining=acks.remaining.get(sender or "", 0), own=acks.own_addresses
@@ -310,7 +336,9 @@ def plan_acknowledgement(
             subject=ticket["subject"],
             reference=ticket["reference"],
             kind="acknowledgement",
-            body=acknowledgement_body(name=parsed.from_name, reference=ticket["reference"], team=acks.team),
+            body=acknowledgement_body(
+                name=parsed.from_name, reference=ticket["reference"], team=acks.team, articles=articles
+            ),
             mailbox=mailbox,
             to=[sender],
             now=now,
@@ -321,6 +349,8 @@ def plan_acknowledgement(
         outbox["ticket_id"] = ticket
         outbox["message_id"] = messages.add_outbound_row(writer, values, ticket=ticket)
         writer.add(OUTBOX, outbox)
+        return True
+    return False
 
 
 OUTBOX = Outbox.__table__

@@ -431,6 +431,37 @@ async def csat_received(
     return stored
 
 
+async def deflect(
+    session: AsyncSession, ticket: Ticket, *, article_id: int, article: str, now: datetime
+) -> Event[Ticket] | None:
+    """Open, never answered by an agent -> solved and unassigned (`deflected`, with the article): the
+    customer confirmed that a help-centre article the acknowledgement suggested answered the question.
+    No training label (no agent confirmed the area). None, changing nothing, for a ticket an agent
+    answered, one that is pending or solved, or one deflected before (the link was used already): the
+    agent's work or the earlier deflection stands. A customer who writes again reopens it as any solved
+    ticket (`add_message`)."""
+    if ticket.status != TicketStatus.OPEN or ticket.first_responded_at is not None:
+        return None
+    if await repository.has_event(session, ticket.id, EventKind.DEFLECTED):
+        return None
+    unassigned = ticket.assignee_id is not None
+    ticket.status, ticket.solved_at, ticket.updated_at = TicketStatus.SOLVED, now, now
+    ticket.assignee_id, ticket.claimed_at = None, None
+    set_committed_value(ticket, "assignee", None)
+    event = Event(
+        EventKind.DEFLECTED,
+        ticket,
+        now,
+        actor="customer",
+        data={"article_id": article_id, "article": article, "unassigned": unassigned},
+        status_from=TicketStatus.OPEN,
+        status_to=TicketStatus.SOLVED,
+    )
+    await _log(session, event)
+    await session.flush()
+    return event
+
+
 def delivery_failed(
     session: AsyncSession, ticket_id: int | None, *, outbox_id: int, error: str, now: datetime
 ) -> Event[int] | None:
@@ -497,6 +528,8 @@ def sla_fact(
         return Fact(_STATUS_FACTS[status_to], at)
     if kind in (EventKind.REROUTED, EventKind.PRIORITY):
         return Fact(FactKind.RETARGETED, at)
+    if kind == EventKind.DEFLECTED:
+        return Fact(FactKind.SOLVED, at)
     return None
 
 

@@ -35,6 +35,7 @@ class EventKind(StrEnum):
     NOTE = "note"
     PRIORITY = "priority"
     CSAT = "csat"  # a customer's survey rating (app/csat); a bad one carries a note for the assignee
+    DEFLECTED = "deflected"  # the customer said a suggested article answered the question: solved
 
 
 class Customer(Base):

@@ -446,3 +446,45 @@ async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None
         .order_by(Message.created_at, Message.id)
         .limit(1)
     )
+
+
+async def has_event(session: AsyncSession, ticket_id: int, kind: EventKind) -> bool:
+    found = await session.scalar(
+        select(TicketEvent.id).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind).limit(1)
+    )
+    return found is not None
+
+
+async def ticket_id_by_reference(session: AsyncSession, reference: str) -> int | None:
+    return await session.scalar(select(Ticket.id).where(Ticket.reference == reference))
+
+
+async def routing_texts(
+    session: AsyncSession, *, start: datetime, end: datetime, area_id: int | None, chunk: int = 5000
+) -> AsyncIterator[list[tuple[int, str, int, str, str]]]:
+    """(ticket id, reference, area id, subject, the first customer message's new text) of the tickets
+    created in [start, end), a chunk at a time, in id order. Two statements a chunk, each reading only
+    the chunk's rows."""
+    after = 0
+    while True:
+        query = select(Ticket.id, Ticket.reference, Ticket.area_id, Ticket.subject).where(
+            Ticket.created_at >= start, Ticket.created_at < end, Ticket.id > after
+        )
+        if area_id is not None:
+            query = query.where(Ticket.area_id == area_id)
+        rows = (await session.execute(query.order_by(Ticket.id).limit(chunk))).all()
+        if not rows:
+            return
+        first: dict[int, tuple[int, str]] = {}
+        found = await session.execute(
+            select(Message.ticket_id, Message.id, Message.new_text).where(
+                Message.ticket_id.in_([r[0] for r in rows]), Message.direction == "inbound"
+            )
+        )
+        for ticket_id, message_id, text in found:
+            if ticket_id is None:
+                continue
+            if ticket_id not in first or message_id < first[ticket_id][0]:
+                first[ticket_id] = (message_id, text or "")
+        yield [(r[0], r[1], r[2], r[3] or "", first.get(r[0], (0, ""))[1]) for r in rows]
+        after = rows[-1][0]

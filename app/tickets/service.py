@@ -3,7 +3,7 @@ Every change of a ticket's state is in app/tickets/lifecycle.py."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -233,3 +233,18 @@ async def placeholders(session: AsyncSession, ticket: Ticket, *, agent: User) ->
         agent_name=agent.name,
         area_title=(area.title or area.name) if area else None,
     )
+
+
+async def ticket_by_reference(session: AsyncSession, reference: str) -> Ticket | None:
+    """The ticket with that reference, locked for the change the caller makes (or None)."""
+    ticket_id = await repository.ticket_id_by_reference(session, reference)
+    return None if ticket_id is None else await repository.ticket(session, ticket_id, for_update=True)
+
+
+async def routing_texts(
+    session: AsyncSession, *, start: datetime, end: datetime, area_id: int | None
+) -> AsyncIterator[list[tuple[int, str, int, str]]]:
+    """(id, reference, area id, routing text) of the tickets created in [start, end), a chunk at a time:
+    the text the router read (the subject and the first message's own words)."""
+    async for chunk in repository.routing_texts(session, start=start, end=end, area_id=area_id):
+        yield [(i, ref, area, routing_text(subject, text)) for i, ref, area, subject, text in chunk]

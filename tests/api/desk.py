@@ -24,6 +24,7 @@ from app.inbox.ingest import IngestCounts, Source, ingest_batch
 from app.inbox.models import Mailbox, Message
 from app.inbox.parsing import prepare
 from app.inbox.schemas import MailboxCreate
+from app.kb import deflection
 from app.main import create_app
 from app.replies.sender import send_due
 from app.runtime import Runtime
@@ -78,7 +79,13 @@ class Desk:
         batch = [prepare(raw, None, max_attachment_bytes=1024 * 1024) for raw in raws]
         source = Source(mailbox_id=mailbox, uidvalidity=None, own_addresses=frozenset({SUPPORT}))
         async with unit_of_work(self.runtime.sessionmaker) as session:
-            return await ingest_batch(session, batch, source=source, settings=self.settings, router=self.runtime.router)
+            # As the poller does: with a public address, acknowledgements suggest help-centre articles.
+            suggester = await deflection.suggester(
+                session, cache=self.runtime.help_centre, links=self.runtime.links, public_url=self.settings.public_url
+            )
+            return await ingest_batch(
+                session, batch, source=source, settings=self.settings, router=self.runtime.router, suggester=suggester
+            )
 
     async def ticket_of(self, message_id: str) -> int:
         ticket_id = await self.scalar(

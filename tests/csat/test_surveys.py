@@ -345,3 +345,14 @@ async def test_the_workers_scheduler_loop_sends_due_surveys_and_stops_when_asked
         stop.set()
         await asyncio.wait_for(loop, 5)
     assert [s.status for s in await surveys(desk)] == [SurveyStatus.SENT]
+
+
+async def test_without_the_apps_public_address_no_survey_goes_out(desk: Desk) -> None:
+    await solved_ticket(desk)
+    at = utcnow() + timedelta(days=1, minutes=1)
+    desk.runtime.clock = lambda: at
+    settings = desk.settings.model_copy(update={"public_url": None})
+    done = await scheduler.send_due(desk.runtime.sessionmaker, settings=settings, links=desk.runtime.links, now=at)
+    assert done.sent == 0
+    assert [(s.status, s.skip_reason) for s in await surveys(desk)] == [("skipped", "no_public_url")]
+    assert await desk.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "survey")) == 0

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import email
+import email.policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +14,9 @@ from app.config import Settings
 from app.db import unit_of_work
 from app.demo import prepare
 from app.demo import run as demo
+from app.demo.articles import demo_articles
 from app.demo.macros import DEMO_MACROS
+from app.kb.models import Article, ArticleSuggestion
 from app.macros.models import Macro
 from app.replies.models import Outbox
 from app.runtime import Runtime, open_runtime
@@ -32,9 +37,20 @@ async def test_demo_trains_routes_acknowledges_and_seeds_macros(
         routed = dict((await session.execute(select(Ticket.routed_by, func.count()).group_by(Ticket.routed_by))).all())
         sent = await session.scalar(select(func.count()).select_from(Outbox).where(Outbox.status == "sent"))
         macros = await session.scalar(select(func.count()).select_from(Macro))
+        articles = await session.scalar(select(func.count()).select_from(Article).where(Article.published))
+        suggested = await session.scalar(select(func.count(func.distinct(ArticleSuggestion.ticket_id))))
     assert routed.get("model", 0) > 0
     assert sent == sum(routed.values())
     assert macros == len(DEMO_MACROS)
+    # The demo's help centre, and acknowledgements that suggest its articles with links to the demo's API.
+    assert articles == len(demo_articles())
+    assert suggested and suggested > 0
+    texts = []
+    for path in (Path(settings.data_dir) / demo.SENT_DIR).glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        texts.append(message.get_content())
+    assert sum("http://127.0.0.1:8000/help/answered?token=" in text for text in texts) == suggested
 
 
 async def test_the_demo_server_takes_the_client_address_from_the_socket_not_x_forwarded_for(
