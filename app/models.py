@@ -1,5 +1,6 @@
 """Every ORM model, imported once so that metadata and Alembic see the whole schema."""
 
+from app.console.models import ConsoleSession
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.kb.models import Article, KbVersion
@@ -15,6 +16,7 @@ __all__ = [
     "Area",
     "Article",
     "Attachment",
+    "ConsoleSession",
     "Csat",
     "Customer",
     "Holiday",

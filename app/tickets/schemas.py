@@ -28,6 +28,7 @@ class QueueRead(BaseModel):
     at_risk: int  # due within the area's warning window (sla_warning_minutes)
     oldest_waiting_at: datetime | None
     oldest_waiting_ticket_id: int | None
+    next_due_at: datetime | None = None  # the nearest SLA due time of a waiting ticket: claimed first
     archived: bool = False  # listed while it still holds unsolved tickets; nothing new arrives
 
 

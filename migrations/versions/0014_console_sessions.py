@@ -1,0 +1,45 @@
+"""console sessions
+
+Revision ID: 0014
+Revises: 0010
+Create Date: 2026-12-02 01:40:00
+
+A signed-in browser of the web console: the sha256 of its cookie, its user, the token hash it signed in
+with (a rotated or revoked token ends its sessions), its forms' CSRF token and its expiry.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0014"
+down_revision: str | Sequence[str] | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "console_session",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("csrf", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["user.id"], name=op.f("fk_console_session_user_id_user"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_console_session")),
+    )
+    with op.batch_alter_table("console_session") as batch:
+        batch.create_index(batch.f("ix_console_session_user_id"), ["user_id"], unique=False)
+        batch.create_index(batch.f("ix_console_session_expires_at"), ["expires_at"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("console_session") as batch:
+        batch.drop_index(batch.f("ix_console_session_expires_at"))
+        batch.drop_index(batch.f("ix_console_session_user_id"))
+    op.drop_table("console_session")

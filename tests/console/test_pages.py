@@ -1,0 +1,298 @@
+"""The agents' web console through the real app over httpx: sign-in and its session, CSRF on every form,
+the queues, the lists, play mode, the ticket page and its actions, and customer HTML kept in its box."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+from email.utils import make_msgid
+
+import httpx
+from sqlalchemy import select, update
+
+from app.console.models import ConsoleSession
+from app.console.sessions import COOKIE
+from app.db import utcnow
+from app.tickets.models import Ticket, TicketEvent
+from tests.api.desk import Desk, sqlite_only
+from tests.console.browser import Console, hidden
+from tests.mailgen import mail
+
+
+async def _token(desk: Desk, role: str = "agent") -> tuple[str, str]:
+    return await desk.new_user(role)
+
+
+async def _signed_in(desk: Desk, role: str = "agent") -> tuple[Console, str]:
+    name, token = await _token(desk, role)
+    console = Console(desk)
+    response = await console.sign_in(token)
+    assert response.status_code == 303, response.text
+    return console, name
+
+
+async def _ticket(desk: Desk, subject: str = "Payout missing", **fields: str) -> int:
+    return await desk.new_ticket(mail(subject=subject, message_id=make_msgid(domain="merchant.example"), **fields))
+
+
+async def test_a_page_without_a_session_goes_to_sign_in_and_comes_back_after(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    _name, token = await _token(desk)
+    console = Console(desk)
+    wanted = f"/console/tickets/{ticket}"
+    redirect = await console.get(wanted)
+    assert redirect.status_code == 303
+    assert redirect.headers["location"] == "/console/sign-in?next=%2Fconsole%2Ftickets%2F" + str(ticket)
+    signed = await console.sign_in(token, wanted=wanted)
+    assert signed.status_code == 303 and signed.headers["location"] == wanted
+    page = await console.get(wanted)
+    assert page.status_code == 200 and "Payout missing" in page.text
+    await console.aclose()
+
+
+@sqlite_only
+async def test_the_session_cookie_is_http_only_and_same_site_strict_and_only_its_hash_is_stored(desk: Desk) -> None:
+    _name, token = await _token(desk)
+    console = Console(desk)
+    response = await console.sign_in(token)
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=")
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower() and "path=/console" in cookie.lower()
+    value = console.client.cookies[COOKIE]
+    stored = await desk.all(select(ConsoleSession.id))
+    assert len(stored) == 1 and stored[0] != value and value not in stored[0]
+    await console.aclose()
+
+
+@sqlite_only
+async def test_a_wrong_token_gets_the_form_again_and_no_session(desk: Desk) -> None:
+    console = Console(desk)
+    response = await console.sign_in("rdt_" + "x" * 43)
+    assert response.status_code == 401
+    assert "That token is not valid" in response.text
+    assert COOKIE not in console.client.cookies
+    assert await desk.all(select(ConsoleSession.id)) == []
+    await console.aclose()
+
+
+@sqlite_only
+async def test_sign_in_without_the_forms_own_token_is_refused(desk: Desk) -> None:
+    _name, token = await _token(desk)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="http://test") as stranger:
+        response = await stranger.post("/console/sign-in", data={"token": token, "form_token": "f" * 43})
+    assert response.status_code == 403
+    assert await desk.all(select(ConsoleSession.id)) == []
+
+
+@sqlite_only
+async def test_next_never_leads_to_another_site(desk: Desk) -> None:
+    _name, token = await _token(desk)
+    for wanted in ("https://evil.example/", "//evil.example/console", "/console\\@evil.example", "/api/v1/me"):
+        console = Console(desk)
+        response = await console.sign_in(token, wanted=wanted)
+        assert response.headers["location"] == "/console/queues", wanted
+        await console.aclose()
+
+
+async def test_a_form_without_the_sessions_csrf_token_changes_nothing(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    console, _name = await _signed_in(desk)
+    for csrf in ("", "x" * 43):
+        response = await console.post(f"/console/tickets/{ticket}/note", {"note": "forged"}, csrf=csrf)
+        assert response.status_code == 403 and "Form expired" in response.text
+    notes = await desk.all(select(TicketEvent).where(TicketEvent.ticket_id == ticket, TicketEvent.kind == "note"))
+    assert notes == []
+    ok = await console.post(f"/console/tickets/{ticket}/note", {"note": "real"})
+    assert ok.status_code == 303
+    notes = await desk.all(select(TicketEvent).where(TicketEvent.ticket_id == ticket, TicketEvent.kind == "note"))
+    assert [n.note for n in notes] == ["real"]
+    await console.aclose()
+
+
+@sqlite_only
+async def test_sign_out_ends_the_session_for_its_cookie(desk: Desk) -> None:
+    console, _name = await _signed_in(desk)
+    value = console.client.cookies[COOKIE]
+    response = await console.post("/console/sign-out")
+    assert response.status_code == 303 and response.headers["location"] == "/console/sign-in"
+    replay = Console(desk)
+    replay.client.cookies.set(COOKIE, value, domain="test", path="/console")
+    assert (await replay.get("/console/queues")).status_code == 303
+    assert await desk.all(select(ConsoleSession.id)) == []
+    await console.aclose()
+    await replay.aclose()
+
+
+@sqlite_only
+async def test_a_rotated_token_ends_the_sessions_it_opened(desk: Desk) -> None:
+    console, name = await _signed_in(desk)
+    assert (await console.get("/console/queues")).status_code == 200
+    rotated = await desk.admin.post(f"/admin/users/{name}/token")
+    assert rotated.status_code == 200, rotated.text
+    assert (await console.get("/console/queues")).status_code == 303
+    await console.aclose()
+
+
+@sqlite_only
+async def test_an_idle_session_ends_after_the_idle_timeout_on_the_clock(desk: Desk) -> None:
+    start = utcnow()
+    desk.runtime.clock = lambda: start
+    console, _name = await _signed_in(desk)
+    idle = timedelta(minutes=desk.settings.console.idle_minutes)
+    desk.runtime.clock = lambda: start + idle - timedelta(minutes=1)
+    assert (await console.get("/console/queues")).status_code == 200  # used: its end moves on
+    desk.runtime.clock = lambda: start + idle + idle - timedelta(minutes=2)
+    assert (await console.get("/console/queues")).status_code == 200
+    desk.runtime.clock = lambda: start + 3 * idle
+    response = await console.get("/console/queues")
+    assert response.status_code == 303 and response.headers["location"].startswith("/console/sign-in")
+    await console.aclose()
+
+
+async def test_the_queues_page_shows_each_queues_counts(desk: Desk) -> None:
+    await _ticket(desk, "First")
+    await _ticket(desk, "Second")
+    console, _name = await _signed_in(desk)
+    page = await console.get("/console/queues")
+    assert page.status_code == 200
+    row = page.text.split('value="triage"', 1)[1].split("</tr>", 1)[0]
+    counts = [int(c) for c in re.findall(r'<td class="n">(\d+)</td>', row)]
+    assert counts == [2, 2, 0, 0]  # open, unassigned, breached, at risk
+    await console.aclose()
+
+
+async def test_play_claims_the_most_urgent_ticket_and_a_solve_opens_the_next(desk: Desk) -> None:
+    later, sooner = await _ticket(desk, "Later"), await _ticket(desk, "Sooner")
+    now = utcnow()
+    await desk.execute(update(Ticket).where(Ticket.id == later).values(sla_due_at=now + timedelta(hours=5)))
+    await desk.execute(update(Ticket).where(Ticket.id == sooner).values(sla_due_at=now + timedelta(hours=1)))
+    console, _name = await _signed_in(desk)
+    first = await console.post("/console/play", {"area": "triage"})
+    assert first.status_code == 303 and first.headers["location"] == f"/console/tickets/{sooner}?play=triage"
+    assert await desk.scalar(select(Ticket.assignee_id).where(Ticket.id == sooner)) is not None
+    page = await console.get(first.headers["location"])
+    assert hidden(page.text, "play") == "triage"
+    solved = await console.post(f"/console/tickets/{sooner}/status", {"status": "solved", "play": "triage"})
+    assert solved.status_code == 303 and solved.headers["location"] == f"/console/tickets/{later}?play=triage"
+    done = await console.post(f"/console/tickets/{later}/status", {"status": "solved", "play": "triage"})
+    assert done.status_code == 200 and "Nothing waiting" in done.text
+    await console.aclose()
+
+
+@sqlite_only
+async def test_play_with_no_queue_chosen_claims_nothing(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    console, _name = await _signed_in(desk)
+    response = await console.post("/console/play", {})
+    assert response.status_code == 200 and "Nothing waiting" in response.text
+    assert await desk.scalar(select(Ticket.assignee_id).where(Ticket.id == ticket)) is None
+    await console.aclose()
+
+
+async def test_a_reply_from_the_console_reaches_the_customer_threaded(desk: Desk) -> None:
+    message_id = make_msgid(domain="merchant.example")
+    ticket = await desk.new_ticket(mail(subject="Refund question", message_id=message_id))
+    console, _name = await _signed_in(desk)
+    response = await console.post(
+        f"/console/tickets/{ticket}/reply", {"text": "Your refund left today.", "status": "pending"}
+    )
+    assert response.status_code == 303, response.text
+    await desk.send_due()
+    [ours] = [m for m in desk.smtp.messages if "Your refund left today." in m.message.get_body().get_content()]
+    assert ours.message["In-Reply-To"] == message_id
+    assert await desk.scalar(select(Ticket.status).where(Ticket.id == ticket)) == "pending"
+    await console.aclose()
+
+
+@sqlite_only
+async def test_insert_macro_without_javascript_fills_the_reply_box_with_its_values(desk: Desk) -> None:
+    created = await desk.admin.post(
+        "/admin/macros", json={"title": "Payout delay", "body": "Hello {customer_first_name}, payouts take 2 days."}
+    )
+    assert created.status_code == 201, created.text
+    macro = created.json()["id"]
+    ticket = await desk.new_ticket(
+        mail(subject="Payout missing", sender="Ana Lima <ana@merchant.example>", message_id=make_msgid())
+    )
+    console, _name = await _signed_in(desk)
+    page = await console.get(f"/console/tickets/{ticket}", params={"macro": macro})
+    box = page.text.split('name="text"', 1)[1].split("</textarea>", 1)[0]
+    assert "Hello Ana, payouts take 2 days." in html.unescape(box)
+    assert hidden(page.text, "macro_id") == str(macro)
+    await console.aclose()
+
+
+@sqlite_only
+async def test_customer_html_shows_only_in_a_sandboxed_frame_with_nothing_remote(desk: Desk) -> None:
+    raw = (
+        b"From: ana@merchant.example\r\nTo: support@routedesk.example\r\nSubject: Styled\r\n"
+        b"Message-ID: <html1@merchant.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p onclick="steal()">Hi <b>there</b></p><script>alert(1)</script><img src="https://tracker.example/x.gif">'
+    )
+    ticket = await desk.new_ticket(raw)
+    console, _name = await _signed_in(desk)
+    page = await console.get(f"/console/tickets/{ticket}")
+    assert "<script>alert" not in page.text and "tracker.example" not in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    frame = page.text.split('<iframe sandbox title="', 1)[1].split('src="', 1)[1].split('"', 1)[0]
+    shown = await console.get(frame)
+    assert shown.status_code == 200
+    assert "sandbox" in shown.headers["content-security-policy"]
+    assert "default-src 'none'" in shown.headers["content-security-policy"]
+    assert "<b>there</b>" in shown.text
+    # No element runs or loads anything: the remote image is left as its address in text, for the agent.
+    assert "<script" not in shown.text and "onclick" not in shown.text and 'src="https:' not in shown.text
+    await console.aclose()
+
+
+async def test_an_action_the_service_refuses_shows_why_and_changes_nothing(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    holder, _holder_name = await _signed_in(desk)
+    assert (await holder.post("/console/play", {"area": "triage"})).status_code == 303
+    other, _other_name = await _signed_in(desk)
+    response = await other.post(f"/console/tickets/{ticket}/reply", {"text": "Me too", "status": "solved"})
+    assert response.status_code == 403
+    assert "claimed by" in html.unescape(response.text)
+    assert "Me too" in response.text  # the draft is kept on the page
+    assert await desk.scalar(select(Ticket.status).where(Ticket.id == ticket)) == "open"
+    await desk.send_due()
+    assert not [m for m in desk.smtp.messages if "Me too" in m.message.get_body().get_content()]
+    await holder.aclose()
+    await other.aclose()
+
+
+async def test_the_lists_filter_mine_unassigned_breached_and_pending(desk: Desk) -> None:
+    ids = [await _ticket(desk, s) for s in ("Mine one", "Waiting one", "Late one", "Pending one")]
+    mine, waiting, late, pending = ids
+    console, _name = await _signed_in(desk)
+    await desk.execute(update(Ticket).where(Ticket.id == late).values(sla_due_at=utcnow() - timedelta(minutes=5)))
+    # A note and a priority never claim; a reply and a status change do.
+    assert (await console.post(f"/console/tickets/{waiting}/note", {"note": "x"})).status_code == 303
+    assert (await console.post(f"/console/tickets/{waiting}/priority", {"priority": "high"})).status_code == 303
+    reply = await console.post(f"/console/tickets/{mine}/reply", {"text": "On it", "status": "open"})
+    assert reply.status_code == 303
+    assert (await console.post(f"/console/tickets/{pending}/status", {"status": "pending"})).status_code == 303
+
+    async def listed(view: str) -> set[str]:
+        page = await console.get("/console/tickets", params={"view": view})
+        assert page.status_code == 200
+        return {s for s in ("Mine one", "Waiting one", "Late one", "Pending one") if f"<td>{s}</td>" in page.text}
+
+    assert await listed("mine") == {"Mine one", "Pending one"}
+    assert await listed("unassigned") == {"Waiting one", "Late one"}
+    assert await listed("breached") == {"Late one"}
+    assert await listed("pending") == {"Pending one"}
+    found = await console.get("/console/tickets", params={"view": "all", "q": "Waiting"})
+    assert "<td>Waiting one</td>" in found.text and "<td>Late one</td>" not in found.text
+    await console.aclose()
+
+
+@sqlite_only
+async def test_bad_list_requests_get_a_clear_page(desk: Desk) -> None:
+    console, _name = await _signed_in(desk)
+    assert (await console.get("/console/tickets", params={"view": "nope"})).status_code == 404
+    assert (await console.get("/console/tickets", params={"view": "all", "q": "a\x00b"})).status_code == 400
+    assert (await console.get("/console/tickets", params={"view": "all", "area": "nope"})).status_code == 404
+    assert (await console.get("/console/tickets/999999")).status_code == 404
+    await console.aclose()
