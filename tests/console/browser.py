@@ -16,7 +16,7 @@ _FIELD = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"')
 def hidden(page: str, name: str) -> str:
     for found, value in _FIELD.findall(page):
         if found == name:
-            return value
+            return str(value)
     raise AssertionError(f"no hidden field {name!r} on the page")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import timedelta
+from email.message import EmailMessage
 from email.utils import make_msgid
 
 import httpx
@@ -32,8 +33,14 @@ async def _signed_in(desk: Desk, role: str = "agent") -> tuple[Console, str]:
     return console, name
 
 
-async def _ticket(desk: Desk, subject: str = "Payout missing", **fields: str) -> int:
-    return await desk.new_ticket(mail(subject=subject, message_id=make_msgid(domain="merchant.example"), **fields))
+async def _ticket(desk: Desk, subject: str = "Payout missing") -> int:
+    return await desk.new_ticket(mail(subject=subject, message_id=make_msgid(domain="merchant.example")))
+
+
+def _body(message: EmailMessage) -> str:
+    part = message.get_body()
+    assert part is not None
+    return str(part.get_content())
 
 
 async def test_a_page_without_a_session_goes_to_sign_in_and_comes_back_after(desk: Desk) -> None:
@@ -199,7 +206,7 @@ async def test_a_reply_from_the_console_reaches_the_customer_threaded(desk: Desk
     )
     assert response.status_code == 303, response.text
     await desk.send_due()
-    [ours] = [m for m in desk.smtp.messages if "Your refund left today." in m.message.get_body().get_content()]
+    [ours] = [m for m in desk.smtp.messages if "Your refund left today." in _body(m.message)]
     assert ours.message["In-Reply-To"] == message_id
     assert await desk.scalar(select(Ticket.status).where(Ticket.id == ticket)) == "pending"
     await console.aclose()
@@ -257,7 +264,7 @@ async def test_an_action_the_service_refuses_shows_why_and_changes_nothing(desk:
     assert "Me too" in response.text  # the draft is kept on the page
     assert await desk.scalar(select(Ticket.status).where(Ticket.id == ticket)) == "open"
     await desk.send_due()
-    assert not [m for m in desk.smtp.messages if "Me too" in m.message.get_body().get_content()]
+    assert not [m for m in desk.smtp.messages if "Me too" in _body(m.message)]
     await holder.aclose()
     await other.aclose()
 
