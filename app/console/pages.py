@@ -578,7 +578,7 @@ async def message_html(
 
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
-    kinds = {"console.css": "text/css", "console.js": "text/javascript"}
+    kinds = {"console.css": "text/css", "console.js": "text/javascript", "favicon.svg": "image/svg+xml"}
     if name not in kinds:
         raise PageRefused(404, "Not found", "There is no such file.")
     return Response(_asset(name), media_type=kinds[name], headers={"Cache-Control": "public, max-age=3600"})

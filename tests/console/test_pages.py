@@ -10,8 +10,10 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 import httpx
+from fastapi.routing import APIRoute
 from sqlalchemy import select, update
 
+from app.console import pages as console_pages
 from app.console.models import ConsoleSession
 from app.console.sessions import COOKIE
 from app.db import utcnow
@@ -303,3 +305,37 @@ async def test_bad_list_requests_get_a_clear_page(desk: Desk) -> None:
     assert (await console.get("/console/tickets", params={"view": "all", "area": "nope"})).status_code == 404
     assert (await console.get("/console/tickets/999999")).status_code == 404
     await console.aclose()
+
+
+# Every console route, from its router (which create_app includes): all but sign-in and the static
+# files need a session.
+CONSOLE_ROUTES = [
+    (method, route.path)
+    for route in console_pages.router.routes
+    if isinstance(route, APIRoute)
+    for method in sorted(route.methods)
+]
+OPEN_ROUTES = {"/console/sign-in", "/console/static/{name}"}
+
+
+def test_the_console_routes_are_found() -> None:
+    assert ("POST", "/console/tickets/{ticket_id}/reply") in CONSOLE_ROUTES
+    assert len(CONSOLE_ROUTES) > 10
+
+
+@sqlite_only
+async def test_every_console_route_sends_a_caller_without_a_session_to_sign_in(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    before = await desk.scalar(select(Ticket.updated_at).where(Ticket.id == ticket))
+    wrong = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="http://test") as anonymous:
+        anonymous.cookies.set(COOKIE, "A" * 43, domain="test", path="/console")  # a session nobody holds
+        for method, path in CONSOLE_ROUTES:
+            if path in OPEN_ROUTES:
+                continue
+            concrete = path.replace("{ticket_id}", str(ticket)).replace("{message_id}", "1")
+            response = await anonymous.request(method, concrete, data={"text": "x", "status": "solved"})
+            if response.status_code != 303 or not response.headers["location"].startswith("/console/sign-in"):
+                wrong.append(f"{method} {path}: {response.status_code}")
+    assert wrong == []
+    assert await desk.scalar(select(Ticket.updated_at).where(Ticket.id == ticket)) == before
