@@ -313,7 +313,7 @@ CONSOLE_ROUTES = [
     (method, route.path)
     for route in console_pages.router.routes
     if isinstance(route, APIRoute)
-    for method in sorted(route.methods)
+    for method in sorted(route.methods or ())
 ]
 OPEN_ROUTES = {"/console/sign-in", "/console/static/{name}"}
 
