@@ -1,6 +1,6 @@
 """Every ORM model, imported once so that metadata and Alembic see the whole schema."""
 
-from app.console.models import ConsoleSession
+from app.console.models import ConsoleSession, TicketView
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.kb.models import Article, KbVersion
@@ -39,6 +39,7 @@ __all__ = [
     "SlaPolicy",
     "Ticket",
     "TicketEvent",
+    "TicketView",
     "User",
     "WorkerHeartbeat",
 ]

@@ -21,3 +21,14 @@ class ConsoleSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))  # the synchronizer token of this session's forms
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TicketView(Base):
+    """Who has a ticket's page open: each view of the page writes its user's row, and the page names
+    the others seen within `VIEWING` (app/console/viewers.py)."""
+
+    __tablename__ = "ticket_view"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column()

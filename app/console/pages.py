@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.console import sessions
+from app.console import sessions, viewers
 from app.console.sessions import COOKIE, SignedIn
 from app.db import MAX_ID, SessionDep
 from app.errors import AppError, InvalidInput
@@ -410,6 +410,7 @@ async def _ticket(
             for t in (await tickets.search(session, offset=0, limit=11, customer=detail.customer_email)).items
             if t.id != ticket_id
         ][:10]
+    viewing = await viewers.viewed(session, ticket_id, who.user.id, now=now)
     areas = [a for a in await routing.list_areas(session) if a.active]
     notes = [e for e in detail.events if e.kind == "note"]
     return page(
@@ -423,6 +424,7 @@ async def _ticket(
         earlier=earlier,
         areas=areas,
         notes=notes,
+        viewing=viewing,
         statuses=[s.value for s in TicketStatus],
         priorities=[p.value for p in Priority],
         play=play,
@@ -472,13 +474,15 @@ async def reply(request: Request, ticket_id: TicketId, who: Who, session: Sessio
     text = fields.get("text", "")
     status = fields.get("status", TicketStatus.PENDING.value)
     macro = fields.get("macro_id", "")
+    seen = fields.get("seen", "")
 
     async def action(ticket: Ticket) -> None:
         if len(text) > REPLY_MAX or not TEXT.is_valid(text):
             raise _invalid(f"a reply is text of at most {REPLY_MAX:,} characters, with no control characters")
         if status not in {s.value for s in TicketStatus}:
             raise _invalid("choose a status for after the reply")
-        data = ReplyCreate(text=text or None, status=TicketStatus(status))
+        seen_id = int(seen) if seen.isdigit() and len(seen) < 11 else None
+        data = ReplyCreate(text=text or None, status=TicketStatus(status), seen_message_id=seen_id)
         await replying.reply(session, ticket, data, user=who.user)
         # The box held the macro as inserted (and perhaps edited): its use is recorded, not its text again.
         if macro.isdigit() and len(macro) < 11:

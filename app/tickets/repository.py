@@ -431,6 +431,22 @@ async def set_due(
     )
 
 
+async def replies_after(session: AsyncSession, ticket_id: int, message_id: int) -> Sequence[Message]:
+    """The ticket's replies by a person (outbound, not automatic) stored after message `message_id`."""
+    return (
+        await session.scalars(
+            select(Message)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.id > message_id,
+                Message.direction == "outbound",
+                Message.auto.is_(None),
+            )
+            .order_by(Message.id)
+        )
+    ).all()
+
+
 async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None:
     return await session.scalar(
         select(Message)

@@ -218,6 +218,10 @@ def event_read(event: TicketEvent) -> EventRead:
     )
 
 
+async def replies_after(session: AsyncSession, ticket_id: int, message_id: int) -> Sequence[Message]:
+    return await repository.replies_after(session, ticket_id, message_id)
+
+
 async def ticket_text(session: AsyncSession, ticket: Ticket) -> str:
     """What the router and the macro ranker read: the subject and the customer's own words."""
     first = await repository.first_inbound(session, ticket.id)

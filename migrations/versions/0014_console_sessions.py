@@ -1,11 +1,12 @@
-"""console sessions
+"""console sessions and ticket viewers
 
 Revision ID: 0014
 Revises: 0010
 Create Date: 2026-12-02 01:40:00
 
 A signed-in browser of the web console: the sha256 of its cookie, its user, the token hash it signed in
-with (a rotated or revoked token ends its sessions), its forms' CSRF token and its expiry.
+with (a rotated or revoked token ends its sessions), its forms' CSRF token and its expiry; and who last
+viewed which ticket when (the console shows who else has a ticket open).
 """
 
 from collections.abc import Sequence
@@ -36,9 +37,21 @@ def upgrade() -> None:
     with op.batch_alter_table("console_session") as batch:
         batch.create_index(batch.f("ix_console_session_user_id"), ["user_id"], unique=False)
         batch.create_index(batch.f("ix_console_session_expires_at"), ["expires_at"], unique=False)
+    op.create_table(
+        "ticket_view",
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["ticket.id"], name=op.f("fk_ticket_view_ticket_id_ticket"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], name=op.f("fk_ticket_view_user_id_user"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("ticket_id", "user_id", name=op.f("pk_ticket_view")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("ticket_view")
     with op.batch_alter_table("console_session") as batch:
         batch.drop_index(batch.f("ix_console_session_expires_at"))
         batch.drop_index(batch.f("ix_console_session_user_id"))

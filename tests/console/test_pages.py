@@ -339,3 +339,64 @@ async def test_every_console_route_sends_a_caller_without_a_session_to_sign_in(d
                 wrong.append(f"{method} {path}: {response.status_code}")
     assert wrong == []
     assert await desk.scalar(select(Ticket.updated_at).where(Ticket.id == ticket)) == before
+
+
+async def test_a_reply_after_someone_elses_is_stopped_with_theirs_shown(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    first, _first_name = await _signed_in(desk, "admin")
+    second, _second_name = await _signed_in(desk, "admin")
+    page = await second.get(f"/console/tickets/{ticket}")  # the second admin opens the ticket ...
+    seen = hidden(page.text, "seen")
+    sent = await first.post(f"/console/tickets/{ticket}/reply", {"text": "The first answer.", "status": "open"})
+    assert sent.status_code == 303  # ... the first replies meanwhile ...
+    stopped = await second.post(  # ... and the second's send, from the page it had, is stopped
+        f"/console/tickets/{ticket}/reply", {"text": "A second answer.", "status": "open", "seen": seen}
+    )
+    assert stopped.status_code == 409
+    assert "after the newest message you had seen" in html.unescape(stopped.text)
+    assert "The first answer." in stopped.text and "A second answer." in stopped.text  # theirs shown, the draft kept
+    again = await second.post(
+        f"/console/tickets/{ticket}/reply",
+        {"text": "A second answer.", "status": "open", "seen": hidden(stopped.text, "seen")},
+    )
+    assert again.status_code == 303  # having seen it, it goes
+    await desk.send_due()
+    bodies = [_body(m.message) for m in desk.smtp.messages]
+    assert sum("The first answer." in b for b in bodies) == 1 and sum("A second answer." in b for b in bodies) == 1
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_the_json_api_refuses_a_stale_reply_with_409_and_sends_nothing(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    seen = (await desk.agent.get(f"/tickets/{ticket}")).json()["messages"][-1]["id"]
+    assert (
+        await desk.agent.post(f"/tickets/{ticket}/reply", json={"text": "One", "status": "open"})
+    ).status_code == 200
+    stale = await desk.agent.post(
+        f"/tickets/{ticket}/reply", json={"text": "Two", "status": "open", "seen_message_id": seen}
+    )
+    assert stale.status_code == 409 and "after the newest message you had seen" in stale.json()["detail"]
+    latest = (await desk.agent.get(f"/tickets/{ticket}")).json()["messages"][-1]["id"]
+    fresh = await desk.agent.post(
+        f"/tickets/{ticket}/reply", json={"text": "Two", "status": "open", "seen_message_id": latest}
+    )
+    assert fresh.status_code == 200
+    await desk.send_due()
+    assert [b for b in (_body(m.message).strip() for m in desk.smtp.messages) if b in ("One", "Two")] == ["One", "Two"]
+
+
+@sqlite_only
+async def test_the_ticket_page_names_who_else_has_it_open(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    start = utcnow()
+    desk.runtime.clock = lambda: start
+    ana, ana_name = await _signed_in(desk)
+    bo, _bo_name = await _signed_in(desk)
+    assert "Also viewing" not in (await ana.get(f"/console/tickets/{ticket}")).text
+    shown = await bo.get(f"/console/tickets/{ticket}")
+    assert f"Also viewing this ticket: {ana_name}" in shown.text
+    desk.runtime.clock = lambda: start + timedelta(minutes=6)  # ana's view is old now
+    assert "Also viewing" not in (await bo.get(f"/console/tickets/{ticket}")).text
+    await ana.aclose()
+    await bo.aclose()
