@@ -6,7 +6,8 @@ Create Date: 2026-12-02 01:40:00
 
 A signed-in browser of the web console: the sha256 of its cookie, its user, the token hash it signed in
 with (a rotated or revoked token ends its sessions), its forms' CSRF token and its expiry; and who last
-viewed which ticket when (the console shows who else has a ticket open).
+viewed which ticket when (the console shows who else has a ticket open); a covering index of unsolved
+tickets for the queue counts.
 """
 
 from collections.abc import Sequence
@@ -48,9 +49,20 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["user.id"], name=op.f("fk_ticket_view_user_id_user"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("ticket_id", "user_id", name=op.f("pk_ticket_view")),
     )
+    # The queue counts' covering index of unsolved tickets (app/tickets/models.py).
+    unsolved = sa.text("status != 'solved'")
+    op.create_index(
+        "ix_ticket_unsolved",
+        "ticket",
+        ["area_id", "status", "assignee_id", "sla_due_at", "created_at"],
+        unique=False,
+        postgresql_where=unsolved,
+        sqlite_where=unsolved,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ticket_unsolved", table_name="ticket")
     op.drop_table("ticket_view")
     with op.batch_alter_table("console_session") as batch:
         batch.drop_index(batch.f("ix_console_session_expires_at"))
