@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ async def measure(url: str, data_dir: Path, requests: int) -> dict[str, Any]:
             assert form_token is not None
             signed = await client.post("/console/sign-in", data={"token": token, "form_token": form_token.group(1)})
             assert signed.status_code == 303, signed.text
-            urls = {
+            urls: dict[str, Callable[[], str]] = {
                 "queues": lambda: "/console/queues",
                 "unassigned": lambda: "/console/tickets?view=unassigned",
                 "ticket": lambda: f"/console/tickets/{rng.randint(low, high)}",
