@@ -165,7 +165,7 @@ async def signed_in_admin(who: Who) -> SignedIn:
 Admin = Annotated[SignedIn, Depends(signed_in_admin)]
 
 
-async def _form(request: Request, who: SignedIn | None = None) -> dict[str, str]:
+async def read_form(request: Request, who: SignedIn | None = None) -> dict[str, str]:
     """A POSTed form's text fields; with `who`, only if it carries that session's CSRF token."""
     try:
         async with request.form(max_files=0, max_fields=FORM_FIELDS) as form:
@@ -184,7 +184,10 @@ async def _form(request: Request, who: SignedIn | None = None) -> dict[str, str]
 
 
 def install(app: FastAPI) -> None:
+    from app.console import admin  # imports this module: included here, not at import
+
     app.include_router(router)
+    app.include_router(admin.router)
 
     @app.exception_handler(SignInNeeded)
     async def _sign_in_needed(request: Request, exc: SignInNeeded) -> Response:
@@ -220,7 +223,7 @@ def _sign_in_form(request: Request, *, wanted: str | None, status: int = 200, er
 
 @router.post("/sign-in")
 async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) -> Response:
-    fields = await _form(request)
+    fields = await read_form(request)
     wanted = _local_path(fields.get("next"))
     if not form_token_ok(request, fields.get(CSRF_FIELD)):
         raise PageRefused(403, "Form expired", "The sign-in form is from an older page. Reload it and try again.")
@@ -254,7 +257,7 @@ async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) ->
 
 @router.post("/sign-out")
 async def sign_out(request: Request, who: Who, session: SessionDep) -> Response:
-    await _form(request, who)
+    await read_form(request, who)
     await sessions.sign_out(session, request.cookies.get(COOKIE))
     response = RedirectResponse("/console/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/console")
@@ -328,7 +331,7 @@ async def ticket_list(request: Request, who: Who, session: SessionDep, runtime: 
 
 @router.post("/play")
 async def play(request: Request, who: Who, session: SessionDep, runtime: RuntimeDep) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
     chosen = [a for a in fields.get("area", "").split("\n") if a]
     return await _next_ticket(session, runtime, who, chosen)
 
@@ -470,7 +473,7 @@ async def _act(
 
 @router.post("/tickets/{ticket_id}/reply")
 async def reply(request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
     text = fields.get("text", "")
     status = fields.get("status", TicketStatus.PENDING.value)
     macro = fields.get("macro_id", "")
@@ -494,7 +497,7 @@ async def reply(request: Request, ticket_id: TicketId, who: Who, session: Sessio
 
 @router.post("/tickets/{ticket_id}/note")
 async def note(request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
     text = fields.get("note", "").strip()
 
     async def action(ticket: Ticket) -> None:
@@ -509,7 +512,7 @@ async def note(request: Request, ticket_id: TicketId, who: Who, session: Session
 async def set_status(
     request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
     status = fields.get("status", "")
 
     async def action(ticket: Ticket) -> None:
@@ -524,7 +527,7 @@ async def set_status(
 async def set_priority(
     request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
     priority = fields.get("priority", "")
 
     async def action(ticket: Ticket) -> None:
@@ -539,7 +542,7 @@ async def set_priority(
 async def reroute(
     request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
     name = fields.get("area", "").strip()
 
     async def action(ticket: Ticket) -> None:
@@ -555,7 +558,7 @@ async def reroute(
 async def release(
     request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    fields = await _form(request, who)
+    fields = await read_form(request, who)
 
     async def action(ticket: Ticket) -> None:
         await lifecycle.release(session, ticket, user=who.user)

@@ -32,6 +32,10 @@
     list[current].focus();
     return true;
   }
+  var follow = document.querySelector("[data-refresh]");
+  if (follow) {
+    setTimeout(function () { window.location.reload(); }, 1000 * Number(follow.getAttribute("data-refresh")));
+  }
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a[data-macro]");
     if (link && insertMacro(link)) event.preventDefault();
