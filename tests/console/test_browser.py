@@ -24,10 +24,14 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
+from app.db import unit_of_work
 from app.ports import free_port
+from app.routing import service as routing
+from app.routing import training
 from app.tickets.models import Ticket
 from tests.api.desk import Desk, sqlite_only
 from tests.mailgen import mail
+from tests.routing.test_routing import PHRASES
 
 playwright_api = pytest.importorskip(
     "playwright.async_api", reason="Playwright is not installed (pip install playwright)"
@@ -162,4 +166,60 @@ async def test_the_ticket_page_fits_a_390_pixel_screen(desk: Desk, browser: Brow
     wide = await page.evaluate("document.documentElement.scrollWidth")
     assert wide <= 390, f"the page is {wide} px wide on a 390 px screen"
     await browser.shot(page, "ticket-390")
+    assert browser.errors == []
+
+
+async def _labelled_tickets(desk: Desk) -> None:
+    """Tickets in two areas, each with an agent's label: what "train from agents' labels" reads."""
+    for area in PHRASES:
+        assert (await desk.admin.post("/admin/areas", json={"name": area})).status_code == 201
+    for area, phrases in PHRASES.items():
+        for i in range(4):
+            for phrase in phrases:
+                ticket = await desk.new_ticket(
+                    mail(subject=phrase, body=f"Hello, {phrase} number {i}.", message_id=make_msgid())
+                )
+                async with unit_of_work(desk.runtime.sessionmaker) as session:
+                    await routing.record_label(
+                        session, ticket_id=ticket, area=area, previous=None, source="confirmed", actor="test"
+                    )
+
+
+async def test_an_admin_edits_a_schedule_trains_and_activates_a_model_and_reads_a_report_chart(
+    desk: Desk, browser: Browser
+) -> None:
+    await _labelled_tickets(desk)
+    _name, token = await desk.new_user("admin")
+    page = await _sign_in(browser, token)
+    await page.get_by_role("link", name="Admin").click()
+    await page.get_by_role("link", name="SLA schedules").click()
+    await page.get_by_label("Name").fill("berlin")
+    await page.get_by_label("Time zone (IANA)").fill("Europe/Berlin")
+    await page.get_by_label("Business hours, one line per day").fill("Mon 08:00-16:00\nTue 08:00-16:00")
+    await page.get_by_role("button", name="Create schedule").click()
+    await page.wait_for_url("**/console/admin/schedules#schedule-berlin")
+    stored = (await desk.admin.get("/admin/sla/schedules/berlin")).json()
+    hours = [(i["weekday"], i["start"], i["end"]) for i in stored["intervals"]]
+    assert hours == [(0, "08:00", "16:00"), (1, "08:00", "16:00")]
+
+    await page.goto(browser.base + "/console/admin/router")
+    await page.get_by_role("button", name="Train from agents' labels").click()
+    await page.wait_for_url("**/console/admin/jobs/*")
+    # The worker's job runner, as `routedesk worker` runs it; the page follows the job by itself.
+    assert await training.run_one_job(desk.runtime.sessionmaker, owner="test-worker", lease_seconds=60)
+    await page.locator("#job-status", has_text="succeeded").wait_for(timeout=30_000)
+    version = (await desk.admin.get("/admin/models")).json()[0]["version"]
+    await page.get_by_role("link", name=version).click()
+    await page.wait_for_url("**/console/admin/router?version=*")
+    await browser.shot(page, "router")
+    await page.locator("tr", has_text=version).get_by_role("button", name="Activate").click()
+    await page.wait_for_url("**/console/admin/router")
+    assert [m["version"] for m in (await desk.admin.get("/admin/models")).json() if m["active"]] == [version]
+
+    await page.get_by_role("link", name="Admin").click()
+    await page.get_by_role("link", name="Reports").click()
+    chart = page.get_by_role("img", name="Tickets created per day")
+    assert await chart.is_visible()
+    assert await chart.locator("circle").count() >= 1
+    await browser.shot(page, "reports")
     assert browser.errors == []
