@@ -191,15 +191,19 @@ async def _router_page(
 
 
 @router.post("/router/train")
-async def train(request: Request, who: Admin, session: SessionDep) -> Response:
+async def train(request: Request, who: Admin, session: SessionDep, runtime: RuntimeDep) -> Response:
     fields = await read_form(request, who)
-    job = await training.enqueue_training(
-        session,
-        training.TrainingSource(from_tickets=True),
-        activate=fields.get("activate") == "yes",
-        create_areas=False,
-        actor=f"admin:{who.user.name}",
-    )
+    try:
+        async with session.begin_nested():
+            job = await training.enqueue_training(
+                session,
+                training.TrainingSource(from_tickets=True),
+                activate=fields.get("activate") == "yes",
+                create_areas=False,
+                actor=f"admin:{who.user.name}",
+            )
+    except AppError as exc:
+        return await _router_page(session, who, runtime, error=exc.detail, status=exc.status_code)
     return RedirectResponse(f"/console/admin/jobs/{job.id}", status_code=303)
 
 

@@ -24,8 +24,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,8 +35,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.console import sessions, viewers
 from app.console.sessions import COOKIE, SignedIn
 from app.db import MAX_ID, SessionDep
-from app.errors import AppError, InvalidInput
-from app.http import client_address
+from app.errors import AppError, InvalidInput, app_error_handler, validation_error_handler
+from app.http import client_address, is_https
 from app.links import CSRF_FIELD, form_token_ok, issue_form_token
 from app.macros import service as macros
 from app.replies import service as replies
@@ -69,6 +71,7 @@ QUERY_MAX = 200
 REPLY_MAX = 50_000
 NOTE_MAX = 20_000
 FORM_FIELDS = 20
+REPEATED = frozenset({"area", "play"})  # the form fields that may come more than once (the queues)
 
 _ACTION = re.compile(r"(/console/tickets/\d+)/[a-z]+")
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -138,6 +141,17 @@ def _local_path(wanted: str | None) -> str:
     return "/console/queues"
 
 
+def secure_cookies(request: Request) -> bool:
+    """Whether the console's cookies get Secure: the setting, else whether the browser's connection is
+    HTTPS (directly, or through one of the trusted proxies, by its X-Forwarded-Proto)."""
+    settings = request.app.state.settings
+    if settings.console.secure_cookies is not None:
+        return bool(settings.console.secure_cookies)
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-proto")
+    return is_https(request.url.scheme, peer, forwarded, settings.http.trusted_proxies)
+
+
 def _idle(runtime: Runtime) -> timedelta:
     return timedelta(minutes=runtime.settings.console.idle_minutes)
 
@@ -173,8 +187,12 @@ async def read_form(request: Request, who: SignedIn | None = None) -> dict[str, 
             for name, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     raise PageRefused(400, "Form not accepted", "This form takes no files.")
-                if name in fields and name != "area":
+                if name in fields and name not in REPEATED:
                     raise PageRefused(400, "Form not accepted", "A field of the form came twice.")
+                if not TEXT.is_valid(value):
+                    raise PageRefused(
+                        400, "Form not accepted", f"The field {name[:40]!r} holds characters that are not text."
+                    )
                 fields[name] = fields[name] + "\n" + value if name in fields else value
     except StarletteHTTPException as exc:
         raise PageRefused(400, "Form not accepted", "The form could not be read.") from exc
@@ -196,6 +214,20 @@ def install(app: FastAPI) -> None:
             target += "?" + urlencode({"next": exc.wanted})
         return RedirectResponse(target, status_code=303)
 
+    # A refusal by a service or by FastAPI's own validation (an id that is not a number) on a console
+    # page is a page too, not the API's JSON; elsewhere the API's handlers answer as before.
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        if not request.url.path.startswith("/console"):
+            return await app_error_handler(request, exc)
+        return page("problem.html", status=exc.status_code, heading="Not done", message=exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith("/console"):
+            return await validation_error_handler(request, exc)
+        return page("problem.html", status=422, heading="Not found", message="That address names nothing here.")
+
     @app.exception_handler(PageRefused)
     async def _refused(request: Request, exc: PageRefused) -> Response:
         return page("problem.html", status=exc.status, heading=exc.heading, message=exc.message)
@@ -214,7 +246,7 @@ def _sign_in_form(request: Request, *, wanted: str | None, status: int = 200, er
     response = HTMLResponse(
         "", status_code=status, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
     )
-    token = issue_form_token(request, response)
+    token = issue_form_token(request, response, secure=secure_cookies(request))
     context = {"wanted": _local_path(wanted), "form_token": token, "form_field": CSRF_FIELD, "error": error}
     response.body = response.render(_templates().get_template("sign_in.html").render(who=None, views=VIEWS, **context))
     response.headers["content-length"] = str(len(response.body))
@@ -228,7 +260,10 @@ async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) ->
     if not form_token_ok(request, fields.get(CSRF_FIELD)):
         raise PageRefused(403, "Form expired", "The sign-in form is from an older page. Reload it and try again.")
     token = fields.get("token", "").strip()
-    found = await sessions.sign_in(session, token, now=runtime.clock(), idle=_idle(runtime)) if token else None
+    found = None
+    if token:
+        previous = request.cookies.get(COOKIE)
+        found = await sessions.sign_in(session, token, now=runtime.clock(), idle=_idle(runtime), previous=previous)
     if found is None:
         throttle = request.app.state.auth_throttle
         settings = request.app.state.settings.http
@@ -240,7 +275,10 @@ async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) ->
             if wait is not None
             else "That token is not valid. Paste the token `routedesk users add` printed."
         )
-        return _sign_in_form(request, wanted=wanted, status=429 if wait is not None else 401, error=message)
+        refused = _sign_in_form(request, wanted=wanted, status=429 if wait is not None else 401, error=message)
+        if wait is not None:
+            refused.headers["Retry-After"] = str(wait)
+        return refused
     value, _who = found
     response = RedirectResponse(wanted, status_code=303)
     response.set_cookie(
@@ -248,9 +286,10 @@ async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) ->
         value,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
         path="/console",
-        max_age=int(_idle(runtime).total_seconds()),
+        # No Max-Age: the cookie lasts while the browser runs, the session while it is used (the idle
+        # timeout, kept on the server, moves on with each request; a Max-Age would not).
     )
     return response
 
@@ -357,6 +396,7 @@ def _ticket_url(ticket_id: int, play: list[str] | None = None) -> str:
 class _Draft:
     text: str = ""
     macro_id: int | None = None
+    status: str = TicketStatus.PENDING.value  # what the reply leaves the ticket as
 
 
 @router.get("/tickets/{ticket_id}", response_class=HTMLResponse)
@@ -364,12 +404,12 @@ async def ticket_page(
     request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
 ) -> HTMLResponse:
     draft = _Draft()
-    macro = request.query_params.get("macro")
-    if macro and macro.isdigit() and len(macro) < 11:
-        ticket = await tickets.get_ticket(session, ticket_id)
-        values = await tickets.placeholders(session, ticket, agent=who.user)
+    macro = _id(request.query_params.get("macro"))
+    if macro is not None:
         try:
-            draft = _Draft(await macros.render_macro(session, int(macro), values=values), int(macro))
+            ticket = await tickets.get_ticket(session, ticket_id)
+            values = await tickets.placeholders(session, ticket, agent=who.user)
+            draft = _Draft(await macros.render_macro(session, macro, values=values), macro)
         except AppError:
             draft = _Draft()
     return await _ticket(session, runtime, who, ticket_id, play=request.query_params.getlist("play"), draft=draft)
@@ -461,10 +501,16 @@ async def _act(
         async with session.begin_nested():
             ticket: Ticket = await tickets.get_ticket(session, ticket_id, for_update=True)
             await action(ticket)
-    except AppError as exc:
-        draft = _Draft(fields.get("text", "")[:REPLY_MAX])
+    except (AppError, ValidationError) as exc:
+        refusal = exc if isinstance(exc, AppError) else InvalidInput(str(exc.errors()[0]["msg"]))
+        after = fields.get("status", "")
+        draft = _Draft(
+            fields.get("text", "")[:REPLY_MAX],
+            _id(fields.get("macro_id")),
+            after if after in {s.value for s in TicketStatus} else TicketStatus.PENDING.value,
+        )
         return await _ticket(
-            session, runtime, who, ticket_id, play=play, draft=draft, error=exc.detail, status=exc.status_code
+            session, runtime, who, ticket_id, play=play, draft=draft, error=refusal.detail, status=refusal.status_code
         )
     if next_in_play and play:
         return await _next_ticket(session, runtime, who, play)
@@ -484,12 +530,12 @@ async def reply(request: Request, ticket_id: TicketId, who: Who, session: Sessio
             raise _invalid(f"a reply is text of at most {REPLY_MAX:,} characters, with no control characters")
         if status not in {s.value for s in TicketStatus}:
             raise _invalid("choose a status for after the reply")
-        seen_id = int(seen) if seen.isdigit() and len(seen) < 11 else None
-        data = ReplyCreate(text=text or None, status=TicketStatus(status), seen_message_id=seen_id)
+        data = ReplyCreate(text=text or None, status=TicketStatus(status), seen_message_id=_id(seen))
         await replying.reply(session, ticket, data, user=who.user)
         # The box held the macro as inserted (and perhaps edited): its use is recorded, not its text again.
-        if macro.isdigit() and len(macro) < 11:
-            await macros.record_use(session, macro_id=int(macro), ticket_id=ticket.id, user_id=who.user.id)
+        macro_id = _id(macro)
+        if macro_id is not None:
+            await macros.record_use(session, macro_id=macro_id, ticket_id=ticket.id, user_id=who.user.id)
 
     solved_or_waiting = status in (TicketStatus.SOLVED.value, TicketStatus.PENDING.value)
     return await _act(request, session, runtime, who, ticket_id, fields, action, next_in_play=solved_or_waiting)
@@ -594,6 +640,14 @@ async def static(name: str) -> Response:
 @cache
 def _asset(name: str) -> bytes:
     return files("app.console").joinpath(f"templates/{name}").read_bytes()
+
+
+def _id(value: str | None) -> int | None:
+    """A form's or query's id: digits, 1 to MAX_ID; anything else is no id."""
+    if value is None or not re.fullmatch(r"[0-9]{1,10}", value):
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def _invalid(message: str) -> AppError:

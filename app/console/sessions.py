@@ -38,11 +38,16 @@ def _well_formed(value: str | None) -> bool:
     return value is not None and 20 <= len(value) <= 100 and value.isascii() and value.isprintable()
 
 
-async def sign_in(session: AsyncSession, token: str, *, now: datetime, idle: timedelta) -> tuple[str, SignedIn] | None:
-    """A new session for the holder of `token` (its cookie value and who signed in), or None."""
+async def sign_in(
+    session: AsyncSession, token: str, *, now: datetime, idle: timedelta, previous: str | None = None
+) -> tuple[str, SignedIn] | None:
+    """A new session for the holder of `token` (its cookie value and who signed in), or None. The
+    session the browser held before (`previous`), whoever's it was, ends: a sign-in always gets a
+    new cookie value, never one planted before it."""
     user = await users.authenticate(session, token)
     if user is None or user.token_hash is None:
         return None
+    await sign_out(session, previous)
     # The user's expired sessions go now: the table holds live sessions and a few stale ones at most.
     await session.execute(
         delete(ConsoleSession).where(ConsoleSession.user_id == user.id, ConsoleSession.expires_at <= now)

@@ -150,3 +150,36 @@ async def test_the_reports_page_charts_the_window_and_downloads_its_csv(desk: De
     bad = await console.get("/console/admin/reports", params={"from": "2026-13-01"})
     assert bad.status_code == 400
     await console.aclose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_nul_bytes_in_admin_forms_are_refused_on_both_engines_and_change_nothing(desk: Desk) -> None:
+    console = await _console(desk, "admin")
+    week = {"name": "berlin", "zone": "Europe/Berlin", "week": "Mon 09:00-17:00"}
+    assert (await console.post("/console/admin/schedules", week)).status_code == 303
+
+    async def state() -> tuple[object, object]:
+        users = (await desk.admin.get("/admin/users")).json()
+        return users, (await desk.admin.get("/admin/sla/schedules/berlin")).json()
+
+    before = await state()
+    for path, data in [
+        ("/console/admin/users", {"action": "rotate", "name": "bob\x00"}),
+        ("/console/admin/users", {"action": "add", "name": "bob", "email": "b\x00b@x.example", "role": "agent"}),
+        ("/console/admin/schedules/berlin/holidays", {"day": "2026-12-25", "holiday_name": "Xmas\x00"}),
+        ("/console/admin/router/activate", {"version": "v\x00"}),
+    ]:
+        response = await console.post(path, data)
+        assert response.status_code == 400, (path, response.status_code)
+    assert await state() == before
+    await console.aclose()
+
+
+@sqlite_only
+async def test_an_admin_form_without_the_sessions_csrf_token_changes_nothing(desk: Desk) -> None:
+    console = await _console(desk, "admin")
+    add = {"action": "add", "name": "eve", "email": "eve@x.example", "role": "admin"}
+    assert (await console.post("/console/admin/users", add, csrf="x" * 43)).status_code == 403
+    assert (await console.post("/console/admin/router/train", {}, csrf="")).status_code == 403
+    assert [u["name"] for u in (await desk.admin.get("/admin/users")).json() if u["name"] == "eve"] == []
+    await console.aclose()

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
+from ipaddress import ip_network
 
 import httpx
 from fastapi.routing import APIRoute
@@ -400,3 +401,128 @@ async def test_the_ticket_page_names_who_else_has_it_open(desk: Desk) -> None:
     assert "Also viewing" not in (await bo.get(f"/console/tickets/{ticket}")).text
     await ana.aclose()
     await bo.aclose()
+
+
+async def test_play_over_two_queues_keeps_both_through_the_ticket_forms(desk: Desk) -> None:
+    assert (await desk.admin.post("/admin/areas", json={"name": "billing"})).status_code == 201
+    first, second = await _ticket(desk, "One"), await _ticket(desk, "Two")
+    console, _name = await _signed_in(desk)
+    opened = await console.client.post("/console/play", data={"csrf": console.csrf, "area": ["triage", "billing"]})
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/console/tickets/{first}?play=triage&play=billing"
+    page = await console.get(opened.headers["location"])
+    assert page.text.count('name="play" value="triage"') >= 1 and 'name="play" value="billing"' in page.text
+    noted = await console.client.post(
+        f"/console/tickets/{first}/note",
+        data={"csrf": console.csrf, "play": ["triage", "billing"], "note": "hello"},
+    )
+    assert noted.status_code == 303 and noted.headers["location"].endswith("?play=triage&play=billing")
+    solved = await console.client.post(
+        f"/console/tickets/{first}/status",
+        data={"csrf": console.csrf, "play": ["triage", "billing"], "status": "solved"},
+    )
+    assert solved.headers["location"] == f"/console/tickets/{second}?play=triage&play=billing"
+    await console.aclose()
+
+
+@sqlite_only
+async def test_the_session_cookie_has_no_max_age_so_that_the_idle_timeout_alone_ends_it(desk: Desk) -> None:
+    _name, token = await _token(desk)
+    console = Console(desk)
+    cookie = (await console.sign_in(token)).headers["set-cookie"].lower()
+    assert "max-age" not in cookie and "expires" not in cookie
+    assert "secure" not in cookie  # plain http, no proxy, no setting
+    await console.aclose()
+
+
+@sqlite_only
+async def test_the_cookies_are_secure_behind_a_trusted_tls_proxy_or_when_set(desk: Desk) -> None:
+    _name, token = await _token(desk)
+    desk.app.state.settings = desk.settings.model_copy(
+        update={"http": desk.settings.http.model_copy(update={"trusted_proxies": [ip_network("127.0.0.0/8")]})}
+    )
+    console = Console(desk)
+    console.client.headers["X-Forwarded-Proto"] = "https"
+    form = await console.get("/console/sign-in")
+    assert "secure" in form.headers["set-cookie"].lower()
+    desk.app.state.settings = desk.settings.model_copy(
+        update={"console": desk.settings.console.model_copy(update={"secure_cookies": True})}
+    )
+    # Secure cookies go back over HTTPS only: a browser on https:// signs in, one on http:// cannot.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="https://test") as browser:
+        form_token = hidden((await browser.get("/console/sign-in")).text, "form_token")
+        signed = await browser.post("/console/sign-in", data={"token": token, "form_token": form_token})
+        assert signed.status_code == 303 and "secure" in signed.headers["set-cookie"].lower()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="http://test") as plain:
+        form_token = hidden((await plain.get("/console/sign-in")).text, "form_token")
+        refused = await plain.post("/console/sign-in", data={"token": token, "form_token": form_token})
+        assert refused.status_code == 403
+    await console.aclose()
+
+
+@sqlite_only
+async def test_sign_in_ends_the_session_the_browser_held_before(desk: Desk) -> None:
+    console, _name = await _signed_in(desk)
+    before = console.client.cookies[COOKIE]
+    _other, token = await _token(desk)
+    assert (await console.sign_in(token)).status_code == 303
+    assert console.client.cookies[COOKIE] != before
+    assert len(await desk.all(select(ConsoleSession.id))) == 1
+    await console.aclose()
+
+
+@sqlite_only
+async def test_sign_in_with_a_form_token_other_than_the_cookies_is_refused(desk: Desk) -> None:
+    _name, token = await _token(desk)
+    console = Console(desk)
+    await console.get("/console/sign-in")  # the browser holds a form cookie ...
+    response = await console.client.post("/console/sign-in", data={"token": token, "form_token": "B" * 43})
+    assert response.status_code == 403  # ... but the field is another value
+    assert await desk.all(select(ConsoleSession.id)) == []
+    await console.aclose()
+
+
+@sqlite_only
+async def test_ids_that_are_not_ids_never_give_a_server_error(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    console, _name = await _signed_in(desk)
+    for seen in ("0", "9999999999", "²", "-1", "1e3"):
+        reply = await console.post(f"/console/tickets/{ticket}/reply", {"text": "x", "status": "open", "seen": seen})
+        assert reply.status_code < 500, seen
+    for macro in ("²", "9999999999", "0"):
+        assert (await console.get(f"/console/tickets/{ticket}", params={"macro": macro})).status_code == 200
+        reply = await console.post(
+            f"/console/tickets/{ticket}/reply", {"text": "y", "status": "open", "macro_id": macro}
+        )
+        assert reply.status_code < 500, macro
+    for path in ("/console/tickets/abc", "/console/tickets/0", f"/console/tickets/{ticket}/messages/abc/html"):
+        response = await console.get(path)
+        assert response.status_code == 422 and response.headers["content-type"].startswith("text/html"), path
+    missing = await console.get(f"/console/tickets/{ticket}/messages/999999/html")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    await console.aclose()
+
+
+@sqlite_only
+async def test_control_characters_in_a_form_are_refused_and_change_nothing(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    console, _name = await _signed_in(desk)
+    response = await console.post(f"/console/tickets/{ticket}/note", {"note": "a\x00b"})
+    assert response.status_code == 400 and "not text" in response.text
+    notes = await desk.all(select(TicketEvent).where(TicketEvent.ticket_id == ticket, TicketEvent.kind == "note"))
+    assert notes == []
+    await console.aclose()
+
+
+@sqlite_only
+async def test_a_refused_reply_keeps_the_chosen_status_and_macro(desk: Desk) -> None:
+    ticket = await _ticket(desk)
+    holder, _holder = await _signed_in(desk)
+    assert (await holder.post("/console/play", {"area": "triage"})).status_code == 303
+    other, _other = await _signed_in(desk)
+    refused = await other.post(f"/console/tickets/{ticket}/reply", {"text": "Mine", "status": "open", "macro_id": "7"})
+    assert refused.status_code == 403
+    assert '<option value="open" selected>' in refused.text
+    assert hidden(refused.text, "macro_id") == "7"
+    await holder.aclose()
+    await other.aclose()
