@@ -142,7 +142,8 @@ class HttpSettings(BaseModel):
     # Request bodies over these are refused with 413 before they are read, by class of route. The
     # agents' largest body, a 50,000-character reply, is under 600 KB even with every character
     # JSON-escaped; the admin routes (macros, mailboxes, areas, rules) get room for bulk payloads;
-    # nothing outside /api/v1 (health checks, the schema, the docs) takes a body at all.
+    # the console's forms (/console/) get the agents' limit, since a reply is posted there too; nothing
+    # else outside /api/v1 (health checks, the schema, the docs) takes more than a small form.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     max_admin_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     max_other_body_bytes: int = Field(16 * 1024, ge=0)
@@ -168,7 +169,7 @@ class HttpSettings(BaseModel):
             return self.max_admin_body_bytes
         if self.max_reply_body_bytes is not None and _REPLY_PATH.match(path):
             return max(self.max_reply_body_bytes, self.max_body_bytes)
-        return self.max_body_bytes if path.startswith("/api/") else self.max_other_body_bytes
+        return self.max_body_bytes if path.startswith(("/api/", "/console/")) else self.max_other_body_bytes
 
 
 class MetricsSettings(BaseModel):
@@ -202,6 +203,17 @@ class HealthSettings(BaseModel):
         return self
 
 
+class ConsoleSettings(BaseModel):
+    """The web console's sign-in sessions (app/console/)."""
+
+    # A session ends after this long without a request (each request moves its end on).
+    idle_minutes: int = Field(12 * 60, ge=5, le=30 * 24 * 60)
+    # The console's cookies carry Secure when this is true; unset, when the request came over HTTPS
+    # (its own scheme, or X-Forwarded-Proto from one of http.trusted_proxies). Set it true behind a
+    # TLS proxy that is not listed there; false only for plain-http development.
+    secure_cookies: bool | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTEDESK_", env_nested_delimiter="__", extra="ignore", env_file=None)
 
@@ -228,6 +240,7 @@ class Settings(BaseSettings):
     attachments: AttachmentSettings = AttachmentSettings()
     metrics: MetricsSettings = MetricsSettings()
     health: HealthSettings = HealthSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("public_url")
     @classmethod

@@ -278,6 +278,16 @@ def client_address(peer: str | None, forwarded_for: Sequence[str], trusted_proxi
     return client
 
 
+def is_https(scheme: str, peer: str | None, forwarded_proto: str | None, trusted_proxies: Sequence[Network]) -> bool:
+    """Whether the client's connection is HTTPS: the request's own scheme, or, from a trusted proxy
+    (which terminates TLS), its X-Forwarded-Proto."""
+    if scheme == "https":
+        return True
+    if peer is None or forwarded_proto is None or not _trusted(peer, trusted_proxies):
+        return False
+    return forwarded_proto.split(",")[0].strip().lower() == "https"
+
+
 def _trusted(address: str, networks: Sequence[Network]) -> bool:
     try:
         ip = ip_address(address)

@@ -96,9 +96,10 @@ class LinkSigner:
         return payload
 
 
-def issue_form_token(request: Request, response: Response) -> str:
+def issue_form_token(request: Request, response: Response, *, secure: bool | None = None) -> str:
     """The CSRF token for a form on this page: the one the browser already holds, or a new one, set in
-    the cookie. Put it in the form's hidden `CSRF_FIELD`."""
+    the cookie (Secure when `secure`, by default when the request is HTTPS). Put it in the form's
+    hidden `CSRF_FIELD`."""
     token = request.cookies.get(CSRF_COOKIE)
     if not _well_formed(token):
         token = secrets.token_urlsafe(32)
@@ -108,7 +109,7 @@ def issue_form_token(request: Request, response: Response) -> str:
         token,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https" if secure is None else secure,
         path="/",
         max_age=7 * 24 * 3600,
     )

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.config import Settings, get_settings
+from app.console import pages as console_pages
 from app.csat import endpoints as csat_api
 from app.csat import pages as csat_pages
 from app.docs import install_docs
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
     app.include_router(kb_pages.router)  # the public help centre: no login (app/kb/pages.py)
     app.include_router(csat_pages.router)  # the CSAT survey's pages: no login (app/csat/pages.py)
+    console_pages.install(app)  # the agents' web console, with its sign-in redirect (app/console/pages.py)
 
     # On the app itself, not through an included router: the container check reads them from app.routes.
     for path, endpoint in (

@@ -1,5 +1,6 @@
 """Every ORM model, imported once so that metadata and Alembic see the whole schema."""
 
+from app.console.models import ConsoleSession, TicketView
 from app.csat.models import CsatSurvey, Denominator
 from app.health.models import WorkerHeartbeat
 from app.inbox.models import Attachment, Mailbox, MailboxState, Message
@@ -17,6 +18,7 @@ __all__ = [
     "ArticleDay",
     "ArticleSuggestion",
     "Attachment",
+    "ConsoleSession",
     "CsatSurvey",
     "Customer",
     "Denominator",
@@ -40,6 +42,7 @@ __all__ = [
     "SlaPolicy",
     "Ticket",
     "TicketEvent",
+    "TicketView",
     "User",
     "WorkerHeartbeat",
 ]

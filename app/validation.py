@@ -39,6 +39,10 @@ class TextRule:
     def __repr__(self) -> str:
         return "TEXT" if self.multiline else "LINE"
 
+    def is_valid(self, text: str) -> bool:
+        """Whether `text` holds no character this rule refuses (for input read outside pydantic)."""
+        return self._refused.search(text) is None
+
     def check(self, value: Any) -> Any:
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
         if not isinstance(text, str):

@@ -78,7 +78,27 @@ def evaluate_probabilities(
         "threshold": float(threshold),
         "auto_routed_share": float(routed.mean()),
         "auto_routed_accuracy": float(correct[routed].mean()) if routed.any() else None,
+        "coverage_curve": coverage_curve(top, correct),
     }
+
+
+def coverage_curve(confidence: ArrayLike, correct: ArrayLike, *, steps: int = 20) -> list[dict[str, Any]]:
+    """At each threshold 0, 1/steps, ..., 1: the share of tickets whose top probability reaches it (routed
+    automatically) and the accuracy of those (None where none does): what choosing a threshold trades."""
+    conf = np.asarray(confidence, dtype=float)
+    hit = np.asarray(correct, dtype=bool)
+    curve = []
+    for i in range(steps + 1):
+        threshold = i / steps
+        routed = conf >= threshold
+        curve.append(
+            {
+                "threshold": threshold,
+                "routed": float(routed.mean()) if len(conf) else 0.0,
+                "accuracy": float(hit[routed].mean()) if routed.any() else None,
+            }
+        )
+    return curve
 
 
 def expected_calibration_error(confidence: ArrayLike, correct: ArrayLike, *, bins: int = ECE_BINS) -> float:

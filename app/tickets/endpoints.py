@@ -71,10 +71,12 @@ async def claim(
 async def list_tickets(
     user: CurrentUser,
     session: SessionDep,
+    runtime: RuntimeDep,
     area: Annotated[str | None, Query(max_length=64), LINE] = None,
     status: TicketStatus | None = None,
     assignee: Annotated[str | None, Query(max_length=100, description="a user name, or 'me'"), LINE] = None,
     unassigned: bool = False,
+    breached: Annotated[bool, Query(description="only tickets past an SLA due time now")] = False,
     customer: Annotated[str | None, Query(max_length=320), LINE] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in subject or messages"), LINE] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
@@ -94,6 +96,7 @@ async def list_tickets(
         unassigned=unassigned,
         customer=customer,
         text=q,
+        breached_at=runtime.clock() if breached else None,
     )
 
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import utcnow
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
+from app.inbox.models import Message
 from app.macros import service as macros
 from app.mail.compose import OutgoingFile
 from app.replies import service as replies
@@ -25,6 +26,12 @@ async def reply(
     """`files` are checked against their limits already (app.tickets.attachments.reply_files)."""
     text = await _reply_text(session, ticket, data, user)
     lifecycle.check_can_work(ticket, user)
+    if data.seen_message_id is not None:
+        # The ticket's row is locked (the caller read it FOR UPDATE): a reply racing this one is either
+        # stored already, and found here, or waits for this transaction.
+        newer = await tickets.replies_after(session, ticket.id, data.seen_message_id)
+        if newer:
+            raise StaleReply(newer[-1])
     now = utcnow()
     # The transition first: it claims an unassigned ticket, and a lost race is refused before any mail.
     await lifecycle.replied(session, ticket, user=user, now=now)
@@ -36,6 +43,18 @@ async def reply(
     summary = tickets.summary(ticket)
     assert outbox.message is not None and outbox.message.message_id is not None
     return ReplyResult(ticket=summary, outbox_id=outbox.id, message_id=outbox.message.message_id)
+
+
+class StaleReply(Conflict):
+    """Someone replied after the message the replier had seen: their reply is in `reply`."""
+
+    def __init__(self, reply: Message) -> None:
+        who = reply.from_name or reply.from_address or "someone"
+        super().__init__(
+            f"{who} replied at {reply.created_at:%Y-%m-%d %H:%M} UTC, after the newest message you had seen "
+            f"(message {reply.id}): read it, then send yours again if it still applies"
+        )
+        self.reply = reply
 
 
 async def _reply_text(session: AsyncSession, ticket: Ticket, data: ReplyCreate, user: User) -> str:

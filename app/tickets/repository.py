@@ -246,7 +246,10 @@ def _filtered(
     unassigned: bool,
     customer: str | None,
     text: str | None,
+    breached_at: datetime | None,
 ) -> Any:
+    if breached_at is not None:
+        query = query.where(breached(breached_at))
     if area_id is not None:
         query = query.where(Ticket.area_id == area_id)
     if status is not None:
@@ -277,6 +280,7 @@ async def search(
     unassigned: bool = False,
     customer: str | None = None,
     text: str | None = None,
+    breached_at: datetime | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[Sequence[Any], int]:
@@ -288,6 +292,7 @@ async def search(
         unassigned=unassigned,
         customer=customer,
         text=text,
+        breached_at=breached_at,
     )
     base = _with_names()
     rows = (
@@ -295,7 +300,11 @@ async def search(
             filtered(base).order_by(Ticket.updated_at.desc(), Ticket.id.desc()).offset(offset).limit(limit)
         )
     ).all()
-    counted = filtered(select(func.count(Ticket.id)).outerjoin(Customer, Customer.id == Ticket.customer_id))
+    # The customer is joined only when it filters: a join per counted row costs most of the count.
+    counting = select(func.count(Ticket.id))
+    if customer is not None:
+        counting = counting.outerjoin(Customer, Customer.id == Ticket.customer_id)
+    counted = filtered(counting)
     return rows, int(await session.scalar(counted) or 0)
 
 
@@ -311,7 +320,8 @@ def _with_names() -> Any:
 
 async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
     """Per area: open, unassigned, breached (a running SLA clock past due) and at risk (due within the
-    area's warning window) tickets, and when the oldest waiting one arrived."""
+    area's warning window) tickets, when the oldest waiting one arrived, and the nearest due time of a
+    waiting one (what `claim` takes first)."""
     waiting = (Ticket.status == TicketStatus.OPEN) & Ticket.assignee_id.is_(None)
     breaching = breached(now)
     # Each area's end of its warning window, written into the query: areas are few.
@@ -330,6 +340,7 @@ async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
             func.count(Ticket.id).filter(breaching).label("breaching"),
             func.count(Ticket.id).filter(at_risk).label("at_risk"),
             func.min(Ticket.created_at).filter(waiting).label("oldest"),
+            func.min(urgency()).filter(waiting).label("next_due"),
         )
         .where(Ticket.status != TicketStatus.SOLVED)
         .group_by(Ticket.area_id)
@@ -337,7 +348,15 @@ async def queue_stats(session: AsyncSession, now: datetime) -> Sequence[Any]:
     )
     return (
         await session.execute(
-            select(Area, stats.c.open, stats.c.unassigned, stats.c.breaching, stats.c.at_risk, stats.c.oldest)
+            select(
+                Area,
+                stats.c.open,
+                stats.c.unassigned,
+                stats.c.breaching,
+                stats.c.at_risk,
+                stats.c.oldest,
+                stats.c.next_due,
+            )
             .outerjoin(stats, stats.c.area_id == Area.id)
             # An archived area is listed while it still holds unsolved tickets: they stay workable.
             .where(Area.active.is_(True) | stats.c.area_id.is_not(None))
@@ -437,6 +456,22 @@ async def set_due(
             for i, (a, b, c) in dues.items()
         ],
     )
+
+
+async def replies_after(session: AsyncSession, ticket_id: int, message_id: int) -> Sequence[Message]:
+    """The ticket's replies by a person (outbound, not automatic) stored after message `message_id`."""
+    return (
+        await session.scalars(
+            select(Message)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.id > message_id,
+                Message.direction == "outbound",
+                Message.auto.is_(None),
+            )
+            .order_by(Message.id)
+        )
+    ).all()
 
 
 async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None:

@@ -28,6 +28,7 @@ class QueueRead(BaseModel):
     at_risk: int  # due within the area's warning window (sla_warning_minutes)
     oldest_waiting_at: datetime | None
     oldest_waiting_ticket_id: int | None
+    next_due_at: datetime | None = None  # the nearest SLA due time of a waiting ticket: claimed first
     archived: bool = False  # listed while it still holds unsolved tickets; nothing new arrives
 
 
@@ -112,6 +113,9 @@ class ReplyCreate(BaseModel):
     text: OptionalText = Field(None, max_length=50_000)
     macro_id: int | None = Field(None, ge=1, le=2**31 - 1)
     status: TicketStatus = TicketStatus.PENDING
+    # The newest message of the thread the replier had seen (GET /tickets/{id}'s last message id): when
+    # someone replied after it, the reply is refused with 409 and nothing is sent (the collision guard).
+    seen_message_id: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
 class NoteCreate(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,8 @@ class QueueCounts:
     unassigned: int
     breached: int
     at_risk: int
+    # The nearest SLA due time of a waiting (open, unassigned) ticket: the one `claim` takes first.
+    next_due_at: datetime | None = None
 
 
 async def get_ticket(session: AsyncSession, ticket_id: int, *, for_update: bool = False) -> Ticket:
@@ -116,10 +118,20 @@ async def queues(session: AsyncSession, *, now: datetime) -> list[QueueRead]:
                 at_risk=counts.at_risk,
                 oldest_waiting_at=oldest,
                 oldest_waiting_ticket_id=oldest_id,
+                next_due_at=counts.next_due_at,
                 archived=not area.active,
             )
         )
     return out
+
+
+def claim_order(counts: Sequence[QueueCounts], areas: Sequence[str]) -> list[str]:
+    """Of `areas`, those with a waiting ticket, the most urgent first (nearest due, then none due): the
+    order in which "next ticket" over several queues tries their claims."""
+    chosen = set(areas)
+    waiting = [c for c in counts if c.area in chosen and c.unassigned]
+    far = datetime.max.replace(tzinfo=UTC)
+    return [c.area for c in sorted(waiting, key=lambda c: (c.next_due_at or far, c.area))]
 
 
 async def queue_counts(session: AsyncSession, *, now: datetime) -> list[QueueCounts]:
@@ -137,10 +149,11 @@ async def _queue_rows(session: AsyncSession, now: datetime) -> list[tuple[Area, 
                 unassigned=unassigned or 0,
                 breached=breaching or 0,
                 at_risk=at_risk or 0,
+                next_due_at=next_due,
             ),
             oldest,
         )
-        for area, n_open, unassigned, breaching, at_risk, oldest in await repository.queue_stats(session, now)
+        for area, n_open, unassigned, breaching, at_risk, oldest, next_due in await repository.queue_stats(session, now)
     ]
 
 
@@ -213,6 +226,10 @@ def event_read(event: TicketEvent) -> EventRead:
         note=event.note,
         created_at=event.created_at,
     )
+
+
+async def replies_after(session: AsyncSession, ticket_id: int, message_id: int) -> Sequence[Message]:
+    return await repository.replies_after(session, ticket_id, message_id)
 
 
 async def ticket_text(session: AsyncSession, ticket: Ticket) -> str:

@@ -63,6 +63,10 @@ async def _get(session: AsyncSession, name: str) -> User:
     return user
 
 
+async def by_id(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
 async def get(session: AsyncSession, name: str) -> User:
     return await _get(session, name)
 

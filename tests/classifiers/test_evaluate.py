@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classifiers.evaluate import choose_threshold, evaluate, expected_calibration_error
+from classifiers.evaluate import choose_threshold, coverage_curve, evaluate, expected_calibration_error
 from classifiers.train import TrainedModel
 
 CLASSES = ["a", "b"]
@@ -36,7 +36,16 @@ def test_evaluate_returns_exactly_the_documented_keys() -> None:
         "threshold",
         "auto_routed_share",
         "auto_routed_accuracy",
+        "coverage_curve",
     }
+
+
+def test_the_coverage_curve_gives_the_share_routed_and_its_accuracy_at_each_threshold() -> None:
+    # Top probabilities 0.9, 0.8, 0.6, 0.4; right, wrong, right, right.
+    curve = coverage_curve([0.9, 0.8, 0.6, 0.4], [True, False, True, True], steps=4)
+    assert [p["threshold"] for p in curve] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert [p["routed"] for p in curve] == [1.0, 1.0, 0.75, 0.5, 0.0]
+    assert [p["accuracy"] for p in curve] == [0.75, 0.75, pytest.approx(2 / 3), 0.5, None]
 
 
 def test_nothing_auto_routed_gives_no_auto_routed_accuracy() -> None:
