@@ -19,6 +19,7 @@ from app.console.pages import Admin, PageRefused, page, read_form
 from app.console.sessions import SignedIn
 from app.db import MAX_ID, SessionDep
 from app.errors import AppError, InvalidInput
+from app.kb import reports as kb_reports
 from app.reports import service as reports
 from app.reports.repository import Filters
 from app.reports.schemas import Interval
@@ -26,6 +27,7 @@ from app.routing import training
 from app.runtime import RuntimeDep
 from app.sla import service as sla
 from app.sla.schemas import IntervalWrite, ScheduleWrite
+from app.tickets import service as tickets
 from app.users import service as users
 
 router = APIRouter(prefix="/console/admin", include_in_schema=False)
@@ -40,6 +42,8 @@ CHARTED = (
     ("first_reply_median_minutes", "First reply, median minutes", None),
     ("first_reply_p90_minutes", "First reply, 90th percentile minutes", None),
     ("first_reply_compliance", "First-reply SLA compliance", 1.0),
+    ("csat", "CSAT (good / rated)", 1.0),
+    ("contacts", "Contacts per day", None),
 )
 
 
@@ -295,6 +299,7 @@ async def reports_page(request: Request, who: Admin, session: SessionDep, runtim
         message = exc.detail if isinstance(exc, AppError) else "dates are YYYY-MM-DD"
         raise PageRefused(400, "Report not shown", message) from exc
     summary = await reports.summary(session, span, Filters())
+    deflection = await kb_reports.articles_report(session, span, area=None)
     lines = []
     for metric, title, y_max in CHARTED:
         series = await reports.timeseries(session, span, Filters(), metric=metric, interval=Interval.DAY)
@@ -303,7 +308,7 @@ async def reports_page(request: Request, who: Admin, session: SessionDep, runtim
         )
     return page(
         "admin/reports.html", who=who, now=runtime.clock(), summary=summary, lines=lines, start=span.start,
-        end=span.end, title="Reports",
+        end=span.end, deflection=deflection, title="Reports",
     )  # fmt: skip
 
 
@@ -320,6 +325,27 @@ async def reports_csv(request: Request, who: Admin, session: SessionDep, runtime
     body = reports.summary_csv(await reports.summary(session, span, Filters()))
     disposition = f'attachment; filename="routedesk-report-{span.start}-{span.end}.csv"'
     return Response(body, media_type="text/csv", headers={"Content-Disposition": disposition})
+
+
+@router.get("/doc-gaps", response_class=HTMLResponse)
+async def doc_gaps(request: Request, who: Admin, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
+    """What to write next: groups of the window's tickets no article answered, each with example tickets."""
+    today = runtime.clock().date()
+    try:
+        end = date.fromisoformat(request.query_params.get("to") or today.isoformat())
+        default_start = end - timedelta(days=REPORT_DAYS - 1)
+        span = reports.window(date.fromisoformat(request.query_params.get("from") or default_start.isoformat()), end)
+    except (ValueError, AppError) as exc:
+        message = exc.detail if isinstance(exc, AppError) else "dates are YYYY-MM-DD"
+        raise PageRefused(400, "Report not shown", message) from exc
+    from app.kb import gaps  # scikit-learn: imported by the pages that cluster, as by the API's handler
+
+    found = await gaps.doc_gaps(session, span, area=None, cache=runtime.help_centre)
+    examples = {ref: await tickets.ticket_id_for_reference(session, ref) for g in found.groups for ref in g.examples}
+    return page(
+        "admin/doc_gaps.html", who=who, now=runtime.clock(), found=found, examples=examples, start=span.start,
+        end=span.end, title="Docs to write",
+    )  # fmt: skip
 
 
 def _value(value: int | float | None) -> float | None:

@@ -37,6 +37,8 @@ from app.console.sessions import COOKIE, SignedIn
 from app.db import MAX_ID, SessionDep
 from app.errors import AppError, InvalidInput, app_error_handler, validation_error_handler
 from app.http import client_address, is_https
+from app.kb.helpcentre import current_index
+from app.kb.matching import match_articles
 from app.links import CSRF_FIELD, form_token_ok, issue_form_token
 from app.macros import service as macros
 from app.replies import service as replies
@@ -438,14 +440,24 @@ async def _ticket(
     # Imported here, as the JSON API does: ranking brings scikit-learn and SciPy.
     from app.macros import ranking
 
+    text = await tickets.ticket_text(session, ticket)
     suggestions = await ranking.suggest(
         session,
         cache=runtime.suggestions,
-        text=await tickets.ticket_text(session, ticket),
+        text=text,
         area_id=ticket.area_id,
         values=await tickets.placeholders(session, ticket, agent=who.user),
         limit=3,
     )
+    index = await current_index(session, runtime.help_centre)
+    routing_text = await tickets.ticket_text(session, ticket)
+    articles = [
+        (
+            m.article,
+            f"{runtime.settings.public_url}/help/articles/{m.article.slug}" if runtime.settings.public_url else None,
+        )
+        for m in match_articles(index, text=routing_text, area_id=ticket.area_id)
+    ]
     earlier = []
     if detail.customer_email:
         earlier = [
@@ -468,6 +480,7 @@ async def _ticket(
         areas=areas,
         notes=notes,
         viewing=viewing,
+        articles=articles,
         statuses=[s.value for s in TicketStatus],
         priorities=[p.value for p in Priority],
         play=play,

@@ -252,6 +252,10 @@ async def placeholders(session: AsyncSession, ticket: Ticket, *, agent: User) ->
     )
 
 
+async def ticket_id_for_reference(session: AsyncSession, reference: str) -> int | None:
+    return await repository.ticket_id_by_reference(session, reference)
+
+
 async def ticket_by_reference(session: AsyncSession, reference: str) -> Ticket | None:
     """The ticket with that reference, locked for the change the caller makes (or None)."""
     ticket_id = await repository.ticket_id_by_reference(session, reference)

@@ -16,6 +16,7 @@ from app.runtime import Runtime
 from classifiers.train import TrainedModel
 from tests.api.desk import Desk, sqlite_only
 from tests.console.browser import Console
+from tests.kb.test_doc_gaps import WEBHOOK, _desk_with_tickets
 from tests.mailgen import mail
 from tests.routing.test_routing import examples
 
@@ -143,6 +144,10 @@ async def test_the_reports_page_charts_the_window_and_downloads_its_csv(desk: De
     page = await console.get("/console/admin/reports", params={"from": str(today), "to": str(today)})
     assert page.status_code == 200
     assert "<dt>Created</dt><dd>3</dd>" in page.text
+    assert "<dt>Contacts (gross / net)</dt><dd>3 / 1</dd>" in page.text  # one customer wrote three times
+    assert "<dt>CSAT</dt><dd>no ratings</dd>" in page.text
+    assert 'aria-label="CSAT (good / rated)"' not in page.text  # no ratings: the chart says so instead
+    assert "Contacts per day" in page.text
     assert page.text.count("<svg") >= 1 and 'aria-label="Tickets created per day"' in page.text
     csv = await console.get("/console/admin/reports.csv", params={"from": str(today), "to": str(today)})
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
@@ -182,4 +187,44 @@ async def test_an_admin_form_without_the_sessions_csrf_token_changes_nothing(des
     assert (await console.post("/console/admin/users", add, csrf="x" * 43)).status_code == 403
     assert (await console.post("/console/admin/router/train", {}, csrf="")).status_code == 403
     assert [u["name"] for u in (await desk.admin.get("/admin/users")).json() if u["name"] == "eve"] == []
+    await console.aclose()
+
+
+async def test_the_docs_to_write_page_groups_unanswered_tickets_with_links_to_examples(desk: Desk) -> None:
+    references = await _desk_with_tickets(desk)
+    console = await _console(desk, "admin")
+    today = desk.runtime.clock().date()
+    page = await console.get("/console/admin/doc-gaps", params={"from": str(today), "to": str(today)})
+    assert page.status_code == 200, page.text
+    webhook = next(s for s in page.text.split('<section class="card"')[1:] if "webhook" in s.split("</h2>")[0])
+    assert "(8 tickets, payouts)" in webhook
+    linked = re.findall(r'<a href="/console/tickets/(\d+)">(RD-[A-Z0-9]+)</a>', webhook)
+    assert len(linked) == 3 and {ref for _id, ref in linked} <= {references[s] for s in WEBHOOK}
+    for ticket_id, ref in linked:
+        assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["reference"] == ref
+    assert "No article comes near" in webhook or "Nearest article" in webhook
+    await console.aclose()
+
+
+@sqlite_only
+async def test_the_ticket_page_suggests_matching_help_articles_with_their_address(desk: Desk) -> None:
+    article = {
+        "title": "A payout has not arrived in your bank account",
+        "body": "If the payout has not arrived after two business days, give your bank the trace reference.",
+        "published": True,
+    }
+    assert (await desk.admin.post("/admin/articles", json=article)).status_code == 201
+    ticket = await desk.new_ticket(
+        mail(subject="My payout has not arrived", body="The payout has not arrived in my bank account.")
+    )
+    console = await _console(desk, "agent")
+    without = await console.get(f"/console/tickets/{ticket}")
+    assert "A payout has not arrived in your bank account" in without.text
+    assert "data-link=" not in without.text  # no public address: nothing a customer could open
+    desk.runtime.settings = desk.settings.model_copy(update={"public_url": "https://support.example.com"})
+    shown = await console.get(f"/console/tickets/{ticket}")
+    assert (
+        'data-link="https://support.example.com/help/articles/a-payout-has-not-arrived-in-your-bank-account"'
+        in shown.text
+    )
     await console.aclose()

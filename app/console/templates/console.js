@@ -36,9 +36,19 @@
   if (follow) {
     setTimeout(function () { window.location.reload(); }, 1000 * Number(follow.getAttribute("data-refresh")));
   }
+  function insertLink(link) {
+    var box = document.getElementById("reply");
+    if (!box) return false;
+    var url = link.getAttribute("data-link") || "";
+    box.value = box.value.trim() ? box.value.replace(/\s+$/, "") + "\n\n" + url : url;
+    box.focus();
+    return true;
+  }
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a[data-macro]");
     if (link && insertMacro(link)) event.preventDefault();
+    var article = event.target.closest && event.target.closest("a[data-link]");
+    if (article && insertLink(article)) event.preventDefault();
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.form) {
