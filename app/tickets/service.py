@@ -106,8 +106,10 @@ async def search(session: AsyncSession, *, offset: int, limit: int, **filters: A
 async def queues(session: AsyncSession, *, now: datetime) -> list[QueueRead]:
     """Each listed queue with its counts at `now` (`queue_counts`), its title and its oldest waiting ticket."""
     out = []
-    for area, counts, oldest in await _queue_rows(session, now):
-        oldest_id = await repository.oldest_waiting(session, area.id) if counts.unassigned else None
+    rows = await _queue_rows(session, now)
+    oldest_ids = await repository.oldest_waiting_by_area(session) if any(c.unassigned for _a, c, _o in rows) else {}
+    for area, counts, oldest in rows:
+        oldest_id = oldest_ids.get(area.id) if counts.unassigned else None
         out.append(
             QueueRead(
                 area=area.name,
