@@ -137,23 +137,25 @@ async def test_a_kill_9_of_the_demo_while_it_trains_ends_its_training_process(tm
 async def test_ctrl_c_of_the_demo_while_it_trains_ends_its_training_process_before_the_demo_exits(
     tmp_path: Path,
 ) -> None:
-    proc = _start_demo(tmp_path)
-    try:
-        child = await _training_process(proc)
-        # Held where it is, the training cannot finish between being seen and the Ctrl-C: on a loaded
-        # machine it did, and the demo then ended cleanly after its poll (exit 0). A stopped process
-        # still dies of the demo's SIGKILL.
-        for pid in child:
-            os.kill(pid, signal.SIGSTOP)
-        proc.send_signal(signal.SIGINT)
-        await asyncio.to_thread(proc.wait, 60)
-    finally:
-        await asyncio.to_thread(_stop, proc)
-    left = still_running(child)
-    for pid in left:  # should the demo have left it, the test does not leave it stopped behind
-        os.kill(pid, signal.SIGKILL)
-    assert proc.returncode != 0
-    assert left == {}
+    # The Ctrl-C must land while the training runs. On a loaded machine the training sometimes ended
+    # between being seen and the signal (the demo then says "trained on ..." and goes on to its poll):
+    # that try tested nothing, and the test tries again, at most three times.
+    for attempt in range(3):
+        root = tmp_path / f"try{attempt}"
+        root.mkdir()
+        proc = _start_demo(root)
+        try:
+            child = await _training_process(proc)
+            proc.send_signal(signal.SIGINT)
+            await asyncio.to_thread(proc.wait, 60)
+        finally:
+            out, _err = await asyncio.to_thread(_stop, proc)
+        if "trained on" in out:
+            continue
+        assert proc.returncode != 0
+        assert still_running(child) == {}
+        return
+    raise AssertionError("in three tries the training ended before the Ctrl-C reached the demo")
 
 
 async def test_the_demo_says_in_one_line_that_training_failed_when_its_training_process_dies(tmp_path: Path) -> None:
