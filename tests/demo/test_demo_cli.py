@@ -90,8 +90,15 @@ def _start_demo(root: Path) -> subprocess.Popen[str]:
     cwd = root / "cwd"
     cwd.mkdir()
     env = clean_env(ROUTEDESK_DATA_DIR=str(root / "data"), ROUTEDESK_LOG_LEVEL="warning", PYTHONPATH=str(REPO))
+    # Ctrl-C as in a terminal: a command started in the background by a non-interactive shell (`.ci/run
+    # &`, nohup) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all;
+    # the demo is started with SIGINT at its default again (exec keeps that, the pid stays the demo's).
+    restore = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'app.cli', *sys.argv[1:]])"
+    )
     return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "demo", "--no-serve", "--messages", "5"],
+        [sys.executable, "-c", restore, "demo", "--no-serve", "--messages", "5"],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
