@@ -6,13 +6,15 @@ service's reason and nothing changed; and the customer's CSAT on the ticket page
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, update
 
 from app.csat.models import CsatSurvey
 from app.db import utcnow
+from app.inbox.models import MailboxState
 from tests.api.desk import Desk
 from tests.console.browser import Console
 from tests.mailgen import mail
@@ -221,6 +223,13 @@ async def test_mailbox_pages_never_show_a_password_and_an_empty_one_keeps_the_st
     ]
     listed = pages[0].text
     assert "billing" in listed and "never" in listed  # not polled yet
+    assert "enabled, no worker polling it" in listed
+    until = desk.runtime.clock() + timedelta(minutes=5)
+    held = update(MailboxState).where(MailboxState.mailbox_id == stored["id"])
+    await desk.execute(held.values(lease_owner="worker-7", lease_expires_at=until, last_error="login refused"))
+    leased = (await console.get("/console/admin/mailboxes")).text
+    row = next(r for r in leased.split("<tr>") if "billing" in r)
+    assert "polled by worker-7" in row and "login refused" in row
     refused = await console.post("/console/admin/mailboxes", form | {"imap_port": "99999"})
     assert refused.status_code == 422 and "imap_port" in refused.text
     pages.append(refused)
