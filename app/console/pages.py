@@ -34,6 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import pages
 from app.console import sessions, viewers
 from app.console.sessions import COOKIE, SignedIn
+from app.csat import service as csat
 from app.db import MAX_ID, SessionDep
 from app.errors import AppError, InvalidInput, app_error_handler, validation_error_handler
 from app.http import client_address
@@ -446,6 +447,8 @@ async def _ticket(
             for t in (await tickets.search(session, offset=0, limit=11, customer=detail.customer_email)).items
             if t.id != ticket_id
         ][:10]
+    # The customer's ratings of this ticket and the earlier ones: one query for all of them.
+    ratings = await csat.ratings_of(session, [ticket_id, *(t.id for t in earlier)])
     viewing = await viewers.viewed(session, ticket_id, who.user.id, now=now)
     areas = [a for a in await routing.list_areas(session) if a.active]
     notes = [e for e in detail.events if e.kind == "note"]
@@ -458,6 +461,7 @@ async def _ticket(
         clocks=clocks,
         suggestions=suggestions,
         earlier=earlier,
+        ratings=ratings,
         areas=areas,
         notes=notes,
         viewing=viewing,

@@ -84,6 +84,19 @@ async def surveys_of(session: AsyncSession, ticket_id: int) -> Sequence[CsatSurv
     return rows.all()
 
 
+async def ratings_of(session: AsyncSession, ticket_ids: Collection[int]) -> dict[int, Rating]:
+    """Each rated ticket's rating of its latest rated cycle, in one query (a ticket rated after a reopen
+    and a new solve is shown with what the customer said last)."""
+    if not ticket_ids:
+        return {}
+    rows = await session.execute(
+        select(CsatSurvey.ticket_id, CsatSurvey.rating)
+        .where(CsatSurvey.ticket_id.in_(ticket_ids), CsatSurvey.rating.is_not(None))
+        .order_by(CsatSurvey.ticket_id, CsatSurvey.cycle)
+    )
+    return {ticket_id: rating for ticket_id, rating in rows if rating is not None}
+
+
 # --- Figures ----------------------------------------------------------------------------------------
 
 RatedArea = aliased(Area)

@@ -14,6 +14,7 @@ the ticket's current one (not reopened since)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -339,3 +340,8 @@ async def opt_out(session: AsyncSession, token: str, *, links: LinkSigner) -> No
     if not await tickets.opt_out_of_surveys(session, customer_id):
         raise CLOSED
     log.info("csat_opted_out", customer=customer_id)
+
+
+async def ratings_of(session: AsyncSession, ticket_ids: Collection[int]) -> dict[int, Rating]:
+    """The customer's latest rating of each of these tickets that has one (good or bad)."""
+    return await repository.ratings_of(session, ticket_ids)

@@ -219,6 +219,8 @@ async def mailbox_read(session: AsyncSession, mailbox: Mailbox) -> MailboxRead:
         last_uid=state.last_uid if state else 0,
         last_poll_at=state.last_poll_at if state else None,
         last_error=state.last_error if state else None,
+        lease_owner=state.lease_owner if state else None,
+        lease_expires_at=state.lease_expires_at if state else None,
     )
 
 

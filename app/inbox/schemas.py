@@ -80,6 +80,9 @@ class MailboxRead(BaseModel):
     last_uid: int
     last_poll_at: datetime | None
     last_error: str | None
+    # The worker polling it now (its lease) and until when the lease holds unless renewed.
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 class MailboxCheck(BaseModel):

@@ -84,3 +84,8 @@ def placeholder_values(
         "company": company,
     }
     return {name: value.strip() for name, value in values.items() if value and value.strip()}
+
+
+def placeholders_in(body: str) -> list[str]:
+    """The allowed placeholders a body uses, in order of first appearance."""
+    return list(dict.fromkeys(name for name in _TOKEN.findall(body) if name in PLACEHOLDERS))

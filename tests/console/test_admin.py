@@ -10,6 +10,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from app.console import admin
+from app.console.admin import config
 from app.db import unit_of_work
 from app.routing import training
 from app.runtime import Runtime
@@ -20,9 +21,11 @@ from tests.kb.test_doc_gaps import WEBHOOK, _desk_with_tickets
 from tests.mailgen import mail
 from tests.routing.test_routing import examples
 
+# The configuration pages' router is included in the admin one, under its prefix.
 ADMIN_ROUTES = [
-    (method, route.path)
-    for route in admin.router.routes
+    (method, prefix + route.path)
+    for prefix, routes in (("", admin.router.routes), (admin.router.prefix, config.router.routes))
+    for route in routes
     if isinstance(route, APIRoute)
     for method in sorted(route.methods or ())
 ]
@@ -48,17 +51,37 @@ async def _register(runtime: Runtime, model: TrainedModel) -> str:
 @sqlite_only
 async def test_every_admin_page_refuses_an_agent_and_changes_nothing(desk: Desk) -> None:
     console = await _console(desk, "agent")
-    before = (await desk.admin.get("/admin/users")).json()
+    await desk.admin.post("/admin/areas", json={"name": "billing"})
+    macro = (await desk.admin.post("/admin/macros", json={"title": "Hi", "body": "Hello"})).json()
+    article = (await desk.admin.post("/admin/articles", json={"title": "Refunds", "body": "Ask."})).json()
+    rule = {"kind": "keyword", "pattern": "refund", "area": "billing"}
+    rule = (await desk.admin.post("/admin/rules", json=rule)).json()
+    ids = {
+        "{job_id}": 1, "{macro_id}": macro["id"], "{article_id}": article["id"], "{rule_id}": rule["id"],
+        "{mailbox_id}": desk.mailbox_id,
+    }  # fmt: skip
+
+    async def state() -> list[object]:
+        paths = ["/admin/users", "/admin/areas", "/admin/rules", "/macros", "/articles", "/admin/mailboxes"]
+        return [(await desk.admin.get(p)).json() for p in [*paths, "/admin/sla/policies"]]
+
+    before = await state()
     wrong = []
     for method, path in ADMIN_ROUTES:
-        concrete = path.replace("{job_id}", "1").replace("{name}", "default")
-        data = {"action": "add", "name": "mallory", "email": "m@x.example", "role": "admin"}
+        concrete = path.replace("{name}", "billing")
+        for key, value in ids.items():
+            concrete = concrete.replace(key, str(value))
+        data = {
+            "action": "delete", "name": "mallory", "email": "m@x.example", "role": "admin", "title": "Owned",
+            "body": "Owned", "kind": "keyword", "pattern": "x", "area": "billing", "imap_host": "evil.example",
+            "imap_username": "m", "imap_password": "p", "normal.first_reply": "1",
+        }  # fmt: skip
         response = await console.post(concrete, data) if method == "POST" else await console.get(concrete)
         if response.status_code != 403 or "Admins only" not in response.text:
             wrong.append(f"{method} {path}: {response.status_code}")
     assert wrong == []
-    assert len(ADMIN_ROUTES) >= 8
-    assert (await desk.admin.get("/admin/users")).json() == before
+    assert len(ADMIN_ROUTES) >= 25
+    assert await state() == before
     await console.aclose()
 
 
@@ -186,6 +209,26 @@ async def test_an_admin_form_without_the_sessions_csrf_token_changes_nothing(des
     add = {"action": "add", "name": "eve", "email": "eve@x.example", "role": "admin"}
     assert (await console.post("/console/admin/users", add, csrf="x" * 43)).status_code == 403
     assert (await console.post("/console/admin/router/train", {}, csrf="")).status_code == 403
+    await desk.admin.post("/admin/areas", json={"name": "billing"})
+    macro = (await desk.admin.post("/admin/macros", json={"title": "Hi", "body": "Hello"})).json()
+    article = (await desk.admin.post("/admin/articles", json={"title": "Refunds", "body": "Ask."})).json()
+    before = [(await desk.admin.get(p)).json() for p in ("/admin/areas", "/admin/rules", "/macros", "/articles")]
+    mailboxes = (await desk.admin.get("/admin/mailboxes")).json()
+    for path, data in [
+        ("/console/admin/areas", {"name": "forged"}),
+        ("/console/admin/areas/billing", {"action": "delete"}),
+        ("/console/admin/areas/billing/policy", {"normal.first_reply": "1"}),
+        ("/console/admin/rules", {"kind": "keyword", "pattern": "x", "area": "billing"}),
+        ("/console/admin/macros", {"title": "Forged", "body": "x"}),
+        (f"/console/admin/macros/{macro['id']}", {"action": "delete"}),
+        ("/console/admin/articles", {"title": "Forged", "body": "x", "action": "save"}),
+        (f"/console/admin/articles/{article['id']}", {"action": "delete"}),
+        ("/console/admin/mailboxes", {"name": "forged", "imap_host": "h", "imap_username": "u", "imap_password": "p"}),
+        (f"/console/admin/mailboxes/{desk.mailbox_id}", {"action": "delete"}),
+    ]:
+        assert (await console.post(path, data, csrf="")).status_code == 403, path
+    after = [(await desk.admin.get(p)).json() for p in ("/admin/areas", "/admin/rules", "/macros", "/articles")]
+    assert after == before and (await desk.admin.get("/admin/mailboxes")).json() == mailboxes
     assert [u["name"] for u in (await desk.admin.get("/admin/users")).json() if u["name"] == "eve"] == []
     await console.aclose()
 

@@ -222,4 +222,13 @@ async def test_an_admin_edits_a_schedule_trains_and_activates_a_model_and_reads_
     assert await chart.is_visible()
     assert await chart.locator("circle").count() >= 1
     await browser.shot(page, "reports")
+
+    # An article previewed: the help centre's rendering in the page, its script never run, nothing saved.
+    await page.get_by_role("link", name="Articles", exact=True).click()
+    await page.get_by_label("Title", exact=True).fill("Refunds")
+    await page.get_by_label("Body (markdown)").fill('## How\n\n**Ask** us.\n\n<script>document.title="owned"</script>')
+    await page.get_by_role("button", name="Preview").click()
+    await page.locator("#preview strong", has_text="Ask").wait_for()
+    assert await page.title() != "owned" and await page.locator("#preview script").count() == 0
+    assert (await desk.admin.get("/articles")).json() == []
     assert browser.errors == []

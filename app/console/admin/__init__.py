@@ -1,6 +1,7 @@
 """The admins' pages of the console: SLA schedules, the router (versions side by side, the confusion
 matrix, training with its progress, activation and rollback), users and tokens, and the reports with
-charts. Each page checks the admin role (`Admin`) and each form the session's CSRF token, and each
+charts; the configuration pages (areas and their SLA policies, rules, macros, articles, mailboxes) are
+in config.py. Each page checks the admin role (`Admin`) and each form the session's CSRF token, and each
 change is a call into the service the JSON API's admin routes call."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.console import charts
+from app.console.admin import config
+from app.console.admin.config import reason
 from app.console.pages import Admin, PageRefused, page, read_form
 from app.console.sessions import SignedIn
 from app.db import MAX_ID, SessionDep
@@ -31,6 +34,7 @@ from app.tickets import service as tickets
 from app.users import service as users
 
 router = APIRouter(prefix="/console/admin", include_in_schema=False)
+router.include_router(config.router)
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOURS_LINE = re.compile(r"^\s*([A-Za-z]{3})\s+(.+?)\s*$")
@@ -45,14 +49,6 @@ CHARTED = (
     ("csat", "CSAT (good / rated)", 1.0),
     ("contacts", "Contacts per day", None),
 )
-
-
-def _refused(exc: AppError | ValidationError) -> str:
-    if isinstance(exc, AppError):
-        return exc.detail
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 @router.get("", response_class=HTMLResponse)
@@ -125,7 +121,7 @@ async def save_schedule(request: Request, who: Admin, session: SessionDep, runti
             await sla.put_schedule(session, name, ScheduleWrite(zone=zone, intervals=parse_week(week)))
     except (AppError, ValidationError) as exc:
         draft = {"name": name[:64], "zone": zone[:64], "week": week[:4000]}
-        return await _schedules_page(session, who, runtime, error=_refused(exc), status=422, draft=draft)
+        return await _schedules_page(session, who, runtime, error=reason(exc), status=422, draft=draft)
     return RedirectResponse(f"/console/admin/schedules#schedule-{name}", status_code=303)
 
 
@@ -144,7 +140,7 @@ async def add_holiday(request: Request, who: Admin, session: SessionDep, runtime
                 raise InvalidInput("a holiday is a date, such as 2026-12-25") from None
             await sla.add_holidays(session, schedule, [(day, fields.get("holiday_name", "").strip()[:200])])
     except AppError as exc:
-        return await _schedules_page(session, who, runtime, error=_refused(exc), status=exc.status_code)
+        return await _schedules_page(session, who, runtime, error=reason(exc), status=exc.status_code)
     return RedirectResponse(f"/console/admin/schedules#schedule-{name}", status_code=303)
 
 
