@@ -25,6 +25,7 @@ from app.mail.imap import FetchedMessage, ImapAuthError, ImapClient, ImapEndpoin
 from app.metrics import WorkerMetrics
 from app.routing.service import Router
 from app.secrets import SecretBox
+from mailtext.trust import Verdict
 
 log = structlog.get_logger()
 
@@ -202,7 +203,7 @@ class MailboxPoller:
                 self.metrics.ingested.labels(self.mailbox.name).inc(counts.ingested)
                 self.metrics.failed.labels(self.mailbox.name).inc(counts.failed)
                 committed.extend(m.uid for m in incoming if m.uid is not None)
-                self.log.info("batch_ingested", last_uid=max(chunk), **counts.as_dict())
+                self.log.info("batch_ingested", last_uid=max(chunk), **_verdicts(incoming), **counts.as_dict())
             await producer
         finally:
             if not producer.done():
@@ -229,11 +230,23 @@ class MailboxPoller:
         max_attachment = ingest.max_attachment_bytes
         trust = TrustOptions(tuple(ingest.trusted_authserv_ids), ingest.verify_dkim)
         if self.executor is None or len(fetched) < 8:
-            return parse_batch(fetched, max_attachment, trust=trust)
+            return self._noted(parse_batch(fetched, max_attachment, trust=trust))
         loop = asyncio.get_running_loop()
         raws = [raw for _uid, raw, _size, _truncated in fetched]
         results = await loop.run_in_executor(self.executor, parse_many, raws, max_attachment, trust)
-        return parse_batch(fetched, max_attachment, results)
+        return self._noted(parse_batch(fetched, max_attachment, results))
+
+    def _noted(self, incoming: list[Incoming]) -> list[Incoming]:
+        # A message whose sender failed authentication is worth a line in the log before it is stored.
+        for item in incoming:
+            if item.parsed is not None and item.parsed.trust.verdict is Verdict.FAILED:
+                self.log.warning(
+                    "sender_trust_failed",
+                    uid=item.uid,
+                    message_id=item.parsed.message_id,
+                    reason=item.parsed.trust.reason,
+                )
+        return incoming
 
     async def _after_commit(self, client: ImapClient, committed: list[int]) -> None:
         if not committed:
@@ -316,3 +329,12 @@ class MailboxPoller:
         jitter = random.uniform(0.8, 1.2)  # noqa: S311
         await sleep_or_stop(self.settings.imap.lease_check_seconds * jitter, stop)
         return False
+
+
+def _verdicts(incoming: list[Incoming]) -> dict[str, int]:
+    """How many of a batch's messages had each sender-trust verdict (mailtext.trust): trust_verified=..."""
+    counts = dict.fromkeys(Verdict, 0)
+    for item in incoming:
+        if item.parsed is not None:
+            counts[item.parsed.trust.verdict] += 1
+    return {f"trust_{verdict}": count for verdict, count in counts.items()}
