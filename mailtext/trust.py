@@ -85,7 +85,7 @@ KEY_CACHE_ENTRIES = 4096
 
 DKIM_RESULTS = frozenset({"pass", "fail", "neutral", "none", "policy", "temperror", "permerror"})
 SPF_RESULTS = frozenset({"pass", "fail", "softfail", "neutral", "none", "temperror", "permerror", "policy"})
-DMARC_RESULTS = frozenset({"pass", "fail", "none", "temperror", "permerror", "bestguesspass"})
+DMARC_RESULTS = frozenset({"pass", "fail", "none", "temperror", "permerror"})
 
 # A DNS TXT lookup: the name (e.g. "sel._domainkey.example.com"), the record's text, or None when there is
 # none; an exception for a failure (timeout, no server), which makes the signature's result temperror.
@@ -214,21 +214,25 @@ def _assess(
     from_domain = _domain_of(from_address)
 
     spf: str | None = None
-    dmarc: tuple[str, str | None, str] | None = None  # result, header.from, source
+    dmarcs: list[tuple[str, str | None, str]] = []  # result, header.from, source
     dkims: list[_Dkim] = []
     if trusted:
-        spf, dmarc, dkims = _read_authres(headers, trusted, problems)
+        spf, dmarcs, dkims = _read_authres(headers, trusted, problems)
     if verify_dkim:
         keys = dns if isinstance(dns, DkimKeys) else default_keys() if dns is None else DkimKeys(dns)
         dkims.extend(_verify(raw, headers, keys, problems))
 
     if from_domain is None:
         reason = "no From address to check" if from_address is None else "From address has no domain"
-        return _trust(Verdict.UNVERIFIED, reason, spf, dkims, dmarc, None, problems)
+        return _trust(Verdict.UNVERIFIED, reason, spf, dkims, dmarcs[0] if dmarcs else None, None, problems)
 
-    if dmarc is not None and dmarc[1] is not None and dmarc[1] != from_domain:
-        problems.append(f"DMARC result for {dmarc[1]}, not the From domain {from_domain}: ignored")
-        dmarc = None
+    for result in dmarcs:
+        if result[1] is not None and result[1] != from_domain:
+            problems.append(f"DMARC result for {result[1]}, not the From domain {from_domain}: ignored")
+    dmarcs = [result for result in dmarcs if result[1] is None or result[1] == from_domain]
+    # a fail first, then a pass, then whatever else was reported
+    dmarcs.sort(key=lambda result: {"fail": 0, "pass": 1}.get(result[0], 2))
+    dmarc = dmarcs[0] if dmarcs else None
 
     aligned_dkims = [item for item in dkims if aligned(item.domain, from_domain)]
     failing = [item for item in aligned_dkims if item.result == "fail"]
@@ -320,9 +324,9 @@ def _domain_of(address: str | None) -> str | None:
 
 def _read_authres(
     headers: list[tuple[str, str, str]], trusted: set[str], problems: list[str]
-) -> tuple[str | None, tuple[str, str | None, str] | None, list[_Dkim]]:
+) -> tuple[str | None, list[tuple[str, str | None, str]], list[_Dkim]]:
     spf: str | None = None
-    dmarc: tuple[str, str | None, str] | None = None
+    dmarcs: list[tuple[str, str | None, str]] = []
     dkims: list[_Dkim] = []
     read = 0
     for _name, lower, value in headers:
@@ -366,14 +370,10 @@ def _read_authres(
             elif method == "dmarc":
                 if word not in DMARC_RESULTS:
                     problems.append(f"Authentication-Results: unknown dmarc result {word!r}")
-                elif dmarc is None or (word == "fail" and dmarc[0] != "fail"):
+                else:
                     header_from = _property(result, "header", "from")
-                    dmarc = (
-                        "pass" if word == "bestguesspass" else word,
-                        _domain_of("@" + header_from) if header_from else None,
-                        source,
-                    )
-    return spf, dmarc, dkims
+                    dmarcs.append((word, _domain_of("@" + header_from) if header_from else None, source))
+    return spf, dmarcs, dkims
 
 
 def _unfold(value: str) -> str:

@@ -238,6 +238,15 @@ def test_a_dmarc_result_for_another_domain_than_from_is_ignored() -> None:
     assert any("not the From domain" in item for item in trust.problems)
 
 
+def test_a_dmarc_result_for_another_domain_does_not_hide_the_one_for_from() -> None:
+    raw = with_authres(
+        mail(sender=FROM),
+        f"{OURS}; dmarc=pass header.from=attacker.example",
+        f"{OURS}; dmarc=fail header.from=merchant.example",
+    )
+    assert trusting(raw).verdict is Verdict.FAILED
+
+
 def test_no_from_address_is_unverified() -> None:
     raw = with_authres(mail(sender=FROM), f"{OURS}; dmarc=pass header.from=merchant.example")
     assert trusting(raw, None).reason == "no From address to check"
