@@ -157,8 +157,7 @@ def _worker_with_dns(parent_pid: int, records: dict[str, str]) -> None:
 def child_poll(records_path: str) -> None:
     """The timed process of a --trust run: `routedesk poll --once`, its parse workers answering DKIM key
     lookups from the benchmark's records (a JSON file) instead of the DNS."""
-    import multiprocessing
-    from concurrent.futures import Executor, ProcessPoolExecutor
+    import functools
 
     import app.worker
     from app.cli import main as routedesk
@@ -166,18 +165,9 @@ def child_poll(records_path: str) -> None:
 
     records: dict[str, str] = json.loads(Path(records_path).read_text())
     use_dns(records.get)  # for batches small enough to parse in this process
-
-    def parse_executor(workers: int) -> Executor | None:
-        if workers <= 0:
-            return None
-        return ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_worker_with_dns,
-            initargs=(os.getpid(), records),
-        )
-
-    app.worker.parse_executor = parse_executor
+    app.worker.parse_executor = functools.partial(
+        app.worker.parse_executor, initializer=_worker_with_dns, initargs=(records,)
+    )
     sys.argv = ["routedesk", "poll", "--once"]
     routedesk()
 

@@ -4,15 +4,15 @@ IMAP server through the poller's parse step."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 import pytest
 
 from app.config import IngestSettings, Settings
 from app.runtime import Runtime
+from app.worker import parse_executor
 from tests.inbox.test_poller import add_mailbox, poller, stored
 from tests.logcapture import LogCapture
 from tests.mailgen import mail
@@ -62,14 +62,10 @@ def key() -> SigningKey:
 
 
 @pytest.fixture
-def parse_workers(key: SigningKey) -> Iterator[ProcessPoolExecutor]:
-    # as app.worker.parse_executor makes them (spawned), with the test's DNS installed in each
-    executor = ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=install_dns,
-        initargs=({key.name: key.txt},),
-    )
+def parse_workers(key: SigningKey) -> Iterator[Executor]:
+    # app.worker's own pool (spawned workers that die with this process), the test's DNS in each
+    executor = parse_executor(1, initializer=install_dns, initargs=({key.name: key.txt},))
+    assert executor is not None
     try:
         yield executor
     finally:
@@ -99,7 +95,7 @@ async def test_trust_verdicts_reach_ingest_from_the_parse_workers(
     runtime: Runtime,
     imap_server: Any,
     key: SigningKey,
-    parse_workers: ProcessPoolExecutor,
+    parse_workers: Executor,
     log_capture: Callable[..., LogCapture],
 ) -> None:
     messages = _batch(key)

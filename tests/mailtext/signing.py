@@ -69,9 +69,12 @@ class Dns:
         return self.records.get(name)
 
 
-def install_dns(records: dict[str, str]) -> None:
-    """A parse worker's initializer (it takes plain values, the worker being spawned): this process's
-    DKIM keys come from `records`, never from the real DNS."""
+def install_dns(parent_pid: int, records: dict[str, str]) -> None:
+    """A parse worker's initializer (app.worker.parse_executor's `initializer`; plain values, the worker
+    being spawned): what the default does, then this process's DKIM keys come from `records`, never
+    from the real DNS."""
+    from app.inbox.parsing import die_with_parent
     from mailtext.trust import use_dns
 
+    die_with_parent(parent_pid)
     use_dns(Dns(records))
