@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -36,7 +37,11 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def parse_executor(workers: int) -> Executor | None:
+def parse_executor(
+    workers: int, *, initializer: Callable[..., object] = die_with_parent, initargs: tuple[object, ...] = ()
+) -> Executor | None:
+    """The parse workers. `initializer` runs first in each, given this process's pid and `initargs`
+    (plain values: the worker is spawned); it must call die_with_parent, as the default does."""
     if workers <= 0:
         return None
     # spawn, not fork: the parent has threads (aiosqlite) that a forked child must not inherit, and a
@@ -45,8 +50,8 @@ def parse_executor(workers: int) -> Executor | None:
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
+        initializer=initializer,
+        initargs=(os.getpid(), *initargs),
     )
 
 

@@ -17,6 +17,16 @@ Two conditions (--model): "none", no routing model (every ticket waits in triage
 model `routedesk demo` trains (the project's labelled demo set, default parameters) trained and
 activated before the poll, so that the poll loads it and routes every message with it.
 
+Sender trust (--trust off,authres,dkim, issue 14): the mailbox holds the corpus DKIM-signed for real
+(dkimpy, the From domain as d=, eight test RSA-2048 keys shared out over the domains; the corpus's own
+made-up signatures removed, its Authentication-Results from mx1.support.example.com kept), and each
+condition is timed on the same bytes: "off" trusts nothing (the default), "authres" trusts
+mx1.support.example.com's Authentication-Results, "dkim" adds ROUTEDESK_INGEST__VERIFY_DKIM=true. The
+test keys are not in any DNS: the timed process is this script (--child-poll), which runs
+`routedesk poll --once` with its parse workers started by an initializer that answers DKIM key
+lookups from the benchmark's records in-process (mailtext.trust.use_dns), cached per worker as in
+production. Only the lookup is replaced; dkimpy verifies every signature.
+
 Memory, read from /proc every 5 ms while the poll runs: peak_rss_mb is the poll process's own peak
 (the kernel's VmHWM); tree_peak_rss_mb adds the peaks of every process it started (parse worker,
 multiprocessing's resource tracker): an upper bound of what the machine had to hold at once. Not
@@ -28,9 +38,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import csv
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -39,6 +51,8 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TypedDict
 
@@ -74,15 +88,88 @@ def start_dovecot(workdir: Path) -> tuple[str, Path]:
 
 
 async def load_mailbox(url: str, folder: str, n: int) -> int:
+    return await load_raws(url, folder, (raw for raw, _label in generate_emails(n)))
+
+
+async def load_raws(url: str, folder: str, raws: Iterable[bytes]) -> int:
     endpoint = parse_imap_url(url)
     settings = ImapSettings()
     total = 0
     async with ImapClient(endpoint, settings) as client:
         await client.create_folder(folder)
-        for raw, _label in generate_emails(n):
+        for raw in raws:
             await client.append(raw, folder)
             total += len(raw)
     return total
+
+
+TRUSTED_AUTHSERV_ID = "mx1.support.example.com"  # the demo corpus's receiving MTA
+TRUST_CONDITIONS = {
+    "off": {},
+    "authres": {"ROUTEDESK_INGEST__TRUSTED_AUTHSERV_IDS": TRUSTED_AUTHSERV_ID},
+    "dkim": {"ROUTEDESK_INGEST__TRUSTED_AUTHSERV_IDS": TRUSTED_AUTHSERV_ID, "ROUTEDESK_INGEST__VERIFY_DKIM": "true"},
+}
+_FAKE_SIGNATURE = re.compile(rb"^DKIM-Signature:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*\r?\n", re.M | re.I)
+
+
+class Signer:
+    """Real DKIM signatures (dkimpy) for the corpus: d= the From domain, selector bench, one of a few
+    RSA keys per domain; `records` is the DNS a parse worker is given to verify them."""
+
+    def __init__(self, keys: int = 8, bits: int = 2048) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.keys: list[tuple[bytes, str]] = []
+        for _ in range(keys):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+            pem = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            )
+            der = key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            self.keys.append((pem, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode("ascii")))
+        self.records: dict[str, str] = {}
+
+    def sign(self, raw: bytes) -> bytes:
+        import dkim
+
+        from mailtext.message import parse_message
+
+        raw = _FAKE_SIGNATURE.sub(b"", raw)
+        sender = parse_message(raw).from_address or "someone@unknown.example"
+        domain = sender.rpartition("@")[2]
+        pem, txt = self.keys[zlib.crc32(domain.encode()) % len(self.keys)]
+        self.records[f"bench._domainkey.{domain}"] = txt
+        return bytes(dkim.sign(raw, b"bench", domain.encode(), pem, canonicalize=(b"relaxed", b"relaxed"))) + raw
+
+
+def _worker_with_dns(parent_pid: int, records: dict[str, str]) -> None:
+    """A parse worker's initializer in --child-poll: what app.worker's does, then the benchmark's DNS."""
+    from app.inbox.parsing import die_with_parent
+    from mailtext.trust import use_dns
+
+    die_with_parent(parent_pid)
+    use_dns(records.get)
+
+
+def child_poll(records_path: str) -> None:
+    """The timed process of a --trust run: `routedesk poll --once`, its parse workers answering DKIM key
+    lookups from the benchmark's records (a JSON file) instead of the DNS."""
+    import functools
+
+    import app.worker
+    from app.cli import main as routedesk
+    from mailtext.trust import use_dns
+
+    records: dict[str, str] = json.loads(Path(records_path).read_text())
+    use_dns(records.get)  # for batches small enough to parse in this process
+    app.worker.parse_executor = functools.partial(
+        app.worker.parse_executor, initializer=_worker_with_dns, initargs=(records,)
+    )
+    sys.argv = ["routedesk", "poll", "--once"]
+    routedesk()
 
 
 async def drop_folder(url: str, folder: str) -> None:
@@ -162,6 +249,8 @@ class PollCounts(TypedDict):
 class Run(PollCounts):
     db: str
     model: str
+    trust: str
+    verdicts: dict[str, int]
     n: int
     wall_s: float
     msgs_per_s: float
@@ -171,11 +260,16 @@ class Run(PollCounts):
     mailbox_mb: float
 
 
-def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, float, float, float, PollCounts]:
+def timed_poll(
+    env: dict[str, str], profile: str | None = None, records: Path | None = None
+) -> tuple[float, float, float, float, PollCounts, dict[str, int]]:
     start = time.perf_counter()
     prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    command = ["-m", "app.cli", "poll", "--once"]
+    if records is not None:
+        command = [str(Path(__file__).resolve()), "--child-poll", str(records)]
     proc = subprocess.Popen(
-        [sys.executable, *prefix, "-m", "app.cli", "poll", "--once"],
+        [sys.executable, *prefix, *command],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -184,8 +278,14 @@ def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, 
     assert proc.stdout is not None and proc.stderr is not None
     sampler = TreeSampler(proc.pid)
     sampler.start()
+    # Both pipes read at once: a poll logging at level info (--trust) fills stderr's pipe long before
+    # it prints its counts, and one read after the other would have it wait on the full pipe.
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read() if proc.stderr else b""), daemon=True)
+    reader.start()
     out = proc.stdout.read()
-    err = proc.stderr.read()
+    reader.join()
+    err = errors[0] if errors else b""
     sampler.done.set()
     sampler.join()
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -198,7 +298,19 @@ def timed_poll(env: dict[str, str], profile: str | None = None) -> tuple[float, 
     # it exits): steadier than wall time on a machine that other processes load.
     cpu = usage.ru_utime + usage.ru_stime
     # Not ru_maxrss: it counts this process's pages, which the child shares between fork and exec.
-    return wall, sampler.peaks.get(proc.pid, 0) / 1024, sum(sampler.peaks.values()) / 1024, cpu, counts
+    peak, tree = sampler.peaks.get(proc.pid, 0) / 1024, sum(sampler.peaks.values()) / 1024
+    return wall, peak, tree, cpu, counts, verdicts(err.decode(errors="replace"))
+
+
+def verdicts(log: str) -> dict[str, int]:
+    """The sender-trust verdicts the poll's batch_ingested lines counted (JSON logs at level info)."""
+    totals = {"verified": 0, "unverified": 0, "failed": 0}
+    for line in log.splitlines():
+        if '"batch_ingested"' in line:
+            event = json.loads(line)
+            for verdict in totals:
+                totals[verdict] += int(event.get(f"trust_{verdict}", 0))
+    return totals
 
 
 def train_demo_model(env: dict[str, str], workdir: Path) -> None:
@@ -249,9 +361,17 @@ def one_run(
     extra_env: dict[str, str],
     profile: str | None = None,
     model: str = "none",
+    trust: str | None = None,
+    signed: tuple[list[bytes], Path] | None = None,
 ) -> Run:
-    folder = f"bench{uuid.uuid4().hex[:8]}"
-    size = asyncio.run(load_mailbox(imap_url, folder, n))
+    if signed is None:
+        folder = f"bench{uuid.uuid4().hex[:8]}"
+        size = asyncio.run(load_mailbox(imap_url, folder, n))
+    else:  # the signed corpus, made once: every trust condition polls the same bytes
+        folder = f"bench{uuid.uuid4().hex[:8]}"
+        size = asyncio.run(load_raws(imap_url, folder, signed[0]))
+    if trust is not None:
+        extra_env = {**extra_env, **TRUST_CONDITIONS[trust]}
     run_dir = Path(tempfile.mkdtemp(dir=workdir))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEDESK_")}
     env.update(ROUTEDESK_DATA_DIR=str(run_dir / "data"), ROUTEDESK_LOG_LEVEL="warning", **extra_env)
@@ -267,7 +387,9 @@ def one_run(
         run_cli(["mailbox", "add", "bench", "--imap-url", folder_url(imap_url, folder)], env)
         if model == "demo":
             train_demo_model(env, workdir)
-        wall, rss, tree_rss, cpu, counts = timed_poll(env, profile)
+        if trust is not None:  # a line per batch (fetch_batch messages), to count the verdicts by
+            env.update(ROUTEDESK_LOG_LEVEL="info", ROUTEDESK_LOG_JSON="true")
+        wall, rss, tree_rss, cpu, counts, trusted = timed_poll(env, profile, signed[1] if signed else None)
     finally:
         asyncio.run(drop_folder(imap_url, folder))
         if pg_name:
@@ -278,6 +400,8 @@ def one_run(
     return {
         "db": db,
         "model": model,
+        "trust": trust or "",
+        "verdicts": trusted,
         "n": n,
         "wall_s": round(wall, 3),
         "msgs_per_s": round(n / wall, 1),
@@ -304,7 +428,21 @@ def main() -> None:
         default="both",
         help="poll without a routing model, with the demo's model active, or both",
     )
+    parser.add_argument(
+        "--trust",
+        help="comma-separated sender-trust conditions to time on a DKIM-signed corpus: off, authres, dkim",
+    )
+    parser.add_argument("--child-poll", help=argparse.SUPPRESS)  # the timed process of a --trust run
     args = parser.parse_args()
+    if args.child_poll:
+        child_poll(args.child_poll)
+        return
+    trusts: list[str | None] = [None]
+    if args.trust:
+        trusts = [item.strip() for item in args.trust.split(",")]
+        unknown = [item for item in trusts if item not in TRUST_CONDITIONS]
+        if unknown:
+            parser.error(f"--trust: unknown condition {unknown[0]!r} (off, authres, dkim)")
     extra: dict[str, str] = {}
     if args.parse_workers is not None:
         extra["ROUTEDESK_INGEST__PARSE_WORKERS"] = str(args.parse_workers)
@@ -318,18 +456,33 @@ def main() -> None:
             imap_url, dovecot_dir = start_dovecot(workdir)
         dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
         models = ["none", "demo"] if args.model == "both" else [args.model]
+        signed: tuple[list[bytes], Path] | None = None
+        if args.trust:
+            signer = Signer()
+            raws = [signer.sign(raw) for raw, _label in generate_emails(args.n)]
+            records = workdir / "dns.json"
+            records.write_text(json.dumps(signer.records))
+            signed = (raws, records)
+            print(f"signed {len(raws)} messages for {len(signer.records)} domains", flush=True)
         summary = []
         for db in dbs:
-            for model in models:
-                runs = []
-                for rep in range(args.reps):
-                    result = one_run(db, imap_url, args.n, workdir, extra, args.profile, model)
-                    runs.append(result)
-                    print(f"{db} model={model} run {rep + 1}: {json.dumps(result)}", flush=True)
+            conditions = [(model, trust) for model in models for trust in trusts]
+            # Repetition by repetition, every condition in turn: a change in the machine's load (others
+            # share it) then weighs on every condition alike rather than on the one running then.
+            results: dict[tuple[str, str | None], list[Run]] = {condition: [] for condition in conditions}
+            for rep in range(args.reps):
+                for model, trust in conditions:
+                    label = f"{db} model={model}" + (f" trust={trust}" if trust else "")
+                    result = one_run(db, imap_url, args.n, workdir, extra, args.profile, model, trust, signed)
+                    results[model, trust].append(result)
+                    print(f"{label} run {rep + 1}: {json.dumps(result)}", flush=True)
+            for (model, trust), runs in results.items():
+                label = f"{db} model={model}" + (f" trust={trust}" if trust else "")
                 median_wall = statistics.median(r["wall_s"] for r in runs)
                 line = {
                     "db": db,
                     "model": model,
+                    "trust": trust or "",
                     "n": args.n,
                     "median_wall_s": median_wall,
                     "median_msgs_per_s": round(args.n / median_wall, 1),
@@ -339,7 +492,7 @@ def main() -> None:
                 }
                 summary.append(line)
                 print(
-                    f"routedesk {db} model={model} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
+                    f"routedesk {label} median of {args.reps}: {args.n} msgs in {median_wall:.2f} s = "
                     f"{line['median_msgs_per_s']} msg/s, peak RSS {line['median_peak_rss_mb']} MB "
                     f"(process tree {line['median_tree_peak_rss_mb']} MB), CPU {line['median_cpu_s']} s",
                     flush=True,
