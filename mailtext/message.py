@@ -33,6 +33,7 @@ from mailtext.headers import (
 from mailtext.html import html_to_text, sanitize_html
 from mailtext.mime import ParsedAttachment, Walk, walk_entity
 from mailtext.quotes import strip_quoted
+from mailtext.trust import UNVERIFIED, SenderTrust
 
 DEFAULT_MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 # Sizes the standards allow. A longer value is invalid, and an identifier cut short could match
@@ -77,6 +78,7 @@ class ParsedMessage:
     # (Google Groups and the like) adds list headers to every customer's mail, so whoever reads
     # auto == "bulk" may want to compare this with the mailbox's own group first.
     list_id: str | None = None
+    trust: SenderTrust = UNVERIFIED
 
     @property
     def empty(self) -> bool:

@@ -298,6 +298,17 @@ def _derive(sqlite: bool) -> str:
         " WHERE c0.ticket_id = t.id AND c0.kind = 'created' ORDER BY c0.id LIMIT 1)"
     )
 
+    # The ticket's customer messages (automatic mail aside: it moves no clock, so no fact refresh).
+    customer_messages = (
+        "FROM message m WHERE m.ticket_id = t.id AND m.direction = 'inbound' AND (m.auto IS NULL OR m.auto = 'bulk')"
+    )
+    first_message = f"{customer_messages} ORDER BY m.created_at, m.id LIMIT 1"
+    at = "instr(m.from_address, '@')" if sqlite else "strpos(m.from_address, '@')"
+    domain = f"CASE WHEN {at} > 0 THEN lower(substr(m.from_address, {at} + 1)) END"
+
+    def messages_with(verdict: str) -> str:
+        return f"(SELECT count(*) {customer_messages} AND m.trust_verdict = '{verdict}')"
+
     def achieved(clock: str) -> str:
         return f"{clock}.state = 'fulfilled' AND {clock}.breached_at IS NULL"
 
@@ -338,6 +349,11 @@ def _derive(sqlite: bool) -> str:
         "model_version": "t.model_version",
         "route_probability": "t.route_probability",
         "rerouted": "t.routed_by = 'agent'",
+        "sender_verdict": f"(SELECT m.trust_verdict {first_message})",
+        "sender_domain": f"(SELECT {domain} {first_message})",
+        "verified_messages": messages_with("verified"),
+        "unverified_messages": messages_with("unverified"),
+        "failed_messages": messages_with("failed"),
     }
     assert list(values) == [c.name for c in tf.columns], "every column of ticket_fact, in its order"
     updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "ticket_id")

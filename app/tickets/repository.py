@@ -84,6 +84,8 @@ async def open_tickets_by_subject(
             Ticket.subject_key.in_(subject_keys),
             Ticket.status != TicketStatus.SOLVED,
             Ticket.updated_at >= since,
+            # A possible spoof's subject is the spoofer's: the customer's replies by subject never go there.
+            Ticket.possible_spoof.is_(False),
         )
         .order_by(Ticket.updated_at)
     )
@@ -493,6 +495,20 @@ async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None
     )
 
 
+async def latest_customer_message(session: AsyncSession, ticket_id: int) -> Message | None:
+    """The ticket's newest inbound message a person wrote (or bulk mail), automatic mail aside."""
+    return await session.scalar(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == "inbound",
+            or_(Message.auto.is_(None), Message.auto == "bulk"),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+    )
+
+
 async def has_event(session: AsyncSession, ticket_id: int, kind: EventKind) -> bool:
     found = await session.scalar(
         select(TicketEvent.id).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind).limit(1)
@@ -533,3 +549,9 @@ async def routing_texts(
                 first[ticket_id] = (message_id, text or "")
         yield [(r[0], r[1], r[2], r[3] or "", first.get(r[0], (0, ""))[1]) for r in rows]
         after = rows[-1][0]
+
+
+async def link_spoofs(session: AsyncSession, links: Collection[tuple[int, int]]) -> None:
+    """Possible-spoof tickets (id) pointed at the tickets their message claimed (id), once both have ids."""
+    for spoof_id, claimed_id in links:
+        await session.execute(update(Ticket).where(Ticket.id == spoof_id).values(spoof_of_ticket_id=claimed_id))

@@ -1,0 +1,93 @@
+"""sender trust: each message's verdict, possible-spoof tickets, the per-area hold, the facts
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-02 05:00:00
+
+Issue 14. Per message the sender-trust verdict (mailtext/trust.py) with its reason and the SPF, DKIM
+(and its signing domain) and DMARC results and the From domain's alignment; NULL for outbound mail and
+for mail stored before this migration (never assessed). Per ticket whether it is a possible spoof (opened
+by a `failed` message) and the ticket that message claimed to belong to (a plain id, as
+`repeat_of_ticket_id`: no foreign key, so that SQLite adds it in place). Per area whether `failed` mail
+waits in triage. In `ticket_fact` (and the `ticket_facts` view, recreated with its grants) the first
+customer message's verdict and From domain, and the ticket's customer messages per verdict. Existing
+rows get their sender domain here; their verdicts stay NULL and their counts 0, as a rebuild gives.
+"""
+
+import importlib
+from collections.abc import Sequence
+from types import ModuleType
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | Sequence[str] | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+MESSAGE_COLUMNS: tuple[sa.Column[object], ...] = (
+    sa.Column("trust_verdict", sa.String(length=16), nullable=True),
+    sa.Column("trust_reason", sa.String(length=500), nullable=True),
+    sa.Column("trust_spf", sa.String(length=16), nullable=True),
+    sa.Column("trust_dkim", sa.String(length=16), nullable=True),
+    sa.Column("trust_dkim_domain", sa.String(length=255), nullable=True),
+    sa.Column("trust_dmarc", sa.String(length=16), nullable=True),
+    sa.Column("trust_aligned", sa.Boolean(), nullable=True),
+)
+FACT_COLUMNS = ("sender_verdict", "sender_domain", "verified_messages", "unverified_messages", "failed_messages")
+
+
+def _facts() -> ModuleType:
+    return importlib.import_module("migrations.versions.0011_ticket_fact")
+
+
+def _view(columns: Sequence[str]) -> str:
+    module = _facts()
+    selected: list[str] = []
+    for column in columns:
+        selected.append(f"f.{column} AS {column}")
+        selected.extend(module.NAMES.get(column, ()))
+    return (
+        "CREATE VIEW ticket_facts AS\nSELECT\n  "
+        + ",\n  ".join(selected)
+        + """
+FROM ticket_fact f
+JOIN area a ON a.id = f.area_id
+LEFT JOIN customer c ON c.id = f.customer_id
+LEFT JOIN "user" u ON u.id = f.assignee_id
+LEFT JOIN mailbox m ON m.id = f.mailbox_id
+"""
+    )
+
+
+def upgrade() -> None:
+    for column in MESSAGE_COLUMNS:
+        op.add_column("message", column.copy())
+    op.add_column("ticket", sa.Column("possible_spoof", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("ticket", sa.Column("spoof_of_ticket_id", sa.Integer(), nullable=True))
+    op.add_column("area", sa.Column("hold_failed_mail", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("ticket_fact", sa.Column("sender_verdict", sa.String(length=16), nullable=True))
+    op.add_column("ticket_fact", sa.Column("sender_domain", sa.String(length=255), nullable=True))
+    for name in ("verified_messages", "unverified_messages", "failed_messages"):
+        op.add_column("ticket_fact", sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    at = "instr(m.from_address, '@')" if sqlite else "strpos(m.from_address, '@')"
+    op.execute(
+        "UPDATE ticket_fact SET sender_domain = (SELECT"  # noqa: S608 (fixed text)
+        f" CASE WHEN {at} > 0 THEN lower(substr(m.from_address, {at} + 1)) END"
+        " FROM message m WHERE m.ticket_id = ticket_fact.ticket_id AND m.direction = 'inbound'"
+        " AND (m.auto IS NULL OR m.auto = 'bulk') ORDER BY m.created_at, m.id LIMIT 1)"
+    )
+    _facts()._replace_view(_view((*_facts().COLUMNS, *FACT_COLUMNS)))
+
+
+def downgrade() -> None:
+    _facts()._replace_view(_view(_facts().COLUMNS))
+    for name in reversed(FACT_COLUMNS):
+        op.drop_column("ticket_fact", name)
+    op.drop_column("area", "hold_failed_mail")
+    op.drop_column("ticket", "spoof_of_ticket_id")
+    op.drop_column("ticket", "possible_spoof")
+    for column in reversed(MESSAGE_COLUMNS):
+        op.drop_column("message", column.name)
