@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.inbox.models import Mailbox
 from app.reports.models import TicketFact
 from app.routing.models import Area
 from app.users.models import User
@@ -271,6 +272,37 @@ async def _postgres_percentiles(
             figures[measure.format(label)] = float(value) if value is not None else None
         found[i][tuple(row[p] for p in at)] = figures
     return found
+
+
+TRUST_COUNTS: Mapping[str, ColumnElement[Any]] = {
+    "tickets": func.count(),
+    "verified": func.coalesce(func.sum(tf.c.verified_messages), 0),
+    "unverified": func.coalesce(func.sum(tf.c.unverified_messages), 0),
+    "failed": func.coalesce(func.sum(tf.c.failed_messages), 0),
+    "possible_spoofs": _count(tf.c.sender_verdict == "failed"),
+}
+
+
+async def sender_trust(
+    session: AsyncSession, *, start: datetime, end: datetime
+) -> list[tuple[int | None, str | None, dict[str, int]]]:
+    """Per mailbox and sender domain, the sender-trust counts of the tickets created in [start, end):
+    one pass over the window's fact rows (the created_at index), summed by SQL."""
+    query = (
+        select(tf.c.mailbox_id, tf.c.sender_domain, *(c.label(n) for n, c in TRUST_COUNTS.items()))
+        .where(tf.c.created_at >= start, tf.c.created_at < end)
+        .group_by(tf.c.mailbox_id, tf.c.sender_domain)
+    )
+    return [
+        (row[0], row[1], {name: int(v) for name, v in zip(TRUST_COUNTS, row[2:], strict=True)})
+        for row in await session.execute(query)
+    ]
+
+
+async def mailbox_names(session: AsyncSession, ids: set[Any]) -> dict[int, str]:
+    return {
+        row[0]: row[1] for row in await session.execute(select(Mailbox.id, Mailbox.name).where(Mailbox.id.in_(ids)))
+    }
 
 
 # --- The fact rows: derived from a ticket, its events and its SLA clocks ---------------------------
