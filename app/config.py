@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ImapSettings(BaseModel):
@@ -59,6 +61,25 @@ class IngestSettings(BaseModel):
     ticket_prefix: str = Field("RD", pattern=r"^[A-Z]{2,8}$")
     # A reply by subject alone (no headers, no token) threads only into a recent open ticket.
     subject_thread_days: int = Field(14, ge=0)
+    # Sender trust (issue 14, mailtext/trust.py). The authserv-ids (the first word of an
+    # Authentication-Results header) of the organisation's own MTAs: only their headers are read, every
+    # other one is ignored, as anyone can write one. From the environment: a JSON list
+    # (["mx.example.com"]) or comma-separated (mx1.example.com,mx2.example.com).
+    trusted_authserv_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Verify DKIM signatures here too (dkimpy, keys from DNS cached in each parse worker).
+    verify_dkim: bool = False
+
+    @field_validator("trusted_authserv_ids", mode="before")
+    @classmethod
+    def _authserv_ids(cls, value: object) -> object:
+        # "mx1.example.com, mx2.example.com" (what the environment gives when the value is not JSON)
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if isinstance(value, list):
+            value = [item.strip().lower() if isinstance(item, str) else item for item in value]
+            return [item for item in value if item != ""]
+        return value
 
     @field_validator("after_ingest")
     @classmethod

@@ -78,6 +78,8 @@ class ParsedMessage:
     # (Google Groups and the like) adds list headers to every customer's mail, so whoever reads
     # auto == "bulk" may want to compare this with the mailbox's own group first.
     list_id: str | None = None
+    # Who sent it, as far as the mail system can tell (mailtext.trust.assess): parse_message leaves it
+    # unverified; app/inbox/parsing.py assesses it beside the parse, with the ingest settings.
     trust: SenderTrust = UNVERIFIED
 
     @property

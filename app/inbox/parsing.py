@@ -15,6 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailtext.message import MessageParseError, ParsedMessage, parse_message
+from mailtext.trust import assess
+
+
+@dataclass(slots=True, frozen=True)
+class TrustOptions:
+    """The ingest settings the sender-trust assessment needs, as plain values: they travel to the parse
+    worker processes (spawned, so nothing else of the parent's is there) with every batch."""
+
+    trusted_authserv_ids: tuple[str, ...] = ()
+    verify_dkim: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.trusted_authserv_ids) or self.verify_dkim
 
 
 @dataclass(slots=True)
@@ -37,34 +51,50 @@ def prepare(
     size: int | None = None,
     max_attachment_bytes: int,
     truncated: bool = False,
+    trust: TrustOptions | None = None,
 ) -> Incoming:
     """Parse outside the database transaction (and, in the poller, outside the event loop's process)."""
-    return _incoming(raw, uid, size, truncated, parse(raw, max_attachment_bytes))
+    return _incoming(raw, uid, size, truncated, parse(raw, max_attachment_bytes, trust))
 
 
-def parse(raw: bytes, max_attachment_bytes: int) -> tuple[ParsedMessage | None, str | None]:
-    """The parsed message, or why there is none: a message that cannot be parsed is kept, not dropped."""
+def parse(
+    raw: bytes, max_attachment_bytes: int, trust: TrustOptions | None = None
+) -> tuple[ParsedMessage | None, str | None]:
+    """The parsed message, or why there is none: a message that cannot be parsed is kept, not dropped.
+    With `trust`, the message's sender trust is assessed too (mailtext.trust.assess; it never raises).
+    DKIM keys are cached per process (mailtext.trust.default_keys), so per parse worker."""
     try:
-        return parse_message(raw, max_attachment_bytes=max_attachment_bytes), None
+        parsed = parse_message(raw, max_attachment_bytes=max_attachment_bytes)
     except MessageParseError as exc:
         return None, str(exc) or "unparseable message"
     except Exception as exc:
         return None, f"parser error: {type(exc).__name__}: {exc}"[:2000]
+    if trust is not None and trust.active:
+        parsed.trust = assess(
+            raw,
+            parsed.from_address,
+            trusted_authserv_ids=trust.trusted_authserv_ids,
+            verify_dkim=trust.verify_dkim,
+        )
+    return parsed, None
 
 
-def parse_many(raws: Sequence[bytes], max_attachment_bytes: int) -> list[tuple[ParsedMessage | None, str | None]]:
+def parse_many(
+    raws: Sequence[bytes], max_attachment_bytes: int, trust: TrustOptions | None = None
+) -> list[tuple[ParsedMessage | None, str | None]]:
     """What a parse worker process runs: only the results travel back, not the raw bytes again."""
-    return [parse(raw, max_attachment_bytes) for raw in raws]
+    return [parse(raw, max_attachment_bytes, trust) for raw in raws]
 
 
 def parse_batch(
     fetched: Sequence[tuple[int, bytes, int, bool]],
     max_attachment_bytes: int,
     results: Sequence[tuple[ParsedMessage | None, str | None]] | None = None,
+    trust: TrustOptions | None = None,
 ) -> list[Incoming]:
     """Fetched messages as Incoming, parsed here unless `results` (from `parse_many`) are given."""
     if results is None:
-        results = [parse(raw, max_attachment_bytes) for _uid, raw, _size, _truncated in fetched]
+        results = [parse(raw, max_attachment_bytes, trust) for _uid, raw, _size, _truncated in fetched]
     return [
         _incoming(raw, uid, size, truncated, result)
         for (uid, raw, size, truncated), result in zip(fetched, results, strict=True)

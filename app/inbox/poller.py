@@ -16,7 +16,7 @@ from app.db import unit_of_work, utcnow
 from app.inbox import ingest, repository
 from app.inbox.mailboxes import imap_endpoint
 from app.inbox.models import Mailbox
-from app.inbox.parsing import Incoming, parse_batch, parse_many
+from app.inbox.parsing import Incoming, TrustOptions, parse_batch, parse_many
 from app.kb import deflection
 from app.kb.cache import HelpCentreCache
 from app.links import LinkSigner
@@ -225,12 +225,14 @@ class MailboxPoller:
         return sorted(fetched, key=lambda row: row[0])
 
     async def _parse(self, fetched: list[tuple[int, bytes, int, bool]]) -> list[Incoming]:
-        max_attachment = self.settings.ingest.max_attachment_bytes
+        ingest = self.settings.ingest
+        max_attachment = ingest.max_attachment_bytes
+        trust = TrustOptions(tuple(ingest.trusted_authserv_ids), ingest.verify_dkim)
         if self.executor is None or len(fetched) < 8:
-            return parse_batch(fetched, max_attachment)
+            return parse_batch(fetched, max_attachment, trust=trust)
         loop = asyncio.get_running_loop()
         raws = [raw for _uid, raw, _size, _truncated in fetched]
-        results = await loop.run_in_executor(self.executor, parse_many, raws, max_attachment)
+        results = await loop.run_in_executor(self.executor, parse_many, raws, max_attachment, trust)
         return parse_batch(fetched, max_attachment, results)
 
     async def _after_commit(self, client: ImapClient, committed: list[int]) -> None:
