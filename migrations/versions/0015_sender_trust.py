@@ -26,15 +26,19 @@ down_revision: str | Sequence[str] | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-MESSAGE_COLUMNS: tuple[sa.Column[object], ...] = (
-    sa.Column("trust_verdict", sa.String(length=16), nullable=True),
-    sa.Column("trust_reason", sa.String(length=500), nullable=True),
-    sa.Column("trust_spf", sa.String(length=16), nullable=True),
-    sa.Column("trust_dkim", sa.String(length=16), nullable=True),
-    sa.Column("trust_dkim_domain", sa.String(length=255), nullable=True),
-    sa.Column("trust_dmarc", sa.String(length=16), nullable=True),
-    sa.Column("trust_aligned", sa.Boolean(), nullable=True),
-)
+
+def _message_columns() -> tuple[sa.Column[object], ...]:
+    return (
+        sa.Column("trust_verdict", sa.String(length=16), nullable=True),
+        sa.Column("trust_reason", sa.String(length=500), nullable=True),
+        sa.Column("trust_spf", sa.String(length=16), nullable=True),
+        sa.Column("trust_dkim", sa.String(length=16), nullable=True),
+        sa.Column("trust_dkim_domain", sa.String(length=255), nullable=True),
+        sa.Column("trust_dmarc", sa.String(length=16), nullable=True),
+        sa.Column("trust_aligned", sa.Boolean(), nullable=True),
+    )
+
+
 FACT_COLUMNS = ("sender_verdict", "sender_domain", "verified_messages", "unverified_messages", "failed_messages")
 
 
@@ -62,8 +66,8 @@ LEFT JOIN mailbox m ON m.id = f.mailbox_id
 
 
 def upgrade() -> None:
-    for column in MESSAGE_COLUMNS:
-        op.add_column("message", column.copy())
+    for column in _message_columns():
+        op.add_column("message", column)
     op.add_column("ticket", sa.Column("possible_spoof", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("ticket", sa.Column("spoof_of_ticket_id", sa.Integer(), nullable=True))
     op.add_column("area", sa.Column("hold_failed_mail", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -89,5 +93,5 @@ def downgrade() -> None:
     op.drop_column("area", "hold_failed_mail")
     op.drop_column("ticket", "spoof_of_ticket_id")
     op.drop_column("ticket", "possible_spoof")
-    for column in reversed(MESSAGE_COLUMNS):
+    for column in reversed(_message_columns()):
         op.drop_column("message", column.name)
