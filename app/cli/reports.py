@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from app.reports.schemas import SenderTrustRead, SummaryRead, TrustCounts
+    from app.reports.service import Window
     from app.runtime import Runtime
 
 FORMATS = ("table", "csv", "json")
@@ -24,6 +25,20 @@ def _day(value: str, option: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise fail(f"{option} must be a date (2026-01-31), not {value!r}", MISCONFIGURED) from None
+
+
+def _window(start: str | None, end: str | None) -> Window:
+    """The report's window from --from and --to, or one line and exit 2."""
+    if start is None or end is None:
+        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", MISCONFIGURED)
+    first, last = _day(start, "--from"), _day(end, "--to")
+    from app.errors import InvalidInput
+    from app.reports import service as reports
+
+    try:
+        return reports.window(first, last)
+    except InvalidInput as exc:
+        raise fail(exc.detail, MISCONFIGURED) from None
 
 
 @cli.command("report")
@@ -39,16 +54,10 @@ def report(
     compliance, one-touch and reopen rates, routing; in all, by area and by agent."""
     if output not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {output!r}", MISCONFIGURED)
-    if start is None or end is None:
-        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", MISCONFIGURED)
-    first, last = _day(start, "--from"), _day(end, "--to")
+    span = _window(start, end)
     from app.errors import InvalidInput
     from app.reports import service as reports
 
-    try:
-        span = reports.window(first, last)
-    except InvalidInput as exc:
-        raise fail(exc.detail, MISCONFIGURED) from None
     settings = load_settings()
 
     async def summary(session: AsyncSession, _runtime: Runtime) -> SummaryRead | str:
@@ -146,16 +155,8 @@ def sender_trust(
     mailbox and by sender domain: which customers send unauthenticated mail."""
     if output not in ("table", "json"):
         fail(f"--format must be table or json, not {output!r}", MISCONFIGURED)
-    if start is None or end is None:
-        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", MISCONFIGURED)
-    first, last = _day(start, "--from"), _day(end, "--to")
-    from app.errors import InvalidInput
+    span = _window(start, end)
     from app.reports import service as reports
-
-    try:
-        span = reports.window(first, last)
-    except InvalidInput as exc:
-        raise fail(exc.detail, MISCONFIGURED) from None
 
     async def counts(session: AsyncSession, _runtime: Runtime) -> SenderTrustRead:
         return await reports.sender_trust(session, span)

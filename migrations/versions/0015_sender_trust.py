@@ -46,25 +46,6 @@ def _facts() -> ModuleType:
     return importlib.import_module("migrations.versions.0011_ticket_fact")
 
 
-def _view(columns: Sequence[str]) -> str:
-    module = _facts()
-    selected: list[str] = []
-    for column in columns:
-        selected.append(f"f.{column} AS {column}")
-        selected.extend(module.NAMES.get(column, ()))
-    return (
-        "CREATE VIEW ticket_facts AS\nSELECT\n  "
-        + ",\n  ".join(selected)
-        + """
-FROM ticket_fact f
-JOIN area a ON a.id = f.area_id
-LEFT JOIN customer c ON c.id = f.customer_id
-LEFT JOIN "user" u ON u.id = f.assignee_id
-LEFT JOIN mailbox m ON m.id = f.mailbox_id
-"""
-    )
-
-
 def upgrade() -> None:
     for column in _message_columns():
         op.add_column("message", column)
@@ -83,11 +64,13 @@ def upgrade() -> None:
         " FROM message m WHERE m.ticket_id = ticket_fact.ticket_id AND m.direction = 'inbound'"
         " AND (m.auto IS NULL OR m.auto = 'bulk') ORDER BY m.created_at, m.id LIMIT 1)"
     )
-    _facts()._replace_view(_view((*_facts().COLUMNS, *FACT_COLUMNS)))
+    facts = _facts()
+    facts._replace_view(facts._view((*facts.COLUMNS, *FACT_COLUMNS)))
 
 
 def downgrade() -> None:
-    _facts()._replace_view(_view(_facts().COLUMNS))
+    facts = _facts()
+    facts._replace_view(facts._view(facts.COLUMNS))
     for name in reversed(FACT_COLUMNS):
         op.drop_column("ticket_fact", name)
     op.drop_column("area", "hold_failed_mail")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.config import Settings
 from app.csat import scheduler
@@ -344,7 +344,7 @@ async def test_the_fact_rows_keep_the_verdicts_as_a_rebuild_does(desk: Desk, inb
     assert maintained[first] == ("verified", "merchant.example", 1, 1, 0)
     assert maintained[spoof] == ("failed", "merchant.example", 0, 0, 1)
     async with unit_of_work(desk.runtime.sessionmaker) as session:
-        await session.execute(table.delete())
+        await session.execute(delete(TicketFact))
         await facts.refresh(session, list(maintained))
     assert await rows() == maintained
     assert await desk.scalar(select(func.count()).select_from(table)) == 2
