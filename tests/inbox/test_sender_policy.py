@@ -28,6 +28,7 @@ from app.reports.models import TicketFact
 from app.tickets.models import Ticket, TicketEvent
 from tests.api.desk import Desk, add_mailbox, api_app, desk
 from tests.cli import invoke_routedesk
+from tests.console.browser import Console
 from tests.fixtures.smtp import smtp_server
 from tests.inbox.test_hostile import REFUSED_SUBJECT, refuse_one_subject
 from tests.mailgen import mail
@@ -348,3 +349,26 @@ async def test_the_fact_rows_keep_the_verdicts_as_a_rebuild_does(desk: Desk, inb
         await facts.refresh(session, list(maintained))
     assert await rows() == maintained
     assert await desk.scalar(select(func.count()).select_from(table)) == 2
+
+
+async def test_the_console_thread_marks_the_sender_and_flags_a_possible_spoof(desk: Desk, inbox: Inbox) -> None:
+    await inbox.deliver(mail(message_id="<k1@merchant.example>"))
+    original = await desk.ticket_of("<k1@merchant.example>")
+    await inbox.deliver(
+        mail(subject="Re: Payout missing", message_id="<k2@merchant.example>", in_reply_to="<k1@merchant.example>"),
+        mail(
+            subject="Re: Payout", message_id="<k3@merchant.example>", in_reply_to="<k1@merchant.example>", headers=FAIL
+        ),
+    )
+    spoof = await desk.ticket_of("<k3@merchant.example>")
+    _name, token = await desk.new_user("agent")
+    console = Console(desk)
+    try:
+        assert (await console.sign_in(token)).status_code == 303
+        thread = (await console.get(f"/console/tickets/{original}")).text
+        assert thread.count(">sender unverified</span>") == 2 and "Possible spoof" not in thread
+        flagged = (await console.get(f"/console/tickets/{spoof}")).text
+        assert "Possible spoof" in flagged and f'href="/console/tickets/{original}"' in flagged
+        assert ">sender failed</span>" in flagged
+    finally:
+        await console.aclose()
