@@ -58,11 +58,12 @@ def upgrade() -> None:
         op.add_column("ticket_fact", sa.Column(name, sa.Integer(), nullable=False, server_default="0"))
     sqlite = op.get_bind().dialect.name == "sqlite"
     at = "instr(m.from_address, '@')" if sqlite else "strpos(m.from_address, '@')"
+    # The first customer message (the lowest id, as app/reports/repository.py takes it) of each ticket.
     op.execute(
         "UPDATE ticket_fact SET sender_domain = (SELECT"  # noqa: S608 (fixed text)
         f" CASE WHEN {at} > 0 THEN lower(substr(m.from_address, {at} + 1)) END"
-        " FROM message m WHERE m.ticket_id = ticket_fact.ticket_id AND m.direction = 'inbound'"
-        " AND (m.auto IS NULL OR m.auto = 'bulk') ORDER BY m.created_at, m.id LIMIT 1)"
+        " FROM message m WHERE m.id = (SELECT min(c.id) FROM message c WHERE c.ticket_id = ticket_fact.ticket_id"
+        " AND c.direction = 'inbound' AND (c.auto IS NULL OR c.auto = 'bulk')))"
     )
     facts = _facts()
     facts._replace_view(facts._view((*facts.COLUMNS, *FACT_COLUMNS)))
