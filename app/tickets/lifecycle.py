@@ -603,8 +603,12 @@ async def write_batch(session: AsyncSession, index: ThreadIndex) -> None:
     statement for the batch, as its clocks are written."""
     await index.writer.write(session)
     if index.spoof_links:
-        await repository.link_spoofs(session, [(spoof["id"], claimed["id"]) for spoof, claimed in index.spoof_links])
+        # Both tickets have their ids now: the possible spoof points at the one it claimed.
+        for spoof, claimed in index.spoof_links:
+            spoof["spoof_of_ticket_id"] = claimed["id"]
+            index.writer.changed(TICKET, spoof, "spoof_of_ticket_id")
         index.spoof_links.clear()
+        await index.writer.write(session)
     if index.sla is not None:
         await facts.refresh(session, index.sla.tickets())
 

@@ -549,9 +549,3 @@ async def routing_texts(
                 first[ticket_id] = (message_id, text or "")
         yield [(r[0], r[1], r[2], r[3] or "", first.get(r[0], (0, ""))[1]) for r in rows]
         after = rows[-1][0]
-
-
-async def link_spoofs(session: AsyncSession, links: Collection[tuple[int, int]]) -> None:
-    """Possible-spoof tickets (id) pointed at the tickets their message claimed (id), once both have ids."""
-    for spoof_id, claimed_id in links:
-        await session.execute(update(Ticket).where(Ticket.id == spoof_id).values(spoof_of_ticket_id=claimed_id))
