@@ -229,7 +229,8 @@ class ConsoleSettings(BaseModel):
 
     # A session ends after this long without a request (each request moves its end on).
     idle_minutes: int = Field(12 * 60, ge=5, le=30 * 24 * 60)
-    # The console's cookies carry Secure when this is true; unset, when the request came over HTTPS
+    # The app's cookies (the console's session and forms, the help centre's and the survey's forms)
+    # carry Secure when this is true; unset, when the request came over HTTPS
     # (its own scheme, or X-Forwarded-Proto from one of http.trusted_proxies). Set it true behind a
     # TLS proxy that is not listed there; false only for plain-http development.
     secure_cookies: bool | None = None

@@ -96,9 +96,9 @@ class LinkSigner:
         return payload
 
 
-def issue_form_token(request: Request, response: Response, *, secure: bool | None = None) -> str:
+def issue_form_token(request: Request, response: Response, *, secure: bool) -> str:
     """The CSRF token for a form on this page: the one the browser already holds, or a new one, set in
-    the cookie (Secure when `secure`, by default when the request is HTTPS). Put it in the form's
+    the cookie (Secure when `secure`: app/pages.py:secure_cookies decides). Put it in the form's
     hidden `CSRF_FIELD`."""
     token = request.cookies.get(CSRF_COOKIE)
     if not _well_formed(token):
@@ -109,7 +109,7 @@ def issue_form_token(request: Request, response: Response, *, secure: bool | Non
         token,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https" if secure is None else secure,
+        secure=secure,
         path="/",
         max_age=7 * 24 * 3600,
     )

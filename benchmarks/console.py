@@ -62,7 +62,8 @@ async def measure(url: str, data_dir: Path, requests: int) -> dict[str, Any]:
     rng = random.Random(7)
     async with open_runtime(settings) as runtime:
         async with unit_of_work(runtime.sessionmaker) as session:
-            _user, token = await users.create_user(session, name="bench", email="bench@bench.example", role="agent")
+            name = f"bench-{uuid.uuid4().hex[:8]}"  # a kept --sqlite-file already has the last run's
+            _user, token = await users.create_user(session, name=name, email=f"{name}@bench.example", role="agent")
             low, high = (await session.execute(select(func.min(Ticket.id), func.max(Ticket.id)))).one()
         app = create_app(runtime=runtime)
         async with (

@@ -108,7 +108,7 @@ def _form_app() -> FastAPI:
     @app.get("/form")
     async def page(request: Request) -> HTMLResponse:
         response = HTMLResponse("")
-        token = issue_form_token(request, response)
+        token = issue_form_token(request, response, secure=request.url.scheme == "https")
         response.body = response.render(f'<input name="{CSRF_FIELD}" value="{token}">')
         response.headers["content-length"] = str(len(response.body))
         return response

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.cli.common import fail, in_session, load_settings
+from app.cli.common import fail, in_session, load_settings, validation_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,7 +72,7 @@ def areas_add(
             survey_delay_minutes=survey_delay_minutes,
         )
     except ValidationError as exc:
-        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise fail(validation_problem(exc)) from None
 
     async def go(session: AsyncSession, _runtime: Runtime) -> None:
         await routing.create_area(session, data)
@@ -96,7 +96,7 @@ def areas_survey_delay(
     try:
         data = AreaUpdate(survey_delay_minutes=minutes)
     except ValidationError as exc:
-        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise fail(validation_problem(exc)) from None
 
     async def go(session: AsyncSession, _runtime: Runtime) -> None:
         await routing.update_area(session, await routing.get_area(session, name), data)

@@ -79,6 +79,11 @@ def settings_problem(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(parts)
 
 
+def validation_problem(exc: ValidationError) -> str:
+    """A refused value of a command's input, in one line: each field's path and pydantic's reason."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
 def fail(message: str, code: int = FAILED) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import check_runtime, cli, load_settings, run_async, with_runtime
+from app.cli.common import MISCONFIGURED, check_runtime, cli, fail, load_settings, run_async, with_runtime
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # app.metrics imports prometheus_client: not at CLI start
 
@@ -164,12 +165,24 @@ def serve(
         _keep_running_on_repeated_signal(server)
         server.run()
     else:
-        # Each worker process builds its app from the same environment; the supervisor binds the socket.
+        # Each worker process builds its app from the same environment; the supervisor binds the socket
+        # (as uvicorn.run does) and says so once it holds it: a port it cannot bind is one line and
+        # exit 2, never "listening".
+        from uvicorn.supervisors import Multiprocess
+
         url = f"http://{host}:{port}"
-        _say(settings, f"listening on {url} ({workers} processes)", "listening", url=url, processes=workers)
+        config = uvicorn.Config(
+            "app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS
+        )
         shared = _shared_metrics_dir(settings, port)
         try:
-            uvicorn.run("app.main:create_app", factory=True, workers=workers, host=host, port=port, **UVICORN_OPTIONS)
+            try:
+                sock = config.bind_socket()
+            except SystemExit:  # uvicorn has logged the OS's reason ("Address already in use")
+                fail(f"cannot listen on {url}: the address is in use or not this machine's", MISCONFIGURED)
+            _say(settings, f"listening on {url} ({workers} processes)", "listening", url=url, processes=workers)
+            with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the supervisor has ended its workers
+                Multiprocess(config, sockets=[sock]).run()
         finally:
             shutil.rmtree(shared, ignore_errors=True)
     _say(settings, "stopped cleanly", "stopped_cleanly")

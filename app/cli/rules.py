@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from app.cli.common import fail, in_session, load_settings
+from app.cli.common import fail, in_session, load_settings, validation_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,7 +58,7 @@ def rules_add(
         else:
             data = RuleCreate(kind="sender_domain", pattern=sender_domain or "", area=area, position=position)
     except ValidationError as exc:
-        raise fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        raise fail(validation_problem(exc)) from None
 
     async def go(session: AsyncSession, _runtime: Runtime) -> RuleRead:
         return await routing.create_rule(session, data)

@@ -15,31 +15,31 @@ from __future__ import annotations
 
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from importlib.resources import files
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import pages
 from app.console import sessions, viewers
 from app.console.sessions import COOKIE, SignedIn
 from app.db import MAX_ID, SessionDep
 from app.errors import AppError, InvalidInput, app_error_handler, validation_error_handler
-from app.http import client_address, is_https
+from app.http import client_address
 from app.kb.helpcentre import current_index
 from app.kb.matching import match_articles
-from app.links import CSRF_FIELD, form_token_ok, issue_form_token
+from app.links import CSRF_FIELD, form_token_ok
 from app.macros import service as macros
 from app.replies import service as replies
 from app.routing import service as routing
@@ -93,12 +93,7 @@ class PageRefused(Exception):
 
 @cache
 def _templates() -> Environment:
-    env = Environment(
-        loader=PackageLoader("app.console", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = pages.templates("app.console")
     env.filters["when"] = _when
     env.filters["left"] = _left
     return env
@@ -125,8 +120,7 @@ def _left(value: datetime | None, now: datetime) -> str:
 def page(
     template: str, *, status: int = 200, who: SignedIn | None = None, now: datetime | None = None, **context: Any
 ) -> HTMLResponse:
-    body = _templates().get_template(template).render(who=who, now=now, views=VIEWS, **context)
-    return HTMLResponse(body, status_code=status, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+    return pages.html(_templates(), template, csp=CSP, status=status, who=who, now=now, views=VIEWS, **context)
 
 
 def _local_path(wanted: str | None) -> str:
@@ -134,24 +128,12 @@ def _local_path(wanted: str | None) -> str:
     if (
         wanted
         and wanted.startswith("/console")
-        and not wanted.startswith("//")
         and "\\" not in wanted
         and len(wanted) <= 2000
         and LINE.is_valid(wanted)
     ):
         return wanted
     return "/console/queues"
-
-
-def secure_cookies(request: Request) -> bool:
-    """Whether the console's cookies get Secure: the setting, else whether the browser's connection is
-    HTTPS (directly, or through one of the trusted proxies, by its X-Forwarded-Proto)."""
-    settings = request.app.state.settings
-    if settings.console.secure_cookies is not None:
-        return bool(settings.console.secure_cookies)
-    peer = request.client.host if request.client else None
-    forwarded = request.headers.get("x-forwarded-proto")
-    return is_https(request.url.scheme, peer, forwarded, settings.http.trusted_proxies)
 
 
 def _idle(runtime: Runtime) -> timedelta:
@@ -245,14 +227,13 @@ async def sign_in_page(request: Request) -> HTMLResponse:
 
 def _sign_in_form(request: Request, *, wanted: str | None, status: int = 200, error: str | None = None) -> HTMLResponse:
     """The sign-in page, its form's CSRF token set in the browser's cookie too (app/links.py)."""
-    response = HTMLResponse(
-        "", status_code=status, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
+    wanted = _local_path(wanted)
+    return pages.with_form_token(
+        request,
+        lambda token: page(
+            "sign_in.html", status=status, wanted=wanted, form_token=token, form_field=CSRF_FIELD, error=error
+        ),
     )
-    token = issue_form_token(request, response, secure=secure_cookies(request))
-    context = {"wanted": _local_path(wanted), "form_token": token, "form_field": CSRF_FIELD, "error": error}
-    response.body = response.render(_templates().get_template("sign_in.html").render(who=None, views=VIEWS, **context))
-    response.headers["content-length"] = str(len(response.body))
-    return response
 
 
 @router.post("/sign-in")
@@ -288,7 +269,7 @@ async def sign_in(request: Request, session: SessionDep, runtime: RuntimeDep) ->
         value,
         httponly=True,
         samesite="strict",
-        secure=secure_cookies(request),
+        secure=pages.secure_cookies(request),
         path="/console",
         # No Max-Age: the cookie lasts while the browser runs, the session while it is used (the idle
         # timeout, kept on the server, moves on with each request; a Max-Age would not).
@@ -494,26 +475,25 @@ async def _ticket(
 
 
 async def _act(
-    request: Request,
     session: AsyncSession,
     runtime: Runtime,
     who: SignedIn,
     ticket_id: int,
-    fields: Mapping[str, str],
-    action: Any,
+    fields: Fields,
+    action: Action,
     *,
     next_in_play: bool = False,
 ) -> Response:
-    """Run one ticket action (a coroutine factory taking the locked ticket). On success: back to the
-    ticket, or in play mode after a reply or solve, on to the next ticket. On a refusal: the ticket
-    again with the reason, nothing changed."""
+    """Run one ticket action on the locked ticket. On success: back to the ticket, or in play mode after
+    a reply or solve, on to the next ticket. On a refusal: the ticket again with the reason, nothing
+    changed."""
     play = [a for a in fields.get("play", "").split("\n") if a]
     try:
         # A savepoint: a refusal undoes the action's writes only, and leaves the session (and the
         # signed-in user it loaded) usable for the page that says why.
         async with session.begin_nested():
             ticket: Ticket = await tickets.get_ticket(session, ticket_id, for_update=True)
-            await action(ticket)
+            await action(session, ticket, fields, who)
     except (AppError, ValidationError) as exc:
         refusal = exc if isinstance(exc, AppError) else InvalidInput(str(exc.errors()[0]["msg"]))
         after = fields.get("status", "")
@@ -530,99 +510,91 @@ async def _act(
     return RedirectResponse(_ticket_url(ticket_id, play), status_code=303)
 
 
-@router.post("/tickets/{ticket_id}/reply")
-async def reply(request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep) -> Response:
-    fields = await read_form(request, who)
+# The ticket's forms. Each is one action on the locked ticket, a call into the lifecycle (or the reply
+# service) as the JSON API makes it; `_act` runs it and says what came of it.
+
+Fields = Mapping[str, str]
+
+
+async def _reply(session: AsyncSession, ticket: Ticket, fields: Fields, who: SignedIn) -> None:
     text = fields.get("text", "")
     status = fields.get("status", TicketStatus.PENDING.value)
-    macro = fields.get("macro_id", "")
-    seen = fields.get("seen", "")
-
-    async def action(ticket: Ticket) -> None:
-        if len(text) > REPLY_MAX or not TEXT.is_valid(text):
-            raise _invalid(f"a reply is text of at most {REPLY_MAX:,} characters, with no control characters")
-        if status not in {s.value for s in TicketStatus}:
-            raise _invalid("choose a status for after the reply")
-        data = ReplyCreate(text=text or None, status=TicketStatus(status), seen_message_id=_id(seen))
-        await replying.reply(session, ticket, data, user=who.user)
-        # The box held the macro as inserted (and perhaps edited): its use is recorded, not its text again.
-        macro_id = _id(macro)
-        if macro_id is not None:
-            await macros.record_use(session, macro_id=macro_id, ticket_id=ticket.id, user_id=who.user.id)
-
-    solved_or_waiting = status in (TicketStatus.SOLVED.value, TicketStatus.PENDING.value)
-    return await _act(request, session, runtime, who, ticket_id, fields, action, next_in_play=solved_or_waiting)
+    if len(text) > REPLY_MAX or not TEXT.is_valid(text):
+        raise _invalid(f"a reply is text of at most {REPLY_MAX:,} characters, with no control characters")
+    if status not in {s.value for s in TicketStatus}:
+        raise _invalid("choose a status for after the reply")
+    data = ReplyCreate(text=text or None, status=TicketStatus(status), seen_message_id=_id(fields.get("seen")))
+    await replying.reply(session, ticket, data, user=who.user)
+    # The box held the macro as inserted (and perhaps edited): its use is recorded, not its text again.
+    macro_id = _id(fields.get("macro_id"))
+    if macro_id is not None:
+        await macros.record_use(session, macro_id=macro_id, ticket_id=ticket.id, user_id=who.user.id)
 
 
-@router.post("/tickets/{ticket_id}/note")
-async def note(request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep) -> Response:
-    fields = await read_form(request, who)
+async def _note(session: AsyncSession, ticket: Ticket, fields: Fields, who: SignedIn) -> None:
     text = fields.get("note", "").strip()
-
-    async def action(ticket: Ticket) -> None:
-        if not text or len(text) > NOTE_MAX or not TEXT.is_valid(text):
-            raise _invalid(f"a note needs text of at most {NOTE_MAX:,} characters, with no control characters")
-        await lifecycle.add_note(session, ticket, body=text, user=who.user)
-
-    return await _act(request, session, runtime, who, ticket_id, fields, action)
+    if not text or len(text) > NOTE_MAX or not TEXT.is_valid(text):
+        raise _invalid(f"a note needs text of at most {NOTE_MAX:,} characters, with no control characters")
+    await lifecycle.add_note(session, ticket, body=text, user=who.user)
 
 
-@router.post("/tickets/{ticket_id}/status")
-async def set_status(
-    request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    fields = await read_form(request, who)
+async def _status(session: AsyncSession, ticket: Ticket, fields: Fields, who: SignedIn) -> None:
     status = fields.get("status", "")
-
-    async def action(ticket: Ticket) -> None:
-        if status not in {s.value for s in TicketStatus}:
-            raise _invalid("choose one of open, pending and solved")
-        await lifecycle.set_status(session, ticket, status=TicketStatus(status), user=who.user)
-
-    return await _act(request, session, runtime, who, ticket_id, fields, action, next_in_play=status == "solved")
+    if status not in {s.value for s in TicketStatus}:
+        raise _invalid("choose one of open, pending and solved")
+    await lifecycle.set_status(session, ticket, status=TicketStatus(status), user=who.user)
 
 
-@router.post("/tickets/{ticket_id}/priority")
-async def set_priority(
-    request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    fields = await read_form(request, who)
+async def _priority(session: AsyncSession, ticket: Ticket, fields: Fields, who: SignedIn) -> None:
     priority = fields.get("priority", "")
-
-    async def action(ticket: Ticket) -> None:
-        if priority not in {p.value for p in Priority}:
-            raise _invalid("choose one of low, normal, high and urgent")
-        await lifecycle.set_priority(session, ticket, priority=Priority(priority), user=who.user)
-
-    return await _act(request, session, runtime, who, ticket_id, fields, action)
+    if priority not in {p.value for p in Priority}:
+        raise _invalid("choose one of low, normal, high and urgent")
+    await lifecycle.set_priority(session, ticket, priority=Priority(priority), user=who.user)
 
 
-@router.post("/tickets/{ticket_id}/reroute")
-async def reroute(
-    request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    fields = await read_form(request, who)
+async def _reroute(session: AsyncSession, ticket: Ticket, fields: Fields, who: SignedIn) -> None:
     name = fields.get("area", "").strip()
-
-    async def action(ticket: Ticket) -> None:
-        if not name or len(name) > 64 or not LINE.is_valid(name):
-            raise _invalid("choose an area")
-        area = await routing.routable_area(session, name)
-        await lifecycle.reroute(session, ticket, area=area, user=who.user, keep_assignee=False)
-
-    return await _act(request, session, runtime, who, ticket_id, fields, action)
+    if not name or len(name) > 64 or not LINE.is_valid(name):
+        raise _invalid("choose an area")
+    area = await routing.routable_area(session, name)
+    await lifecycle.reroute(session, ticket, area=area, user=who.user, keep_assignee=False)
 
 
-@router.post("/tickets/{ticket_id}/release")
-async def release(
-    request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
-) -> Response:
-    fields = await read_form(request, who)
+async def _release(session: AsyncSession, ticket: Ticket, fields: Fields, who: SignedIn) -> None:
+    await lifecycle.release(session, ticket, user=who.user)
 
-    async def action(ticket: Ticket) -> None:
-        await lifecycle.release(session, ticket, user=who.user)
 
-    return await _act(request, session, runtime, who, ticket_id, fields, action)
+Action = Callable[[AsyncSession, Ticket, Fields, SignedIn], Awaitable[None]]
+
+
+def _never(fields: Fields) -> bool:
+    return False
+
+
+# name: (the action, whether in play mode the next ticket opens after it)
+ACTIONS: dict[str, tuple[Action, Callable[[Fields], bool]]] = {
+    "reply": (_reply, lambda f: f.get("status", TicketStatus.PENDING.value) in ("solved", "pending")),
+    "note": (_note, _never),
+    "status": (_status, lambda f: f.get("status") == "solved"),
+    "priority": (_priority, _never),
+    "reroute": (_reroute, _never),
+    "release": (_release, _never),
+}
+
+
+def _ticket_form(action: Action, next_in_play: Callable[[Fields], bool]) -> Callable[..., Awaitable[Response]]:
+    async def handle(
+        request: Request, ticket_id: TicketId, who: Who, session: SessionDep, runtime: RuntimeDep
+    ) -> Response:
+        fields = await read_form(request, who)
+        return await _act(session, runtime, who, ticket_id, fields, action, next_in_play=next_in_play(fields))
+
+    handle.__name__ = action.__name__.lstrip("_")
+    return handle
+
+
+for _name, (_action, _next) in ACTIONS.items():
+    router.add_api_route(f"/tickets/{{ticket_id}}/{_name}", _ticket_form(_action, _next), methods=["POST"])
 
 
 @router.get("/tickets/{ticket_id}/messages/{message_id}/html", response_class=HTMLResponse)
@@ -648,12 +620,7 @@ async def static(request: Request) -> Response:
     kinds = {"console.css": "text/css", "console.js": "text/javascript", "favicon.svg": "image/svg+xml"}
     if name not in kinds:
         raise PageRefused(404, "Not found", "There is no such file.")
-    return Response(_asset(name), media_type=kinds[name], headers={"Cache-Control": "public, max-age=3600"})
-
-
-@cache
-def _asset(name: str) -> bytes:
-    return files("app.console").joinpath(f"templates/{name}").read_bytes()
+    return pages.asset("app.console", name, kinds[name])
 
 
 def _id(value: str | None) -> int | None:

@@ -10,64 +10,44 @@ token, a closed survey or a bad form gets an HTML page with a 4xx status, never 
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic_core import PydanticCustomError
 
+from app import pages
 from app.csat import service as surveys
 from app.csat.service import SurveyProblem
 from app.db import SessionDep
-from app.links import CSRF_FIELD, form_token_ok, issue_form_token
+from app.links import CSRF_FIELD, form_token_ok
 from app.runtime import RuntimeDep
 from app.validation import LINE, TEXT
 
 router = APIRouter(include_in_schema=False)
 
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
 FORM_FIELDS_MAX = 8
-
-
-@cache
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("app.csat", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-@cache
-def _stylesheet() -> bytes:
-    return files("app.csat").joinpath("templates/survey.css").read_bytes()
 
 
 def _page(
     runtime: Any, template: str, *, status: int = 200, request: Request | None = None, **context: Any
 ) -> HTMLResponse:
     """A page; with `request`, one holding a form, whose CSRF token the page sets in its cookie."""
-    cookie = Response()
-    if request is not None:
-        context["form_token"] = issue_form_token(request, cookie)
-    body = (
-        _templates()
-        .get_template(template)
-        .render(team=runtime.settings.tickets.team_name, comment_max=surveys.COMMENT_MAX, **context)
-    )
-    page = HTMLResponse(
-        body,
-        status_code=status,
-        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
-    )
-    page.raw_headers.extend(h for h in cookie.raw_headers if h[0] == b"set-cookie")
-    return page
+
+    def render(form_token: str | None = None) -> HTMLResponse:
+        return pages.html(
+            pages.templates("app.csat"),
+            template,
+            csp=pages.PUBLIC_CSP,
+            status=status,
+            headers={"Referrer-Policy": "no-referrer"},
+            team=runtime.settings.tickets.team_name,
+            comment_max=surveys.COMMENT_MAX,
+            form_token=form_token,
+            **context,
+        )
+
+    return render() if request is None else pages.with_form_token(request, render)
 
 
 def _problem(runtime: Any, problem: SurveyProblem) -> HTMLResponse:
@@ -83,25 +63,9 @@ _STALE_FORM = (
 )
 
 
-async def _form(request: Request) -> dict[str, str] | None:
-    """The POSTed form's fields, each given once, or None when it is no form we could have served."""
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return None
-    try:
-        form = await request.form(max_files=0, max_fields=FORM_FIELDS_MAX)
-    except Exception:  # python-multipart's and starlette's own refusals of a malformed body
-        return None
-    found: dict[str, str] = {}
-    for key, value in form.multi_items():
-        if not isinstance(value, str) or key in found:
-            return None
-        found[key] = value
-    return found
-
-
 @router.get("/survey/survey.css")
 async def survey_stylesheet() -> Response:
-    return Response(_stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+    return pages.asset("app.csat", "survey.css", "text/css")
 
 
 @router.get("/survey/opt-out/{token}", response_class=HTMLResponse)
@@ -117,7 +81,7 @@ async def opt_out_page(request: Request, session: SessionDep, runtime: RuntimeDe
 @router.post("/survey/opt-out/{token}", response_class=HTMLResponse)
 async def opt_out(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
     token = request.path_params["token"]
-    form = await _form(request)
+    form = await pages.public_form(request, max_fields=FORM_FIELDS_MAX)
     if form is None or not form_token_ok(request, form.get(CSRF_FIELD)):
         return _bad_form(runtime, _STALE_FORM, 403)
     try:
@@ -143,7 +107,7 @@ async def survey_page(request: Request, session: SessionDep, runtime: RuntimeDep
 @router.post("/survey/{token}", response_class=HTMLResponse)
 async def survey_answer(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
     token = request.path_params["token"]
-    form = await _form(request)
+    form = await pages.public_form(request, max_fields=FORM_FIELDS_MAX)
     if form is None or not form_token_ok(request, form.get(CSRF_FIELD)):
         return _bad_form(runtime, _STALE_FORM, 403)
     rating = form.get("rating")

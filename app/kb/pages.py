@@ -9,23 +9,21 @@ API's JSON refusal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import pages
 from app.db import SessionDep
 from app.kb import deflection
 from app.kb import service as kb
 from app.kb.helpcentre import HelpIndex, PublicArticle, current_index
 from app.kb.schemas import SLUG_MAX, SLUG_PATTERN
-from app.links import CSRF_FIELD, LinkError, form_token_ok, issue_form_token
+from app.links import CSRF_FIELD, LinkError, form_token_ok
 from app.routing import service as routing
 from app.runtime import Runtime, RuntimeDep
 from app.validation import LINE
@@ -34,29 +32,18 @@ router = APIRouter(include_in_schema=False)
 
 QUERY_MAX = 200
 RESULTS = 20
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-
-
-@cache
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("app.kb", "templates"),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-@cache
-def _stylesheet() -> bytes:
-    return files("app.kb").joinpath("templates/help.css").read_bytes()
 
 
 def _page(template: str, *, status: int = 200, query: str = "", **context: Any) -> HTMLResponse:
-    body = _templates().get_template(template).render(query=query, query_max=QUERY_MAX, **context)
-    return HTMLResponse(body, status_code=status, headers={"Content-Security-Policy": CSP})
+    return pages.html(
+        pages.templates("app.kb"),
+        template,
+        csp=pages.PUBLIC_CSP,
+        status=status,
+        query=query,
+        query_max=QUERY_MAX,
+        **context,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +100,7 @@ async def help_vote(request: Request, session: SessionDep, runtime: RuntimeDep) 
     article = await _published(request, session, runtime)
     if article is None:
         return _not_found()
-    form = await _form(request)
+    form = await pages.public_form(request, max_fields=10)
     if form is None or not form_token_ok(request, form.get(CSRF_FIELD)):
         return _expired_form()
     helpful = form.get("helpful")
@@ -132,7 +119,7 @@ async def help_vote(request: Request, session: SessionDep, runtime: RuntimeDep) 
         ".".join(map(str, kept)),
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=pages.secure_cookies(request),
         path="/help",
         max_age=365 * 24 * 3600,
     )
@@ -160,7 +147,7 @@ async def answered_page(request: Request, session: SessionDep, runtime: RuntimeD
 @router.post("/help/answered", response_class=HTMLResponse)
 async def answered_confirm(request: Request, session: SessionDep, runtime: RuntimeDep) -> HTMLResponse:
     """The confirmation: the ticket is solved as deflected."""
-    form = await _form(request)
+    form = await pages.public_form(request, max_fields=10)
     if form is None or not form_token_ok(request, form.get(CSRF_FIELD)):
         return _expired_form()
     try:
@@ -179,24 +166,9 @@ def _votes(request: Request) -> set[int]:
     return {int(part) for part in raw.split(".")[:VOTES_KEPT] if part.isdigit() and len(part) <= 10}
 
 
-async def _form(request: Request) -> dict[str, str] | None:
-    """The POSTed form's text fields, or None for a body that is not a form."""
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return None
-    try:
-        form = await request.form(max_files=0, max_fields=10)
-    except Exception:  # a body the form parser refuses: the same page as a missing form
-        return None
-    return {key: value for key, value in form.items() if isinstance(value, str)}
-
-
 def _form_page(request: Request, template: str, **context: Any) -> HTMLResponse:
     """A page with a form: its CSRF token in the page and in the cookie (app/links.py)."""
-    holder = Response()
-    token = issue_form_token(request, holder)
-    response = _page(template, form_token=token, **context)
-    response.raw_headers.extend((k, v) for k, v in holder.raw_headers if k == b"set-cookie")
-    return response
+    return pages.with_form_token(request, lambda token: _page(template, form_token=token, **context))
 
 
 def _problem(status: int, heading: str, message: str) -> HTMLResponse:
@@ -253,7 +225,7 @@ async def help_search(request: Request, session: SessionDep, runtime: RuntimeDep
 
 @router.get("/help/help.css")
 async def help_stylesheet() -> Response:
-    return Response(_stylesheet(), media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+    return pages.asset("app.kb", "help.css", "text/css")
 
 
 def _not_found() -> HTMLResponse:

@@ -72,9 +72,9 @@ class Ticket(Base):
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), default=None)
     mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailbox.id", ondelete="SET NULL"), default=None)
-    assignee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("user.id", ondelete="SET NULL"), index=True, default=None
-    )
+    # Indexed where set (ix_ticket_assignee_id, below): an index of every NULL too led SQLite to count
+    # the unassigned through it, 8 ms at 100,000 tickets, where ix_ticket_waiting counts them in 0.4.
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"), default=None)
     # A message after the reopen window starts a new ticket that points back at the old one.
     previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id", ondelete="SET NULL"), default=None)
     # A repeat contact: the customer's ticket in the same area solved at most tickets.repeat_contact_days
@@ -130,6 +130,18 @@ Index(
     postgresql_where=_WAITING,
     sqlite_where=_WAITING,
 )
+
+# The unassigned list (the console's, GET /tickets?status=open&unassigned=true): waiting tickets, last
+# changed first, read from this index's end and counted in it alone (SQLite: 8 + 8 ms -> 0.1 + 0.4 ms).
+Index(
+    "ix_ticket_waiting",
+    Ticket.updated_at,
+    Ticket.id,
+    postgresql_where=_WAITING,
+    sqlite_where=_WAITING,
+)
+_ASSIGNED = text("assignee_id IS NOT NULL")
+Index("ix_ticket_assignee_id", Ticket.assignee_id, postgresql_where=_ASSIGNED, sqlite_where=_ASSIGNED)
 
 # The queue counts (GET /queues, the console's queues page) read every unsolved ticket: this index holds
 # each one's every column they read, so they scan it alone (a few per cent of the table at a steady

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from pathlib import Path
 
 import httpx
@@ -79,3 +80,25 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_serve_with_two_workers_on_a_taken_port_never_says_listening_and_fails(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        log_path = tmp_path / "serve.log"
+        with log_path.open("wb") as log:
+            server = serve_processes(settings, port, log, 2)
+            try:
+                status = server.wait(timeout=60)
+            finally:
+                if server.poll() is None:
+                    server.kill()
+                    server.wait()
+    output = log_path.read_text()
+    assert status == 2, output
+    assert "listening" not in output
+    assert f"127.0.0.1:{port}" in output and "in use" in output.lower(), output

@@ -9,6 +9,7 @@ import itertools
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from ipaddress import ip_network
 
 import httpx
 import pytest
@@ -356,3 +357,24 @@ async def test_without_the_apps_public_address_no_survey_goes_out(desk: Desk) ->
     assert done.sent == 0
     assert [(s.status, s.skip_reason) for s in await surveys(desk)] == [("skipped", "no_public_url")]
     assert await desk.scalar(select(func.count()).select_from(Outbox).where(Outbox.kind == "survey")) == 0
+
+
+async def test_the_survey_forms_cookie_is_secure_behind_a_trusted_tls_proxy(desk: Desk) -> None:
+    """The browser reached the app over HTTPS through the trusted proxy: the form's CSRF cookie is
+    sent back over HTTPS only, as the console's cookies are."""
+    await solved_ticket(desk)
+    await run_scheduler(desk, utcnow() + timedelta(hours=25))
+    (body,) = await survey_mail(desk)
+    good, _bad, _ = links(body)
+    desk.app.state.settings = desk.settings.model_copy(
+        update={"http": desk.settings.http.model_copy(update={"trusted_proxies": [ip_network("127.0.0.0/8")]})}
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=desk.app), base_url="http://test", headers={"X-Forwarded-Proto": "https"}
+    ) as proxied:
+        page = await proxied.get(f"/survey/{good}", params={"rating": "good"})
+        assert page.status_code == 200
+        assert "secure" in page.headers["set-cookie"].lower()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=desk.app), base_url="http://test") as plain:
+        page = await plain.get(f"/survey/{good}", params={"rating": "good"})
+        assert "secure" not in page.headers["set-cookie"].lower()

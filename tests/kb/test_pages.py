@@ -4,6 +4,7 @@ that another process's change reaches. HTML is read with a parser."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from ipaddress import ip_network
 from itertools import pairwise
 from typing import Any
 
@@ -180,3 +181,19 @@ async def test_articles_of_a_deleted_area_are_listed_as_general(desk: Desk, publ
     assert (await _page(public, "/help")).texts("h2") == ["General"]
     article = await _page(public, "/help/articles/card-limits")
     assert not any("In Cards" in t for t in article.texts("p"))
+
+
+@sqlite_only
+async def test_the_article_forms_cookie_is_secure_behind_a_trusted_tls_proxy(desk: Desk) -> None:
+    """A browser on HTTPS through the trusted proxy gets the vote form's CSRF cookie as Secure."""
+    article = await _article(desk, title="Refund times", body="Refunds take five days.")
+    desk.app.state.settings = desk.settings.model_copy(
+        update={"http": desk.settings.http.model_copy(update={"trusted_proxies": [ip_network("127.0.0.0/8")]})}
+    )
+    for proto, secure in (("https", True), ("http", False)):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=desk.app), base_url="http://test", headers={"X-Forwarded-Proto": proto}
+        ) as browser:
+            page = await browser.get(f"/help/articles/{article['slug']}")
+            assert page.status_code == 200, page.text
+            assert ("secure" in page.headers["set-cookie"].lower()) is secure

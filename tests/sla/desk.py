@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -22,22 +23,43 @@ from app.sla import service as sla
 from app.sla.models import ClockRow, Metric
 from app.sla.schemas import PolicyWrite, ScheduleWrite
 from app.tickets import lifecycle, repository, threads
-from app.tickets.models import Ticket, TicketStatus
+from app.tickets.models import Customer, CustomerRow, Ticket, TicketStatus
 from app.users import service as users
 from app.users.models import User
+from mailtext.message import ParsedMessage
 from tests.mailgen import mail
 
 _ids = itertools.count(1)
+D = TypeVar("D", bound="SlaDesk")
 
 
-def _parsed(subject: str, message_id: str) -> Any:
-    return prepare(mail(subject=subject, message_id=message_id), None, max_attachment_bytes=1024).parsed
+def _parsed(subject: str, message_id: str, sender: str | None = None) -> ParsedMessage:
+    raw = mail(subject=subject, message_id=message_id, sender=sender or "ana@merchant.example")
+    parsed = prepare(raw, None, max_attachment_bytes=1024).parsed
+    assert parsed is not None
+    return parsed
 
 
 @dataclass
 class SlaDesk:
     sessionmaker: async_sessionmaker[AsyncSession]
     admin: User
+    users: dict[str, User] = field(default_factory=dict)
+    mailbox_id: int | None = None
+
+    async def user(self, name: str, role: str = "agent") -> User:
+        await self.token(name, role)
+        return self.users[name]
+
+    async def token(self, name: str, role: str = "agent") -> str:
+        async with unit_of_work(self.sessionmaker) as session:
+            user, token = await users.create_user(session, name=name, email=f"{name}@routedesk.example", role=role)
+        self.users[name] = user
+        return token
+
+    def who(self, name: str | None) -> User:
+        """The user named `name` (made by `user` or `token`), or the desk's admin."""
+        return self.users[name] if name is not None else self.admin
 
     async def area(self, name: str, **policy: Any) -> None:
         async with unit_of_work(self.sessionmaker) as session:
@@ -50,29 +72,57 @@ class SlaDesk:
             schedule = await sla.put_schedule(session, name, ScheduleWrite(zone=zone, intervals=intervals))
             await sla.add_holidays(session, schedule, [(day, "") for day in holidays])
 
-    async def open(self, at: datetime, *, area: str = "triage", priority: str = "normal") -> int:
-        """A customer's first message, at `at`, routed to `area`."""
+    async def open(
+        self,
+        at: datetime,
+        *,
+        area: str = "triage",
+        priority: str = "normal",
+        customer: str | None = None,
+        routed_by: str = "rule",
+        probability: float | None = None,
+        model_version: str | None = None,
+    ) -> int:
+        """A customer's first message at `at`, routed to `area` (from `customer`, or from nobody known)."""
         n = next(_ids)
-        parsed = prepare(
-            mail(subject=f"Help {n}", message_id=f"<sla{n}@merchant.example>"), None, max_attachment_bytes=1024
-        ).parsed
-        assert parsed is not None
+        parsed = _parsed(f"Help {n}", f"<desk{n}@merchant.example>", customer)
         async with unit_of_work(self.sessionmaker) as session:
+            row: CustomerRow | None = None
+            if customer is not None:
+                known = await session.scalar(select(Customer).where(Customer.email == customer))
+                if known is None:
+                    known = Customer(email=customer, name=customer.split("@")[0].title(), created_at=at)
+                    session.add(known)
+                    await session.flush()
+                row = {"id": known.id, "email": known.email, "name": known.name}
             writer = RowWriter()
-            index = await threads.load_thread_index(session, [parsed], writer=writer, prefix="RD", subject_since=at)
+            index = await threads.load_thread_index(
+                session,
+                [parsed],
+                writer=writer,
+                prefix="RD",
+                subject_since=at,
+                repeat_since=at - timedelta(days=7),
+                now=at,
+            )
             found = (await routing.areas_for_routing(session))[area]
-            route = routing.Route(area=found, routed_by="rule", probability=None, model_version=None, priority=priority)
+            route = routing.Route(
+                area=found, routed_by=routed_by, probability=probability, model_version=model_version, priority=priority
+            )
             event = lifecycle.open_ticket(
-                index, parsed=parsed, customer=None, mailbox_id=None, route=route, own_addresses=frozenset(), now=at
+                index,
+                parsed=parsed,
+                customer=row,
+                mailbox_id=self.mailbox_id,
+                route=route,
+                own_addresses=frozenset(),
+                now=at,
             )
             await lifecycle.write_batch(session, index)  # as ingest writes its batch
             return int(event.ticket["id"])
 
     async def customer_writes(self, ticket_id: int, at: datetime) -> None:
-        parsed = prepare(
-            mail(subject="More", message_id=f"<more{next(_ids)}@merchant.example>"), None, max_attachment_bytes=1024
-        ).parsed
-        assert parsed is not None
+        parsed = _parsed("More", f"<more{next(_ids)}@merchant.example>")
         async with unit_of_work(self.sessionmaker) as session:
             reference = await session.scalar(select(Ticket.reference).where(Ticket.id == ticket_id))
             assert reference is not None
@@ -83,24 +133,24 @@ class SlaDesk:
             lifecycle.add_message(index, row, parsed=parsed, how="header", now=at)
             await lifecycle.write_batch(session, index)  # as ingest writes its batch
 
-    async def reply(self, ticket_id: int, at: datetime) -> None:
+    async def reply(self, ticket_id: int, at: datetime, *, by: str | None = None) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             ticket = await repository.ticket(session, ticket_id, for_update=True)
             assert ticket is not None
-            await lifecycle.replied(session, ticket, user=self.admin, now=at)
+            await lifecycle.replied(session, ticket, user=self.who(by), now=at)
 
-    async def status(self, ticket_id: int, status: str, at: datetime) -> None:
+    async def status(self, ticket_id: int, status: str, at: datetime, *, by: str | None = None) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             ticket = await repository.ticket(session, ticket_id, for_update=True)
             assert ticket is not None
-            await lifecycle.set_status(session, ticket, status=TicketStatus(status), user=self.admin, now=at)
+            await lifecycle.set_status(session, ticket, status=TicketStatus(status), user=self.who(by), now=at)
 
-    async def reroute(self, ticket_id: int, area: str, at: datetime) -> None:
+    async def reroute(self, ticket_id: int, area: str, at: datetime, *, by: str | None = None) -> None:
         async with unit_of_work(self.sessionmaker) as session:
             ticket = await repository.ticket(session, ticket_id, for_update=True)
             target = await session.scalar(select(Area).where(Area.name == area))
             assert ticket is not None and target is not None
-            await lifecycle.reroute(session, ticket, area=target, user=self.admin, keep_assignee=True, now=at)
+            await lifecycle.reroute(session, ticket, area=target, user=self.who(by), keep_assignee=True, now=at)
 
     async def priority(self, ticket_id: int, priority: str, at: datetime) -> None:
         async with unit_of_work(self.sessionmaker) as session:
@@ -135,13 +185,20 @@ class SlaDesk:
             return await lifecycle.recompute_sla(session, now=now)
 
 
-@pytest.fixture
-async def sla_desk(database_url: str) -> AsyncIterator[SlaDesk]:
+@asynccontextmanager
+async def open_desk(kind: type[D], database_url: str, admin: str) -> AsyncIterator[D]:
+    """A desk of `kind` on a fresh database, with its admin user."""
     engine = create_engine(database_url)
     sessionmaker = create_sessionmaker(engine)
     try:
         async with unit_of_work(sessionmaker) as session:
-            admin, _ = await users.create_user(session, name="boss", email="boss@routedesk.example", role="admin")
-        yield SlaDesk(sessionmaker, admin)
+            user, _ = await users.create_user(session, name=admin, email=f"{admin}@routedesk.example", role="admin")
+        yield kind(sessionmaker, user)
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+async def sla_desk(database_url: str) -> AsyncIterator[SlaDesk]:
+    async with open_desk(SlaDesk, database_url, "boss") as desk:
+        yield desk
