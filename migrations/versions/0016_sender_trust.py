@@ -1,7 +1,7 @@
 """sender trust: each message's verdict, possible-spoof tickets, the per-area hold, the facts
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-02 05:00:00
 
 Issue 14. Per message the sender-trust verdict (mailtext/trust.py) with its reason and the SPF, DKIM
@@ -21,8 +21,8 @@ from types import ModuleType
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | Sequence[str] | None = "0014"
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
