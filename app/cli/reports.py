@@ -13,7 +13,8 @@ from app.cli.common import MISCONFIGURED, cli, fail, in_session, load_settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from app.reports.schemas import SummaryRead
+    from app.reports.schemas import SenderTrustRead, SummaryRead, TrustCounts
+    from app.reports.service import Window
     from app.runtime import Runtime
 
 FORMATS = ("table", "csv", "json")
@@ -24,6 +25,20 @@ def _day(value: str, option: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise fail(f"{option} must be a date (2026-01-31), not {value!r}", MISCONFIGURED) from None
+
+
+def _window(start: str | None, end: str | None) -> Window:
+    """The report's window from --from and --to, or one line and exit 2."""
+    if start is None or end is None:
+        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", MISCONFIGURED)
+    first, last = _day(start, "--from"), _day(end, "--to")
+    from app.errors import InvalidInput
+    from app.reports import service as reports
+
+    try:
+        return reports.window(first, last)
+    except InvalidInput as exc:
+        raise fail(exc.detail, MISCONFIGURED) from None
 
 
 @cli.command("report")
@@ -39,16 +54,10 @@ def report(
     compliance, one-touch and reopen rates, routing; in all, by area and by agent."""
     if output not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, not {output!r}", MISCONFIGURED)
-    if start is None or end is None:
-        fail("--from and --to are both needed (dates, e.g. --from 2026-01-01 --to 2026-03-31)", MISCONFIGURED)
-    first, last = _day(start, "--from"), _day(end, "--to")
+    span = _window(start, end)
     from app.errors import InvalidInput
     from app.reports import service as reports
 
-    try:
-        span = reports.window(first, last)
-    except InvalidInput as exc:
-        raise fail(exc.detail, MISCONFIGURED) from None
     settings = load_settings()
 
     async def summary(session: AsyncSession, _runtime: Runtime) -> SummaryRead | str:
@@ -134,3 +143,38 @@ def table(found: SummaryRead) -> str:
             "  ".join([row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))])
         )
     return "\n".join(lines)
+
+
+@cli.command("sender-trust")
+def sender_trust(
+    start: Annotated[str | None, typer.Option("--from", help="First day (UTC), e.g. 2026-01-01")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day, included")] = None,
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Verified, unverified and failed customer messages of the tickets created in a window of days, by
+    mailbox and by sender domain: which customers send unauthenticated mail."""
+    if output not in ("table", "json"):
+        fail(f"--format must be table or json, not {output!r}", MISCONFIGURED)
+    span = _window(start, end)
+    from app.reports import service as reports
+
+    async def counts(session: AsyncSession, _runtime: Runtime) -> SenderTrustRead:
+        return await reports.sender_trust(session, span)
+
+    found = in_session(load_settings(), counts)
+    if output == "json":
+        typer.echo(json.dumps(found.model_dump(mode="json", by_alias=True), indent=2))
+        return
+    lines = [f"sender trust of the tickets created {found.start} to {found.end}"]
+    header = f"{'':<40} {'tickets':>8} {'verified':>9} {'unverified':>11} {'failed':>7} {'spoofs':>7}"
+
+    def line(label: str, c: TrustCounts) -> str:
+        return (
+            f"{label[:40]:<40} {c.tickets:>8} {c.verified:>9} {c.unverified:>11} {c.failed:>7} {c.possible_spoofs:>7}"
+        )
+
+    lines += ["", "by mailbox", header, line("all", found.total)]
+    lines += [line(m.mailbox or "(no mailbox)", m) for m in found.by_mailbox]
+    lines += ["", "by sender domain", header]
+    lines += [line(d.sender_domain or "(no sender)", d) for d in found.by_sender_domain]
+    typer.echo("\n".join(lines))

@@ -106,7 +106,10 @@ async def send_due(
             mailbox = await session.get(Mailbox, ticket.mailbox_id) if ticket.mailbox_id is not None else None
             messages = await tickets.thread(session, ticket.id)
             reason = (
-                "no_public_url"
+                # Opened by mail whose sender failed authentication: whoever wrote it is not to be asked.
+                "possible_spoof"
+                if ticket.possible_spoof
+                else "no_public_url"
                 if settings.public_url is None
                 else await _skip_reason(
                     session,

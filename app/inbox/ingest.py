@@ -25,6 +25,7 @@ from app.routing import service as routing
 from app.tickets import lifecycle, threads
 from app.tickets.models import TicketRow
 from mailtext.text import routing_text
+from mailtext.trust import Verdict
 
 log = structlog.get_logger()
 
@@ -213,12 +214,16 @@ async def _store(
         placement = lifecycle.place(index, parsed, now=now, reopen_days=settings.tickets.reopen_days)
         ticket: TicketRow | None = None
         opened: routing.Route | None = None
+        spoof = False
         if placement.ticket is not None and placement.how is not None:
             counts.threaded += 1
             ticket = placement.ticket
             lifecycle.add_message(index, ticket, parsed=parsed, how=placement.how, now=now)
         elif lifecycle.may_open(parsed.auto):
             opened = routing.route(areas, decisions[id(parsed)])
+            spoof = parsed.trust.verdict == Verdict.FAILED
+            if spoof:
+                opened = routing.hold_failed(areas, opened)
             ticket = lifecycle.open_ticket(
                 index,
                 parsed=parsed,
@@ -227,6 +232,7 @@ async def _store(
                 route=opened,
                 own_addresses=source.own_addresses,
                 previous=placement.previous,
+                placement=placement,
                 now=now,
             ).ticket
         messages.add_inbound(
@@ -241,6 +247,7 @@ async def _store(
         )
         if opened is not None and ticket is not None:
             # After the customer's message: the acknowledgement answers it, and is stored after it.
+            # A possible spoof is offered no help-centre link: whoever wrote it is not the customer.
             offered = (
                 deflection.offer(
                     suggester,
@@ -248,7 +255,7 @@ async def _store(
                     area=opened.area,
                     reference=ticket["reference"],
                 )
-                if suggester is not None
+                if suggester is not None and not spoof
                 else []
             )
             if (

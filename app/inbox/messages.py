@@ -14,6 +14,7 @@ from app.inbox.parsing import Incoming
 from app.mail.compose import OutgoingFile
 from app.tickets.models import CustomerRow, Ticket, TicketRow
 from mailtext.message import ParsedMessage
+from mailtext.trust import SenderTrust
 
 MESSAGE = Message.__table__
 ATTACHMENT = Attachment.__table__
@@ -35,7 +36,20 @@ def add_failed(
         parse_error=error[:4000],
         created_at=utcnow(),
     )
+    if item.parsed is not None:  # parsed, but the database refused it: the verdict is kept with the raw mail
+        set_trust(row, item.parsed.trust)
     writer.add(MESSAGE, row)
+
+
+def set_trust(row: MessageRow, trust: SenderTrust) -> None:
+    """A message's sender-trust columns, from its verdict (values fitted to their columns by the writer)."""
+    row["trust_verdict"] = str(trust.verdict)
+    row["trust_reason"] = trust.reason
+    row["trust_spf"] = trust.spf
+    row["trust_dkim"] = trust.dkim
+    row["trust_dkim_domain"] = trust.dkim_domain
+    row["trust_dmarc"] = trust.dmarc
+    row["trust_aligned"] = trust.aligned
 
 
 def add_inbound(
@@ -53,37 +67,36 @@ def add_inbound(
     defects = list(parsed.defects)
     if item.truncated:
         defects.insert(0, f"message of {item.size} bytes truncated to the size limit")
-    message = writer.add(
-        MESSAGE,
-        MessageRow(
-            direction="inbound",
-            mailbox_id=mailbox_id,
-            uidvalidity=uidvalidity,
-            uid=item.uid,
-            message_id=parsed.message_id,
-            raw_sha256=item.sha256,
-            raw=item.raw,
-            size=item.size,
-            parse_status="too_large" if item.truncated else "empty" if parsed.empty else "ok",
-            defects="\n".join(defects) or None,
-            subject=parsed.subject,
-            from_address=parsed.from_address,
-            from_name=parsed.from_name,
-            to_addresses=", ".join(parsed.to),
-            cc_addresses=", ".join(parsed.cc),
-            sent_at=parsed.date,
-            in_reply_to=" ".join(parsed.in_reply_to) or None,
-            references=" ".join(parsed.references) or None,
-            body_text=parsed.text,
-            body_html=parsed.html,
-            new_text=parsed.new_text,
-            headers_text=parsed.headers_text,
-            auto=parsed.auto,
-            created_at=now,
-            customer_id=customer,
-            ticket_id=ticket,
-        ),
+    row = MessageRow(
+        direction="inbound",
+        mailbox_id=mailbox_id,
+        uidvalidity=uidvalidity,
+        uid=item.uid,
+        message_id=parsed.message_id,
+        raw_sha256=item.sha256,
+        raw=item.raw,
+        size=item.size,
+        parse_status="too_large" if item.truncated else "empty" if parsed.empty else "ok",
+        defects="\n".join(defects) or None,
+        subject=parsed.subject,
+        from_address=parsed.from_address,
+        from_name=parsed.from_name,
+        to_addresses=", ".join(parsed.to),
+        cc_addresses=", ".join(parsed.cc),
+        sent_at=parsed.date,
+        in_reply_to=" ".join(parsed.in_reply_to) or None,
+        references=" ".join(parsed.references) or None,
+        body_text=parsed.text,
+        body_html=parsed.html,
+        new_text=parsed.new_text,
+        headers_text=parsed.headers_text,
+        auto=parsed.auto,
+        created_at=now,
+        customer_id=customer,
+        ticket_id=ticket,
     )
+    set_trust(row, parsed.trust)
+    message = writer.add(MESSAGE, row)
     for attachment in parsed.attachments:
         writer.add(
             ATTACHMENT,

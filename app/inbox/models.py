@@ -104,6 +104,16 @@ class Message(Base):
     headers_text: Mapped[str] = mapped_column(Text, default="")
     # auto_reply | bounce | bulk, or None for mail a person wrote
     auto: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Who sent it, as far as the mail system can tell (mailtext/trust.py, issue 14): verified |
+    # unverified | failed, with the reason and the results it rests on. NULL for outbound mail (we
+    # sent it) and for mail stored before sender trust was assessed.
+    trust_verdict: Mapped[str | None] = mapped_column(String(16), default=None)
+    trust_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    trust_spf: Mapped[str | None] = mapped_column(String(16), default=None)
+    trust_dkim: Mapped[str | None] = mapped_column(String(16), default=None)
+    trust_dkim_domain: Mapped[str | None] = mapped_column(String(255), default=None)
+    trust_dmarc: Mapped[str | None] = mapped_column(String(16), default=None)
+    trust_aligned: Mapped[bool | None] = mapped_column(Boolean, default=None)
     ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("ticket.id", ondelete="SET NULL"), index=True, default=None
     )
@@ -161,6 +171,13 @@ class MessageRow(TypedDict):
     new_text: NotRequired[str]
     headers_text: NotRequired[str]
     auto: NotRequired[str | None]
+    trust_verdict: NotRequired[str | None]
+    trust_reason: NotRequired[str | None]
+    trust_spf: NotRequired[str | None]
+    trust_dkim: NotRequired[str | None]
+    trust_dkim_domain: NotRequired[str | None]
+    trust_dmarc: NotRequired[str | None]
+    trust_aligned: NotRequired[bool | None]
     customer_id: NotRequired[int | CustomerRow | None]
     ticket_id: NotRequired[int | TicketRow | None]
 

@@ -23,6 +23,7 @@ from app.tickets import lifecycle
 from app.tickets import service as tickets
 from app.tickets.models import Customer, Ticket, TicketRow
 from mailtext.message import ParsedMessage
+from mailtext.trust import Verdict
 
 if TYPE_CHECKING:
     from app.kb.deflection import SuggestedArticle
@@ -327,6 +328,10 @@ def plan_acknowledgement(
     skipped = acknowledgement_skip_reason(
         sender, auto=parsed.auto, remaining=acks.remaining.get(sender or "", 0), own=acks.own_addresses
     )
+    if parsed.trust.verdict == Verdict.FAILED:
+        # A possible spoof (issue 14): an acknowledgement would tell the real customer's mailbox, or the
+        # spoofer, what the ticket is; nothing goes.
+        skipped = {"reason": "sender_failed", "detail": f"the sender failed authentication: {parsed.trust.reason}"}
     if skipped is not None:
         lifecycle.acknowledgement_skipped(writer, ticket, skipped, now=now)
     elif sender:

@@ -9,7 +9,7 @@ from app.auth import CurrentAdmin
 from app.db import SessionDep
 from app.reports import service as reports
 from app.reports.repository import Filters
-from app.reports.schemas import Interval, SummaryRead, TimeseriesRead
+from app.reports.schemas import Interval, SenderTrustRead, SummaryRead, TimeseriesRead
 from app.validation import LINE
 
 router = APIRouter(prefix="/reports", tags=["admin: reports"])
@@ -72,3 +72,10 @@ async def timeseries(
 ) -> TimeseriesRead:
     """One figure per interval (UTC days, or weeks from Monday), every interval present."""
     return await reports.timeseries(session, reports.window(*days), by, metric=metric, interval=interval)
+
+
+@router.get("/sender-trust")
+async def sender_trust(admin: CurrentAdmin, days: Span, session: SessionDep) -> SenderTrustRead:
+    """Verified / unverified / failed customer messages of the tickets created in the window, in all, by
+    mailbox and by sender domain (the most unauthenticated first); possible spoofs per group."""
+    return await reports.sender_trust(session, reports.window(*days))

@@ -51,6 +51,13 @@ class TicketFact(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     route_probability: Mapped[float | None] = mapped_column(Float)
     rerouted: Mapped[bool] = mapped_column(Boolean)
+    # Sender trust (issue 14): the verdict and From domain of the ticket's first customer message
+    # (NULL: not assessed, or no such message), and its customer messages per verdict.
+    sender_verdict: Mapped[str | None] = mapped_column(String(16))
+    sender_domain: Mapped[str | None] = mapped_column(String(255))
+    verified_messages: Mapped[int] = mapped_column(Integer, default=0)
+    unverified_messages: Mapped[int] = mapped_column(Integer, default=0)
+    failed_messages: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (
         # The reports' windows: tickets created in it (with their groups' keys, so that a count reads
@@ -104,6 +111,11 @@ ticket_facts = Table(
     Column("model_version", String),
     Column("route_probability", Float),
     Column("rerouted", Boolean),
+    Column("sender_verdict", String),
+    Column("sender_domain", String),
+    Column("verified_messages", Integer),
+    Column("unverified_messages", Integer),
+    Column("failed_messages", Integer),
 )
 
 reply_facts = Table(

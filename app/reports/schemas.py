@@ -81,3 +81,30 @@ class TimeseriesRead(BaseModel):
     start: date = Field(serialization_alias="from")
     end: date = Field(serialization_alias="to")
     points: list[Point]
+
+
+class TrustCounts(BaseModel):
+    """Sender trust (issue 14) of a group's customer messages, on the tickets created in the window."""
+
+    tickets: int = Field(description="tickets created in the window")
+    verified: int = Field(description="their customer messages whose sender was verified")
+    unverified: int
+    failed: int
+    possible_spoofs: int = Field(description="tickets opened by a message whose sender failed authentication")
+
+
+class MailboxTrust(TrustCounts):
+    mailbox_id: int | None
+    mailbox: str | None
+
+
+class DomainTrust(TrustCounts):
+    sender_domain: str | None  # the From domain of the ticket's first customer message
+
+
+class SenderTrustRead(BaseModel):
+    start: date = Field(serialization_alias="from")
+    end: date = Field(serialization_alias="to")
+    total: TrustCounts
+    by_mailbox: list[MailboxTrust]
+    by_sender_domain: list[DomainTrust]  # the most unauthenticated mail first

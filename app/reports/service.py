@@ -19,7 +19,19 @@ from app.errors import InvalidInput, NotFound
 from app.reports import repository
 from app.reports.models import TicketFact
 from app.reports.repository import Filters
-from app.reports.schemas import METRICS, Figures, GroupFigures, Interval, Point, SummaryRead, TimeseriesRead
+from app.reports.schemas import (
+    METRICS,
+    DomainTrust,
+    Figures,
+    GroupFigures,
+    Interval,
+    MailboxTrust,
+    Point,
+    SenderTrustRead,
+    SummaryRead,
+    TimeseriesRead,
+    TrustCounts,
+)
 from app.routing import service as routing
 from app.sla.models import Priority
 from app.users import service as users
@@ -282,3 +294,37 @@ def _starts(origin: datetime, until: datetime, width: timedelta) -> Iterable[dat
     while at < until:
         yield at
         at += width
+
+
+async def sender_trust(session: AsyncSession, window: Window) -> SenderTrustRead:
+    """Verified, unverified and failed customer messages (and possible spoofs) of the window's tickets,
+    in all, by mailbox and by sender domain: which customers send unauthenticated mail (issue 14)."""
+    await repository.prepare(session)
+    rows = await repository.sender_trust(session, start=window.since, end=window.until)
+    total: dict[str, int] = dict.fromkeys(repository.TRUST_COUNTS, 0)
+    mailboxes: dict[int | None, dict[str, int]] = {}
+    domains: dict[str | None, dict[str, int]] = {}
+    for mailbox_id, domain, counts in rows:
+        for group in (
+            total,
+            mailboxes.setdefault(mailbox_id, dict.fromkeys(total, 0)),
+            domains.setdefault(domain, dict.fromkeys(total, 0)),
+        ):
+            for name, value in counts.items():
+                group[name] += value
+    names = await repository.mailbox_names(session, {m for m in mailboxes if m is not None})
+    return SenderTrustRead(
+        start=window.start,
+        end=window.end,
+        total=TrustCounts(**total),
+        by_mailbox=[
+            MailboxTrust(mailbox_id=m, mailbox=names.get(m) if m is not None else None, **c)
+            for m, c in sorted(mailboxes.items(), key=lambda item: (item[0] is None, item[0] or 0))
+        ],
+        by_sender_domain=[
+            DomainTrust(sender_domain=d, **c)
+            for d, c in sorted(
+                domains.items(), key=lambda item: (-(item[1]["unverified"] + item[1]["failed"]), item[0] or "")
+            )
+        ],
+    )

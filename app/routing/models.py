@@ -28,6 +28,8 @@ class Area(Base):
     # Below this probability a model prediction goes to triage; None uses the model's default.
     threshold: Mapped[float | None] = mapped_column(Float, default=None)
     acknowledge: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Mail whose sender failed authentication (issue 14) that would be routed here waits in triage.
+    hold_failed_mail: Mapped[bool] = mapped_column(Boolean, default=False)
     # The CSAT survey goes this long after a ticket is solved (unless it reopened meanwhile).
     survey_delay_minutes: Mapped[int] = mapped_column(Integer, default=1440)
     # False exactly when archived: nothing new is routed here, its tickets and history stay.

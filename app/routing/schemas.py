@@ -24,6 +24,8 @@ class AreaCreate(BaseModel):
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     acknowledge: bool = True
     survey_delay_minutes: int = Field(1440, ge=0, le=SURVEY_DELAY_MAX)
+    # Mail whose sender failed authentication, routed here, waits in triage instead (issue 14).
+    hold_failed_mail: bool = False
 
 
 class AreaUpdate(BaseModel):
@@ -36,6 +38,7 @@ class AreaUpdate(BaseModel):
     threshold: float | None = Field(None, ge=0.0, le=1.0)
     acknowledge: bool | None = None
     survey_delay_minutes: int | None = Field(None, ge=0, le=SURVEY_DELAY_MAX)
+    hold_failed_mail: bool | None = None
     active: bool | None = None
 
 
@@ -51,6 +54,7 @@ class AreaRead(BaseModel):
     threshold: float | None
     acknowledge: bool
     survey_delay_minutes: int
+    hold_failed_mail: bool
     active: bool  # false exactly while archived
     archived: bool
     archived_at: datetime | None

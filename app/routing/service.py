@@ -47,6 +47,26 @@ class Route:
     probability: float | None
     model_version: str | None
     priority: str = "normal"
+    held_from: str | None = None  # the area that holds failed mail in triage (see hold_failed)
+
+
+# `routed_by` of a ticket whose area holds mail that failed sender authentication in triage.
+HELD = "held"
+
+
+def hold_failed(areas: Mapping[str, Area], route: Route) -> Route:
+    """Where mail whose sender failed authentication (issue 14) goes: the routed area, or triage when
+    that area holds such mail (`hold_failed_mail`), for someone to look at before its queue does."""
+    if not route.area.hold_failed_mail or route.area.name == TRIAGE:
+        return route
+    return Route(
+        area=areas[TRIAGE],
+        routed_by=HELD,
+        probability=route.probability,
+        model_version=route.model_version,
+        priority=route.priority,
+        held_from=route.area.name,
+    )
 
 
 def route(areas: Mapping[str, Area], decision: RouteDecision) -> Route:

@@ -32,6 +32,7 @@ from app.tickets.schemas import (
     ReplyResult,
     Reroute,
     RerouteResult,
+    StatusResult,
     StatusUpdate,
     TicketRead,
     TicketSummary,
@@ -215,9 +216,10 @@ async def add_note(ticket: ValidTicket, body: NoteCreate, user: CurrentUser, ses
 
 
 @router.post("/tickets/{ticket_id}/status")
-async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep) -> TicketSummary:
+async def set_status(ticket: ValidTicket, body: StatusUpdate, user: CurrentUser, session: SessionDep) -> StatusResult:
+    """The ticket's new status; `warnings` says what the agent should know about its sender (issue 14)."""
     await lifecycle.set_status(session, ticket, status=body.status, user=user)
-    return tickets.summary(ticket)
+    return StatusResult(**tickets.summary(ticket).model_dump(), warnings=await tickets.sender_warnings(session, ticket))
 
 
 @router.post("/tickets/{ticket_id}/reroute")

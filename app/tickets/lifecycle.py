@@ -38,6 +38,7 @@ from app.tickets.models import (
 from app.tickets.threads import ThreadIndex
 from app.users.models import User
 from mailtext.message import ParsedMessage
+from mailtext.trust import Verdict
 
 SYSTEM = "system"
 
@@ -77,20 +78,26 @@ def may_open(auto: str | None) -> bool:
 class Placement:
     """Where a new message goes: onto `ticket` (threaded by `how`: header, token or subject), or else
     into a new ticket, which points back at `previous` when the message answers a ticket solved too
-    long ago to reopen."""
+    long ago to reopen. A message whose sender failed authentication goes onto no ticket: `claimed` is
+    the one it would have threaded into (by `how`), which it never reaches."""
 
     ticket: TicketRow | None
     how: str | None
     previous: TicketRow | None = None
+    claimed: TicketRow | None = None
 
 
 def place(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime, reopen_days: float) -> Placement:
     """The reopen rule, whole: a customer's message on a pending or solved ticket reopens it (see
     `add_message`), unless the ticket was solved more than `reopen_days` ago; then the ticket stays
-    solved and the message opens a new one pointing at it. Automatic mail threads onto any ticket."""
+    solved and the message opens a new one pointing at it. Automatic mail threads onto any ticket.
+    The sender-trust rule (issue 14): a `failed` message never threads into an existing ticket, by
+    header, token or subject: anyone can write a customer's address and a reference."""
     ticket, how = threads.find_ticket(index, parsed)
     if ticket is None or how is None:
         return Placement(None, None)
+    if parsed.trust.verdict == Verdict.FAILED:
+        return Placement(None, how, claimed=ticket)
     solved_at = ticket["solved_at"]
     if (
         parsed.auto is None
@@ -112,11 +119,17 @@ def open_ticket(
     own_addresses: frozenset[str],
     now: datetime,
     previous: TicketRow | None = None,
+    placement: Placement | None = None,
 ) -> Event[TicketRow]:
     """None -> open (`created`), routed to `route`'s area with its SLA due times; the subject keeps no
     other ticket's token. A customer's ticket in an area where one of theirs was solved lately (the
-    index's `recently_solved`) is a repeat contact of that one: `repeat_of_ticket_id`, `data.repeat_of`."""
+    index's `recently_solved`) is a repeat contact of that one: `repeat_of_ticket_id`, `data.repeat_of`.
+    A message whose sender failed authentication opens a possible spoof (`possible_spoof`, and
+    `spoof_of_ticket_id`: the ticket `placement` says it claimed), recorded as `sender_failed` with the
+    reason; replies by subject never thread into it (its subject is the spoofer's)."""
     area = route.area
+    failed = parsed.trust.verdict == Verdict.FAILED
+    claimed = placement.claimed if placement is not None else None
     key = threads.subject_key(parsed.subject, index.prefix)
     customer_id = customer.get("id") if customer is not None else None
     repeat = index.recently_solved.get((customer_id, area.id)) if customer_id is not None else None
@@ -131,6 +144,8 @@ def open_ticket(
         "assignee_id": None,
         "previous_ticket_id": previous["id"] if previous is not None else None,
         "repeat_of_ticket_id": repeat[0] if repeat is not None else None,
+        "possible_spoof": failed,
+        "spoof_of_ticket_id": claimed.get("id") if claimed is not None else None,
         "routed_by": route.routed_by,
         "route_probability": route.probability,
         "model_version": route.model_version,
@@ -164,8 +179,24 @@ def open_ticket(
         status_to=TicketStatus.OPEN,
     )
     _record(index.writer, event, ledger=index.sla)
+    if failed:
+        if claimed is not None and "id" not in claimed:
+            index.spoof_links.append((ticket, claimed))
+        trust = parsed.trust
+        data = {
+            "reason": trust.reason,
+            "claimed_ticket": claimed["reference"] if claimed is not None else None,
+            "claimed_by": placement.how if placement is not None and claimed is not None else None,
+            "held_from": route.held_from,
+            "spf": trust.spf,
+            "dkim": trust.dkim,
+            "dkim_domain": trust.dkim_domain,
+            "dmarc": trust.dmarc,
+            "aligned": trust.aligned,
+        }
+        _record(index.writer, Event(EventKind.SENDER_FAILED, ticket, now, data=data))
     index.by_reference[ticket["reference"]] = ticket
-    if parsed.from_address:
+    if parsed.from_address and not failed:
         index.by_subject[(parsed.from_address, key)] = ticket
     if parsed.message_id is not None:
         index.by_message_id[parsed.message_id] = ticket
@@ -208,6 +239,10 @@ def add_message(
         status_to=TicketStatus.OPEN if reopened else None,
     )
     _record(index.writer, event, ledger=index.sla)
+    if parsed.trust.verdict == Verdict.UNVERIFIED:
+        # Let in as before sender trust, but said on the ticket: the agent acting on it is warned.
+        marked = {"reason": parsed.trust.reason, "message": parsed.message_id, "from": parsed.from_address}
+        _record(index.writer, Event(EventKind.SENDER_UNVERIFIED, ticket, now, data=marked))
     threads.add_participants(index, ticket, [parsed.from_address])
     return event
 
@@ -567,6 +602,13 @@ async def write_batch(session: AsyncSession, index: ThreadIndex) -> None:
     """An ingest batch's rows written, and the fact rows of the tickets it opened or moved: one
     statement for the batch, as its clocks are written."""
     await index.writer.write(session)
+    if index.spoof_links:
+        # Both tickets have their ids now: the possible spoof points at the one it claimed.
+        for spoof, claimed in index.spoof_links:
+            spoof["spoof_of_ticket_id"] = claimed["id"]
+            index.writer.changed(TICKET, spoof, "spoof_of_ticket_id")
+        index.spoof_links.clear()
+        await index.writer.write(session)
     if index.sla is not None:
         await facts.refresh(session, index.sla.tickets())
 

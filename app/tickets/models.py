@@ -36,6 +36,10 @@ class EventKind(StrEnum):
     PRIORITY = "priority"
     CSAT = "csat"  # a customer's survey rating (app/csat); a bad one carries a note for the assignee
     DEFLECTED = "deflected"  # the customer said a suggested article answered the question: solved
+    # Sender trust (issue 14): a `failed` message opened this ticket as a possible spoof (data.reason,
+    # data.claimed_ticket, data.held); an `unverified` message threaded into it (data.reason, data.message).
+    SENDER_FAILED = "sender_failed"
+    SENDER_UNVERIFIED = "sender_unverified"
 
 
 class Customer(Base):
@@ -78,6 +82,11 @@ class Ticket(Base):
     # unnamed constraint that Alembic cannot compare, and rebuilding `ticket` trips over the report views.
     # Tickets are never deleted, so the id does not dangle.
     repeat_of_ticket_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Opened by a message whose sender failed authentication (a DMARC fail, a failing aligned DKIM
+    # signature): maybe someone posing as the customer. `spoof_of_ticket_id` is the ticket the message
+    # claimed to belong to (by header, token or subject), which it never reached: a plain id, as above.
+    possible_spoof: Mapped[bool] = mapped_column(Boolean, default=False)
+    spoof_of_ticket_id: Mapped[int | None] = mapped_column(Integer, default=None)
     routed_by: Mapped[str] = mapped_column(String(16), default="fallback")  # rule | model | fallback | agent
     model_version: Mapped[str | None] = mapped_column(String(64), default=None)
     route_probability: Mapped[float | None] = mapped_column(Float, default=None)
@@ -215,6 +224,8 @@ class TicketRow(TypedDict):
     assignee_id: int | None
     previous_ticket_id: int | None
     repeat_of_ticket_id: NotRequired[int | None]
+    possible_spoof: NotRequired[bool]
+    spoof_of_ticket_id: NotRequired[int | None]
     routed_by: str
     model_version: str | None
     route_probability: float | None

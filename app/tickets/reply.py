@@ -42,7 +42,12 @@ async def reply(
         await lifecycle.set_status(session, ticket, status=data.status, user=user)
     summary = tickets.summary(ticket)
     assert outbox.message is not None and outbox.message.message_id is not None
-    return ReplyResult(ticket=summary, outbox_id=outbox.id, message_id=outbox.message.message_id)
+    return ReplyResult(
+        ticket=summary,
+        outbox_id=outbox.id,
+        message_id=outbox.message.message_id,
+        warnings=await tickets.sender_warnings(session, ticket),
+    )
 
 
 class StaleReply(Conflict):

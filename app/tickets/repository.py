@@ -84,6 +84,8 @@ async def open_tickets_by_subject(
             Ticket.subject_key.in_(subject_keys),
             Ticket.status != TicketStatus.SOLVED,
             Ticket.updated_at >= since,
+            # A possible spoof's subject is the spoofer's: the customer's replies by subject never go there.
+            Ticket.possible_spoof.is_(False),
         )
         .order_by(Ticket.updated_at)
     )
@@ -489,6 +491,20 @@ async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None
         select(Message)
         .where(Message.ticket_id == ticket_id, Message.direction == "inbound")
         .order_by(Message.created_at, Message.id)
+        .limit(1)
+    )
+
+
+async def latest_customer_message(session: AsyncSession, ticket_id: int) -> Message | None:
+    """The ticket's newest inbound message a person wrote (or bulk mail), automatic mail aside."""
+    return await session.scalar(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == "inbound",
+            or_(Message.auto.is_(None), Message.auto == "bulk"),
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(1)
     )
 

@@ -64,6 +64,19 @@ class AttachmentRead(BaseModel):
     url: str
 
 
+class TrustRead(BaseModel):
+    """Who sent an inbound message, as far as the mail system can tell (issue 14): `verified`,
+    `unverified` or `failed`, why, and the results it rests on."""
+
+    verdict: str
+    reason: str | None
+    spf: str | None
+    dkim: str | None
+    dkim_domain: str | None
+    dmarc: str | None
+    aligned: bool | None
+
+
 class MessageRead(BaseModel):
     id: int
     direction: str
@@ -82,6 +95,8 @@ class MessageRead(BaseModel):
     parse_status: str
     attachments: list[AttachmentRead]
     delivery: str | None = None  # outbound: queued | sending | sent | failed
+    # Inbound mail's sender trust; None for outbound mail and mail stored before it was assessed.
+    trust: TrustRead | None = None
 
 
 class EventRead(BaseModel):
@@ -103,6 +118,9 @@ class RoutingRead(BaseModel):
 class TicketRead(TicketSummary):
     routing: RoutingRead
     previous_ticket_id: int | None
+    # Opened by a message whose sender failed authentication, claiming `spoof_of_ticket_id` (issue 14).
+    possible_spoof: bool = False
+    spoof_of_ticket_id: int | None = None
     messages: list[MessageRead]
     events: list[EventRead]
 
@@ -148,3 +166,10 @@ class ReplyResult(BaseModel):
     ticket: TicketSummary
     outbox_id: int
     message_id: str
+    # What the agent should know about whom they answer: the ticket is a possible spoof, or the latest
+    # customer message's sender is unverified (issue 14).
+    warnings: list[str] = []
+
+
+class StatusResult(TicketSummary):
+    warnings: list[str] = []  # as ReplyResult's

@@ -27,10 +27,12 @@ from app.tickets.schemas import (
     RoutingRead,
     TicketRead,
     TicketSummary,
+    TrustRead,
 )
 from app.users.models import User
 from mailtext.html import sanitize_html
 from mailtext.text import routing_text
+from mailtext.trust import Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +194,8 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
             model_version=ticket.model_version,
         ),
         previous_ticket_id=ticket.previous_ticket_id,
+        possible_spoof=ticket.possible_spoof,
+        spoof_of_ticket_id=ticket.spoof_of_ticket_id,
         messages=[
             MessageRead(
                 id=m.id,
@@ -212,11 +216,42 @@ async def detail(session: AsyncSession, ticket_id: int, *, delivery: dict[int, s
                 parse_status=m.parse_status,
                 attachments=files.get(m.id, []),
                 delivery=delivery.get(m.id),
+                trust=trust_read(m),
             )
             for m in messages
         ],
         events=[event_read(e) for e in await repository.events(session, ticket_id)],
     )
+
+
+def trust_read(message: Message) -> TrustRead | None:
+    if message.trust_verdict is None:
+        return None
+    return TrustRead(
+        verdict=message.trust_verdict,
+        reason=message.trust_reason,
+        spf=message.trust_spf,
+        dkim=message.trust_dkim,
+        dkim_domain=message.trust_dkim_domain,
+        dmarc=message.trust_dmarc,
+        aligned=message.trust_aligned,
+    )
+
+
+async def sender_warnings(session: AsyncSession, ticket: Ticket) -> list[str]:
+    """What an agent acting on the ticket (a reply, a status change) is told about its sender (issue
+    14): that the ticket is a possible spoof, and whether its latest customer message is unverified."""
+    found: list[str] = []
+    if ticket.possible_spoof:
+        claimed = f" claiming ticket {ticket.spoof_of_ticket_id}" if ticket.spoof_of_ticket_id is not None else ""
+        found.append(f"possible spoof: this ticket was opened by a message whose sender failed authentication{claimed}")
+    latest = await repository.latest_customer_message(session, ticket.id)
+    if latest is not None and latest.trust_verdict == Verdict.UNVERIFIED:
+        found.append(
+            f"the latest customer message (id {latest.id}, from {latest.from_address or 'no address'}) is"
+            f" unverified: {latest.trust_reason or 'no reason recorded'}"
+        )
+    return found
 
 
 def event_read(event: TicketEvent) -> EventRead:

@@ -72,6 +72,9 @@ class ThreadIndex:
     # Each known customer's latest ticket per area solved within the repeat-contact window: a new
     # ticket of theirs in that area is a repeat contact of it (lifecycle.open_ticket). (id, reference)
     recently_solved: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)
+    # Possible-spoof tickets whose claimed ticket the batch itself opened (no id before it is written):
+    # linked by `lifecycle.write_batch` once both have their ids. (spoof, claimed)
+    spoof_links: list[tuple[TicketRow, TicketRow]] = field(default_factory=list)
 
 
 async def load_thread_index(

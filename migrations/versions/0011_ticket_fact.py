@@ -66,9 +66,10 @@ NAMES = {
 }
 
 
-def _view() -> str:
+def _view(columns: Sequence[str] = COLUMNS) -> str:
+    """The view over `columns` of ticket_fact (later migrations add columns: 0015)."""
     selected: list[str] = []
-    for column in COLUMNS:
+    for column in columns:
         selected.append(f"f.{column} AS {column}")
         selected.extend(NAMES.get(column, ()))
     return (

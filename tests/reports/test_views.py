@@ -102,6 +102,13 @@ async def test_ticket_facts_hold_each_tickets_figures(report_desk: ReportDesk) -
         "model_version": None,
         "route_probability": None,
         "rerouted": False,
+        # The reports' desk records events and clocks, no message rows: no sender to tell of (the
+        # sender columns with real mail: tests/inbox/test_sender_policy.py).
+        "sender_verdict": None,
+        "sender_domain": None,
+        "verified_messages": 0,
+        "unverified_messages": 0,
+        "failed_messages": 0,
     }
     assert (two["area"], two["customer_email"], two["status"], two["assignee"], two["assignee_id"]) == (
         "cards",
