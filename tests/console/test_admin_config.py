@@ -50,11 +50,13 @@ async def test_an_admin_creates_edits_archives_and_deletes_an_area_with_its_poli
     saved = await console.post(
         "/console/admin/areas/payouts",
         {"action": "save", "title": "Payouts and transfers", "first_response_minutes": "90",
-         "resolution_minutes": "900", "survey_delay_minutes": "60", "acknowledge": "yes"},
+         "resolution_minutes": "900", "survey_delay_minutes": "60", "acknowledge": "yes", "hold_failed_mail": "yes"},
     )  # fmt: skip
     assert saved.status_code == 303, saved.text
     area = (await desk.admin.get("/admin/areas")).json()
-    assert next(a for a in area if a["name"] == "payouts")["title"] == "Payouts and transfers"
+    payouts = next(a for a in area if a["name"] == "payouts")
+    assert (payouts["title"], payouts["hold_failed_mail"]) == ("Payouts and transfers", True)
+    assert 'name="hold_failed_mail" value="yes" checked' in (await console.get("/console/admin/areas")).text
 
     targets = {"normal.first_reply": "120", "normal.resolution": "1440", "urgent.first_reply": "15"}
     put = await console.post("/console/admin/areas/payouts/policy", targets)

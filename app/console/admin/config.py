@@ -114,6 +114,7 @@ async def create_area(request: Request, who: Admin, session: SessionDep, runtime
     fields = await read_form(request, who)
     data: dict[str, Any] = {"name": fields.get("name", "").strip(), **_given(fields, AREA_FIELDS)}
     data["acknowledge"] = fields.get("acknowledge") == "yes"
+    data["hold_failed_mail"] = fields.get("hold_failed_mail") == "yes"
 
     async def shown(error: str, status: int) -> Response:
         draft = {k: str(v)[:2000] for k, v in data.items()}
@@ -134,6 +135,7 @@ async def change_area(request: Request, who: Admin, session: SessionDep, runtime
         if action == "save":
             changes: dict[str, Any] = {"title": "", "description": "", **_given(fields, AREA_FIELDS)}
             changes["acknowledge"] = fields.get("acknowledge") == "yes"
+            changes["hold_failed_mail"] = fields.get("hold_failed_mail") == "yes"
             changes.setdefault("threshold", None)
             await routing.update_area(session, area, AreaUpdate.model_validate(changes))
         elif action == "archive":
