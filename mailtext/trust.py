@@ -18,6 +18,7 @@ The verdict, by the issue's rule:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -216,11 +217,20 @@ def _assess(
     spf: str | None = None
     dmarcs: list[tuple[str, str | None, str]] = []  # result, header.from, source
     dkims: list[_Dkim] = []
+    unreadable: list[str] = []  # trusted headers that could not be read
     if trusted:
-        spf, dmarcs, dkims = _read_authres(headers, trusted, problems)
+        spf, dmarcs, dkims = _read_authres(headers, trusted, problems, unreadable)
     if verify_dkim:
         keys = dns if isinstance(dns, DkimKeys) else default_keys() if dns is None else DkimKeys(dns)
-        dkims.extend(_verify(raw, headers, keys, problems))
+        dkims.extend(_verify(raw, headers, keys, problems, from_domain))
+
+    # A trusted server's DMARC fail stands whatever From we read: for the domain it names (the server
+    # and we may read the author differently: several From addresses, IDN forms), or for none.
+    failed_dmarc = next((result for result in dmarcs if result[0] == "fail"), None)
+    if failed_dmarc is not None:
+        named = failed_dmarc[1] or from_domain or "the From domain"
+        reason = f"DMARC fail for {named} ({failed_dmarc[2]})"
+        return _trust(Verdict.FAILED, reason, spf, dkims, failed_dmarc, False, problems)
 
     if from_domain is None:
         reason = "no From address to check" if from_address is None else "From address has no domain"
@@ -230,20 +240,19 @@ def _assess(
         if result[1] is not None and result[1] != from_domain:
             problems.append(f"DMARC result for {result[1]}, not the From domain {from_domain}: ignored")
     dmarcs = [result for result in dmarcs if result[1] is None or result[1] == from_domain]
-    # a fail first, then a pass, then whatever else was reported
-    dmarcs.sort(key=lambda result: {"fail": 0, "pass": 1}.get(result[0], 2))
+    # a pass first, then whatever else was reported (a fail has been acted on above)
+    dmarcs.sort(key=lambda result: {"pass": 0}.get(result[0], 1))
     dmarc = dmarcs[0] if dmarcs else None
 
     aligned_dkims = [item for item in dkims if aligned(item.domain, from_domain)]
     failing = [item for item in aligned_dkims if item.result == "fail"]
     passing = [item for item in aligned_dkims if item.result == "pass"]
-    if dmarc is not None and dmarc[0] == "fail":
-        reason = f"DMARC fail for {from_domain} ({dmarc[2]})"
-        return _trust(Verdict.FAILED, reason, spf, failing or dkims, dmarc, False, problems)
     if failing:
         item = failing[0]
         reason = f"DKIM signature of {item.domain} fails ({item.source}){_why(item)}"
         return _trust(Verdict.FAILED, reason, spf, failing, dmarc, True, problems)
+    if unreadable:
+        return _trust(Verdict.UNVERIFIED, unreadable[0], spf, dkims, dmarc, None, problems)
     if dmarc is not None and dmarc[0] == "pass":
         reason = f"DMARC pass for {from_domain} ({dmarc[2]})"
         return _trust(Verdict.VERIFIED, reason, spf, passing or dkims, dmarc, True, problems)
@@ -252,6 +261,11 @@ def _assess(
         reason = f"DKIM pass for {item.domain}, aligned with {from_domain} ({item.source})"
         return _trust(Verdict.VERIFIED, reason, spf, passing, dmarc, True, problems)
 
+    unchecked = [item for item in dkims if item.result == "none" and item.reason.startswith("not checked")]
+    if unchecked and not aligned_dkims:
+        item = unchecked[0]
+        reason = f"DKIM signature of {item.domain} not aligned with {from_domain}: not checked"
+        return _trust(Verdict.UNVERIFIED, reason, spf, unchecked, dmarc, False, problems)
     other = [item for item in dkims if item.result == "pass"]
     if other:
         reason = f"DKIM pass for {other[0].domain}, not aligned with {from_domain}"
@@ -314,16 +328,38 @@ def _text(value: str, limit: int) -> str:
 def _domain_of(address: str | None) -> str | None:
     if not address or "@" not in address:
         return None
-    domain = address.rpartition("@")[2].strip().strip(">").rstrip(".").lower()
-    return domain or None
+    return normal_domain(address.rpartition("@")[2].strip().strip(">"))
+
+
+def normal_domain(domain: str | None) -> str | None:
+    """A domain as compared here: lower case, no trailing dot, in A-labels (IDNA), so that a From of
+    bücher.de and a server's header.from=xn--bcher-kva.de are the same domain."""
+    domain = (domain or "").strip().rstrip(".").lower()
+    if not domain:
+        return None
+    if not domain.isascii():
+        try:
+            return domain.encode("idna").decode("ascii")
+        except (UnicodeError, ValueError):  # not a name IDNA can write: compared as written
+            return domain
+    return domain
 
 
 # ---------------------------------------------------------------------------------------------------
 # Authentication-Results
 
 
+_LENIENT_DMARC_FAIL = re.compile(r"(?:^|;)\s*dmarc\s*=\s*fail\b", re.IGNORECASE)
+
+
+def _leading_id(value: str) -> str:
+    """The authserv-id a header starts with, read without a parser: up to the first ';' or space."""
+    head = _unfold(value).split(";", 1)[0].strip()
+    return head.split(None, 1)[0].lower() if head else ""
+
+
 def _read_authres(
-    headers: list[tuple[str, str, str]], trusted: set[str], problems: list[str]
+    headers: list[tuple[str, str, str]], trusted: set[str], problems: list[str], unreadable: list[str]
 ) -> tuple[str | None, list[tuple[str, str | None, str]], list[_Dkim]]:
     spf: str | None = None
     dmarcs: list[tuple[str, str | None, str]] = []
@@ -335,19 +371,28 @@ def _read_authres(
         folded = value.lower()
         if not any(item in folded for item in trusted):
             continue  # cheap: authres parses only headers that may be trusted ones
+        skipped = None
         if len(value) > MAX_AUTHRES_CHARS:
-            problems.append(f"Authentication-Results longer than {MAX_AUTHRES_CHARS} characters: not read")
-            continue
-        if "\x00" in value:
-            problems.append("Authentication-Results with a NUL character: not read")
-            continue
-        if read >= MAX_AUTHRES_HEADERS:
-            problems.append(f"more than {MAX_AUTHRES_HEADERS} trusted Authentication-Results: the rest not read")
-            break
-        try:
-            parsed = authres.AuthenticationResultsHeader.parse_value(_unfold(value))
-        except Exception as exc:  # authres raises its own SyntaxError, and RecursionError on deep comments
-            problems.append(f"malformed Authentication-Results: {type(exc).__name__}: {exc}"[:200])
+            skipped = f"Authentication-Results longer than {MAX_AUTHRES_CHARS} characters: not read"
+        elif "\x00" in value:
+            skipped = "Authentication-Results with a NUL character: not read"
+        elif read >= MAX_AUTHRES_HEADERS:
+            skipped = f"more than {MAX_AUTHRES_HEADERS} trusted Authentication-Results: the rest not read"
+        else:
+            try:
+                parsed = authres.AuthenticationResultsHeader.parse_value(_unfold(value))
+            except Exception as exc:  # authres raises its own SyntaxError, and RecursionError on deep comments
+                skipped = f"malformed Authentication-Results: {type(exc).__name__}: {exc}"[:200]
+        if skipped is not None:
+            # Fail closed: a trusted server's header we cannot read may hold a failure (its values come
+            # partly from the sender, who can make it unreadable). Its failures are read leniently; the
+            # message is never verified beside it.
+            authserv_id = _leading_id(value)
+            if authserv_id in trusted:
+                problems.append(skipped)
+                unreadable.append(skipped)
+                if _LENIENT_DMARC_FAIL.search(_unfold(value)):
+                    dmarcs.append(("fail", None, f"authres:{authserv_id} (read leniently)"))
             continue
         authserv_id = str(parsed.authserv_id or "").lower()
         if authserv_id not in trusted:
@@ -393,8 +438,7 @@ def _dkim_domain(result: object) -> str | None:
     if domain is None:
         identity = _property(result, "header", "i")
         domain = identity.rpartition("@")[2] if identity else None
-    domain = (domain or "").strip().rstrip(".").lower()
-    return domain or None
+    return normal_domain(domain)
 
 
 def _reason_of(result: object) -> str:
@@ -424,8 +468,14 @@ def use_dns(lookup: DnsLookup | None) -> DkimKeys:
     return _KEYS
 
 
-def _verify(raw: bytes, headers: list[tuple[str, str, str]], keys: DkimKeys, problems: list[str]) -> list[_Dkim]:
-    count = sum(1 for _name, lower, _value in headers if lower == "dkim-signature")
+_SIGNING_DOMAIN = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)", re.IGNORECASE)
+
+
+def _verify(
+    raw: bytes, headers: list[tuple[str, str, str]], keys: DkimKeys, problems: list[str], from_domain: str | None
+) -> list[_Dkim]:
+    signatures = [value for _name, lower, value in headers if lower == "dkim-signature"]
+    count = len(signatures)
     if not count:
         return []
     if count > MAX_DKIM_SIGNATURES:
@@ -438,6 +488,12 @@ def _verify(raw: bytes, headers: list[tuple[str, str, str]], keys: DkimKeys, pro
         return []
     found: list[_Dkim] = []
     for index in range(min(count, MAX_DKIM_SIGNATURES)):
+        signer = _SIGNING_DOMAIN.search(_unfold(signatures[index]))
+        domain_named = normal_domain(signer.group(1)) if signer else None
+        if domain_named is not None and not aligned(domain_named, from_domain):
+            # It could not change the verdict, and its key lookup is the signer's to slow down.
+            found.append(_Dkim("none", domain_named, "dkimpy", f"not checked: {domain_named} is not aligned with From"))
+            continue
         log.errors.clear()
         keys.errors.clear()
         verifier.domain = None

@@ -12,10 +12,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mailtext.message import MessageParseError, ParsedMessage, parse_message
-from mailtext.trust import assess
+from mailtext.trust import Verdict, assess
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,6 +105,17 @@ def _incoming(
     raw: bytes, uid: int | None, size: int | None, truncated: bool, result: tuple[ParsedMessage | None, str | None]
 ) -> Incoming:
     parsed, error = result
+    if (
+        truncated
+        and parsed is not None
+        and parsed.trust.source == "dkimpy"
+        and parsed.trust.verdict != Verdict.UNVERIFIED
+    ):
+        # Our own DKIM check saw the message cut at the size limit: its body hash cannot match, and
+        # that says nothing of its sender. The trusted server's results (it saw it whole) would stand.
+        parsed.trust = replace(
+            parsed.trust, verdict=Verdict.UNVERIFIED, reason="message truncated at the size limit: DKIM not checked"
+        )
     return Incoming(
         raw=raw,
         uid=uid,

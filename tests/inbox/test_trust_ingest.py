@@ -119,3 +119,23 @@ async def test_trust_verdicts_reach_ingest_from_the_parse_workers(
     assert set(failed) == {f"{label}@merchant.example" for label in ("body-changed", "subject-changed", "dmarc-fail")}
     assert failed["body-changed@merchant.example"].endswith("(dkimpy): body hash mismatch")
     assert failed["dmarc-fail@merchant.example"] == f"DMARC fail for merchant.example (authres:{OURS})"
+
+
+def test_a_message_cut_at_the_size_limit_is_not_failed_by_our_own_dkim_check() -> None:
+    """The poller keeps a message over ingest.max_message_bytes truncated: its body hash cannot match,
+    which says nothing of its sender. Whole, the same message verifies."""
+    from app.inbox.parsing import TrustOptions, parse_batch
+    from mailtext.trust import Verdict, use_dns
+    from tests.mailtext.signing import Dns
+
+    key = SigningKey("merchant.example")
+    use_dns(Dns().publish(key))
+    try:
+        raw = key.sign(mail(sender="ana@merchant.example", body="Hello, my payout is missing. " * 400))
+        options = TrustOptions(verify_dkim=True)
+        whole, cut = parse_batch([(1, raw, len(raw), False), (2, raw[:4000], len(raw), True)], 1024, trust=options)
+        assert whole.parsed is not None and whole.parsed.trust.verdict is Verdict.VERIFIED
+        assert cut.parsed is not None and cut.parsed.trust.verdict is Verdict.UNVERIFIED
+        assert "truncated" in cut.parsed.trust.reason
+    finally:
+        use_dns(None)
