@@ -132,7 +132,8 @@ def open_ticket(
     claimed = placement.claimed if placement is not None else None
     key = threads.subject_key(parsed.subject, index.prefix)
     customer_id = customer.get("id") if customer is not None else None
-    repeat = index.recently_solved.get((customer_id, area.id)) if customer_id is not None else None
+    # A possible spoof is not the customer coming back: it never counts as their repeat contact.
+    repeat = index.recently_solved.get((customer_id, area.id)) if customer_id is not None and not failed else None
     ticket: TicketRow = {
         "reference": threads.new_reference(index.prefix),
         "subject": threads.without_tokens(parsed.subject, index.prefix)[:2000],

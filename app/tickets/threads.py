@@ -17,6 +17,7 @@ from app.tickets import repository
 from app.tickets.models import Customer, CustomerRow, Participant, ParticipantRow, TicketRow, TicketStatus
 from mailtext.headers import normalize_subject
 from mailtext.message import ParsedMessage
+from mailtext.trust import Verdict
 
 # Crockford's base32 without I, L, O, U: no look-alike characters for people reading references aloud.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -158,7 +159,8 @@ def customer_for(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime) ->
     if customer is None:
         customer = index.writer.add(CUSTOMER, CustomerRow(email=email, name=parsed.from_name, created_at=now))
         index.customers[email] = customer
-    elif not customer["name"] and parsed.from_name:
+    elif not customer["name"] and parsed.from_name and parsed.trust.verdict != Verdict.FAILED:
+        # (a sender who failed authentication does not name the customer whose address it claims)
         customer["name"] = parsed.from_name
         index.writer.changed(CUSTOMER, customer, "name")
     return customer

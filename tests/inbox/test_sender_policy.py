@@ -25,7 +25,7 @@ from app.kb.models import ArticleSuggestion
 from app.replies.models import Outbox
 from app.reports import facts
 from app.reports.models import TicketFact
-from app.tickets.models import Ticket, TicketEvent
+from app.tickets.models import Customer, Ticket, TicketEvent
 from tests.api.desk import Desk, add_mailbox, api_app, desk
 from tests.cli import invoke_routedesk
 from tests.console.browser import Console
@@ -372,3 +372,27 @@ async def test_the_console_thread_marks_the_sender_and_flags_a_possible_spoof(de
         assert ">sender failed</span>" in flagged
     finally:
         await console.aclose()
+
+
+async def test_a_possible_spoof_is_never_the_customers_repeat_contact_nor_names_them(desk: Desk, inbox: Inbox) -> None:
+    # The customer (no display name on their mail) wrote and was answered: a solved ticket.
+    await inbox.deliver(mail(subject="Payout has not arrived", message_id="<first@merchant.example>", headers=PASS))
+    first = await desk.ticket_of("<first@merchant.example>")
+    solved = await desk.agent.post(f"/tickets/{first}/status", json={"status": "solved"})
+    assert solved.status_code == 200, solved.text
+    # Someone else writes as that customer, under a name, and fails authentication.
+    spoof = mail(
+        subject="Please change my payout bank account",
+        sender="Mallory Impostor <ana@merchant.example>",
+        message_id="<spoof@attacker.example>",
+        headers=FAIL,
+    )
+    await inbox.deliver(spoof)
+    flagged = await _ticket(desk, await desk.ticket_of("<spoof@attacker.example>"))
+    assert flagged.possible_spoof and flagged.repeat_of_ticket_id is None
+    customer = await desk.scalar(select(Customer).where(Customer.email == "ana@merchant.example"))
+    assert customer is not None and not customer.name
+    # The customer's own next mail, authenticated, is their repeat contact as before.
+    await inbox.deliver(mail(subject="Another payout question", message_id="<again@merchant.example>", headers=PASS))
+    again = await _ticket(desk, await desk.ticket_of("<again@merchant.example>"))
+    assert again.repeat_of_ticket_id == first
