@@ -32,6 +32,8 @@ async def reply(
         newer = await tickets.replies_after(session, ticket.id, data.seen_message_id)
         if newer:
             raise StaleReply(newer[-1])
+    # What the agent answers, before the reply is stored: the customer's messages since the last reply.
+    warnings = await tickets.sender_warnings(session, ticket)
     now = utcnow()
     # The transition first: it claims an unassigned ticket, and a lost race is refused before any mail.
     await lifecycle.replied(session, ticket, user=user, now=now)
@@ -46,7 +48,7 @@ async def reply(
         ticket=summary,
         outbox_id=outbox.id,
         message_id=outbox.message.message_id,
-        warnings=await tickets.sender_warnings(session, ticket),
+        warnings=warnings,
     )
 
 

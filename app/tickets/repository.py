@@ -495,18 +495,26 @@ async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None
     )
 
 
-async def latest_customer_message(session: AsyncSession, ticket_id: int) -> Message | None:
-    """The ticket's newest inbound message a person wrote (or bulk mail), automatic mail aside."""
-    return await session.scalar(
-        select(Message)
-        .where(
-            Message.ticket_id == ticket_id,
-            Message.direction == "inbound",
-            or_(Message.auto.is_(None), Message.auto == "bulk"),
-        )
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
+async def unanswered_customer_messages(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
+    """The ticket's inbound messages a person wrote (or bulk mail) since its last reply by a person:
+    what an agent acting now answers. Oldest first."""
+    last_reply = (
+        select(func.max(Message.id))
+        .where(Message.ticket_id == ticket_id, Message.direction == "outbound", Message.auto.is_(None))
+        .scalar_subquery()
     )
+    return (
+        await session.scalars(
+            select(Message)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.direction == "inbound",
+                or_(Message.auto.is_(None), Message.auto == "bulk"),
+                Message.id > func.coalesce(last_reply, 0),
+            )
+            .order_by(Message.id)
+        )
+    ).all()
 
 
 async def has_event(session: AsyncSession, ticket_id: int, kind: EventKind) -> bool:

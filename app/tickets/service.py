@@ -240,17 +240,24 @@ def trust_read(message: Message) -> TrustRead | None:
 
 async def sender_warnings(session: AsyncSession, ticket: Ticket) -> list[str]:
     """What an agent acting on the ticket (a reply, a status change) is told about its sender (issue
-    14): that the ticket is a possible spoof, and whether its latest customer message is unverified."""
+    14): that the ticket is a possible spoof, and which of the customer's messages since the last reply
+    by a person (what the agent answers) are unverified. A reply asks before it is stored."""
     found: list[str] = []
     if ticket.possible_spoof:
         claimed = f" claiming ticket {ticket.spoof_of_ticket_id}" if ticket.spoof_of_ticket_id is not None else ""
         found.append(f"possible spoof: this ticket was opened by a message whose sender failed authentication{claimed}")
-    latest = await repository.latest_customer_message(session, ticket.id)
-    if latest is not None and latest.trust_verdict == Verdict.UNVERIFIED:
+    unverified = [
+        message
+        for message in await repository.unanswered_customer_messages(session, ticket.id)
+        if message.trust_verdict == Verdict.UNVERIFIED
+    ]
+    for message in unverified[-3:]:
         found.append(
-            f"the latest customer message (id {latest.id}, from {latest.from_address or 'no address'}) is"
-            f" unverified: {latest.trust_reason or 'no reason recorded'}"
+            f"the customer message (id {message.id}, from {message.from_address or 'no address'}) is"
+            f" unverified: {message.trust_reason or 'no reason recorded'}"
         )
+    if len(unverified) > 3:
+        found.append(f"and {len(unverified) - 3} earlier unanswered customer messages are unverified")
     return found
 
 

@@ -257,15 +257,34 @@ async def test_an_unverified_message_threads_marked_and_the_agent_acting_is_warn
     assert replied.status_code == 200, replied.text
     [warning] = replied.json()["warnings"]
     assert f"id {inbound[1]['id']}" in warning and "unverified" in warning
+    # Answered: a status change after the reply has no unanswered message to warn of.
     pending = await desk.agent.post(f"/tickets/{ticket_id}/status", json={"status": "pending"})
-    assert pending.status_code == 200 and pending.json()["warnings"] == [warning]
+    assert pending.status_code == 200 and pending.json()["warnings"] == []
 
-    # The customer's next, authenticated message is the latest: no warning any more.
+    # An unverified message, then an authenticated one: the agent answering both is warned of the
+    # first, though the latest is verified ("change my bank account", then "thanks").
+    for n, headers in ((3, forged), (4, PASS)):
+        await inbox.deliver(
+            mail(
+                subject="Re: Payout missing",
+                message_id=f"<u{n}@merchant.example>",
+                in_reply_to=f"<u{n - 1}@merchant.example>",
+                headers=headers,
+            )
+        )
+    detail = (await desk.agent.get(f"/tickets/{ticket_id}")).json()
+    u3 = next(m for m in detail["messages"] if m["message_id"] == "u3@merchant.example")
+    status = await desk.agent.post(f"/tickets/{ticket_id}/status", json={"status": "open"})
+    assert status.status_code == 200 and [f"id {u3['id']}" in w for w in status.json()["warnings"]] == [True]
+    warned = await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "Changed."})
+    assert warned.status_code == 200 and [f"id {u3['id']}" in w for w in warned.json()["warnings"]] == [True]
+
+    # The customer's next, authenticated message is all that is unanswered: no warning any more.
     await inbox.deliver(
         mail(
             subject="Re: Payout missing",
-            message_id="<u3@merchant.example>",
-            in_reply_to="<u2@merchant.example>",
+            message_id="<u5@merchant.example>",
+            in_reply_to="<u4@merchant.example>",
             headers=PASS,
         )
     )
