@@ -54,9 +54,13 @@ class SenderTrust:
     # Where the results came from: "authres:<authserv-id>", "dkimpy", or "" when none.
     source: str = ""
     problems: tuple[str, ...] = field(default_factory=tuple)  # malformed headers seen, for the log
+    # False when nothing was there to assess with: no trusted authserv-id and DKIM verification off.
+    # Such a verdict is `unverified` here but stored as not assessed (NULL): every message of a desk
+    # that checks nothing would otherwise be marked, and every agent action warned, for nothing.
+    assessed: bool = True
 
 
-UNVERIFIED = SenderTrust(Verdict.UNVERIFIED, "no authentication results")
+UNVERIFIED = SenderTrust(Verdict.UNVERIFIED, "sender trust not assessed (no trusted authserv-id)", assessed=False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -210,6 +214,8 @@ def _assess(
     dns: DkimKeys | DnsLookup | None,
 ) -> SenderTrust:
     trusted = {item.strip().lower() for item in trusted_authserv_ids if item.strip()}
+    if not trusted and not verify_dkim:
+        return UNVERIFIED  # nothing to judge a sender by: not assessed
     problems: list[str] = []
     headers, _body = split_entity(raw, [])
     from_domain = _domain_of(from_address)
@@ -278,12 +284,7 @@ def _assess(
         return _trust(Verdict.UNVERIFIED, "no aligned DMARC or DKIM pass", spf, dkims, dmarc, None, problems)
     if problems:
         return _trust(Verdict.UNVERIFIED, problems[0], spf, dkims, dmarc, None, problems)
-    if not trusted and not verify_dkim:
-        reason = "no trusted authserv-id configured"
-    elif trusted:
-        reason = "no Authentication-Results from a trusted authserv-id"
-    else:
-        reason = "no DKIM signature"
+    reason = "no Authentication-Results from a trusted authserv-id" if trusted else "no DKIM signature"
     return _trust(Verdict.UNVERIFIED, reason, spf, dkims, dmarc, None, problems)
 
 

@@ -42,7 +42,10 @@ def add_failed(
 
 
 def set_trust(row: MessageRow, trust: SenderTrust) -> None:
-    """A message's sender-trust columns, from its verdict (values fitted to their columns by the writer)."""
+    """A message's sender-trust columns, from its verdict (values fitted to their columns by the writer);
+    none for a verdict not assessed (nothing configured to assess with)."""
+    if not trust.assessed:
+        return
     row["trust_verdict"] = str(trust.verdict)
     row["trust_reason"] = trust.reason
     row["trust_spf"] = trust.spf

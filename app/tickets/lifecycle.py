@@ -240,7 +240,7 @@ def add_message(
         status_to=TicketStatus.OPEN if reopened else None,
     )
     _record(index.writer, event, ledger=index.sla)
-    if parsed.trust.verdict == Verdict.UNVERIFIED:
+    if parsed.trust.verdict == Verdict.UNVERIFIED and parsed.trust.assessed:
         # Let in as before sender trust, but said on the ticket: the agent acting on it is warned.
         marked = {"reason": parsed.trust.reason, "message": parsed.message_id, "from": parsed.from_address}
         _record(index.writer, Event(EventKind.SENDER_UNVERIFIED, ticket, now, data=marked))

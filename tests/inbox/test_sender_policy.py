@@ -415,3 +415,23 @@ async def test_a_possible_spoof_is_never_the_customers_repeat_contact_nor_names_
     await inbox.deliver(mail(subject="Another payout question", message_id="<again@merchant.example>", headers=PASS))
     again = await _ticket(desk, await desk.ticket_of("<again@merchant.example>"))
     assert again.repeat_of_ticket_id == first
+
+
+async def test_with_nothing_to_assess_with_mail_is_stored_not_assessed_unmarked_and_unwarned(
+    desk: Desk, inbox: Inbox
+) -> None:
+    # No authserv-id trusted and DKIM verification off: a header from our MTA counts for nothing.
+    ingest = desk.runtime.settings.ingest.model_copy(update={"trusted_authserv_ids": [], "verify_dkim": False})
+    desk.runtime.settings = desk.runtime.settings.model_copy(update={"ingest": ingest})
+    await inbox.deliver(mail(message_id="<n1@merchant.example>", headers=FAIL))
+    ticket_id = await desk.ticket_of("<n1@merchant.example>")
+    await inbox.deliver(
+        mail(subject="Re: Payout missing", message_id="<n2@merchant.example>", in_reply_to="<n1@merchant.example>")
+    )
+    assert await desk.ticket_of("<n2@merchant.example>") == ticket_id
+    detail = (await desk.agent.get(f"/tickets/{ticket_id}")).json()
+    assert [m["trust"] for m in detail["messages"] if m["direction"] == "inbound"] == [None, None]
+    assert not detail["possible_spoof"]
+    assert "sender_unverified" not in [e["kind"] for e in detail["events"]]
+    replied = await desk.agent.post(f"/tickets/{ticket_id}/reply", json={"text": "On it."})
+    assert replied.status_code == 200 and replied.json()["warnings"] == []

@@ -244,8 +244,8 @@ async def test_the_deflected_ticket_reopens_when_the_customer_writes_again(
     await desk.ingest(mail(body="It did not arrive after all.", in_reply_to="<first@merchant.example>"))
     ticket = await _ticket(desk, ticket_id)
     assert ticket.status == TicketStatus.OPEN and ticket.solved_at is None
-    # The customer's message, then its sender-trust mark (the desk trusts no authserv-id: unverified).
-    assert (await _kinds(desk, ticket_id))[-2:] == ["customer_message", "sender_unverified"]
+    # The desk assesses no sender trust (no authserv-id trusted): no mark follows the message.
+    assert (await _kinds(desk, ticket_id))[-1] == "customer_message"
 
 
 async def test_without_a_public_address_the_acknowledgement_lists_no_article(desk: Desk) -> None:
