@@ -109,3 +109,7 @@ class ProblemMessageRead(BaseModel):
     from_address: str | None
     subject: str
     created_at: datetime
+    # the sender-trust verdict (issue 14) of a message parsed but refused by the database; null when
+    # it could not be parsed or was not assessed
+    trust_verdict: str | None = None
+    trust_reason: str | None = None

@@ -307,6 +307,8 @@ async def test_the_one_by_one_retry_keeps_each_messages_verdict(desk: Desk, inbo
     # Parked raw (the database refused it), its verdict kept with it.
     parked = stored[None]
     assert (parked.parse_status, parked.trust_verdict, parked.trust_dmarc) == ("failed", "failed", "fail")
+    [listed] = [m for m in (await desk.admin.get("/admin/messages/problems")).json() if m["id"] == parked.id]
+    assert listed["trust_verdict"] == "failed" and "DMARC fail" in listed["trust_reason"]
 
 
 async def test_the_sender_trust_report_counts_by_mailbox_and_sender_domain(desk: Desk, inbox: Inbox) -> None:
