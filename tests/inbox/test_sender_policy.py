@@ -31,6 +31,7 @@ from tests.cli import invoke_routedesk
 from tests.console.browser import Console
 from tests.fixtures.smtp import smtp_server
 from tests.inbox.test_hostile import REFUSED_SUBJECT, refuse_one_subject
+from tests.kb.test_deflection import PAYOUT_ARTICLE
 from tests.mailgen import mail
 
 __all__ = ["api_app", "desk", "smtp_server"]
@@ -39,13 +40,6 @@ PUBLIC = "https://help.example"
 MX = "mx.ours.example"
 FAIL = {"Authentication-Results": f"{MX}; dmarc=fail header.from=merchant.example"}
 PASS = {"Authentication-Results": f"{MX}; dmarc=pass header.from=merchant.example"}
-PAYOUT_ARTICLE = {
-    "title": "A payout has not arrived in your bank account",
-    "body": "A payout marked paid has left us. If the payout has not arrived after two business days, "
-    "give your bank the payout's trace reference.",
-    "tags": ["payouts"],
-    "published": True,
-}
 
 
 @pytest.fixture
