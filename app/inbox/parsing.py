@@ -58,11 +58,13 @@ def prepare(
 
 
 def parse(
-    raw: bytes, max_attachment_bytes: int, trust: TrustOptions | None = None
+    raw: bytes, max_attachment_bytes: int, trust: TrustOptions | None = None, truncated: bool = False
 ) -> tuple[ParsedMessage | None, str | None]:
     """The parsed message, or why there is none: a message that cannot be parsed is kept, not dropped.
     With `trust`, the message's sender trust is assessed too (mailtext.trust.assess; it never raises).
-    DKIM keys are cached per process (mailtext.trust.default_keys), so per parse worker."""
+    DKIM keys are cached per process (mailtext.trust.default_keys), so per parse worker. A message kept
+    `truncated` at the size limit is not DKIM-verified here: its cut body cannot match its hash, which
+    says nothing of its sender (the trusted server's results, from the whole message, still count)."""
     try:
         parsed = parse_message(raw, max_attachment_bytes=max_attachment_bytes)
     except MessageParseError as exc:
@@ -70,20 +72,25 @@ def parse(
     except Exception as exc:
         return None, f"parser error: {type(exc).__name__}: {exc}"[:2000]
     if trust is not None and trust.active:
+        verify = trust.verify_dkim and not truncated
         parsed.trust = assess(
-            raw,
-            parsed.from_address,
-            trusted_authserv_ids=trust.trusted_authserv_ids,
-            verify_dkim=trust.verify_dkim,
+            raw, parsed.from_address, trusted_authserv_ids=trust.trusted_authserv_ids, verify_dkim=verify
         )
+        if trust.verify_dkim and truncated and parsed.trust.verdict == Verdict.UNVERIFIED:
+            reason = "message truncated at the size limit: DKIM not checked"
+            parsed.trust = replace(parsed.trust, reason=reason, assessed=True)
     return parsed, None
 
 
 def parse_many(
-    raws: Sequence[bytes], max_attachment_bytes: int, trust: TrustOptions | None = None
+    raws: Sequence[bytes],
+    max_attachment_bytes: int,
+    trust: TrustOptions | None = None,
+    truncated: Sequence[bool] = (),
 ) -> list[tuple[ParsedMessage | None, str | None]]:
     """What a parse worker process runs: only the results travel back, not the raw bytes again."""
-    return [parse(raw, max_attachment_bytes, trust) for raw in raws]
+    cut = list(truncated) or [False] * len(raws)
+    return [parse(raw, max_attachment_bytes, trust, was_cut) for raw, was_cut in zip(raws, cut, strict=True)]
 
 
 def parse_batch(
@@ -94,7 +101,7 @@ def parse_batch(
 ) -> list[Incoming]:
     """Fetched messages as Incoming, parsed here unless `results` (from `parse_many`) are given."""
     if results is None:
-        results = [parse(raw, max_attachment_bytes, trust) for _uid, raw, _size, _truncated in fetched]
+        results = [parse(raw, max_attachment_bytes, trust, truncated) for _uid, raw, _size, truncated in fetched]
     return [
         _incoming(raw, uid, size, truncated, result)
         for (uid, raw, size, truncated), result in zip(fetched, results, strict=True)
@@ -105,17 +112,6 @@ def _incoming(
     raw: bytes, uid: int | None, size: int | None, truncated: bool, result: tuple[ParsedMessage | None, str | None]
 ) -> Incoming:
     parsed, error = result
-    if (
-        truncated
-        and parsed is not None
-        and parsed.trust.source == "dkimpy"
-        and parsed.trust.verdict != Verdict.UNVERIFIED
-    ):
-        # Our own DKIM check saw the message cut at the size limit: its body hash cannot match, and
-        # that says nothing of its sender. The trusted server's results (it saw it whole) would stand.
-        parsed.trust = replace(
-            parsed.trust, verdict=Verdict.UNVERIFIED, reason="message truncated at the size limit: DKIM not checked"
-        )
     return Incoming(
         raw=raw,
         uid=uid,

@@ -233,7 +233,8 @@ class MailboxPoller:
             return self._noted(parse_batch(fetched, max_attachment, trust=trust))
         loop = asyncio.get_running_loop()
         raws = [raw for _uid, raw, _size, _truncated in fetched]
-        results = await loop.run_in_executor(self.executor, parse_many, raws, max_attachment, trust)
+        cut = [truncated for _uid, _raw, _size, truncated in fetched]
+        results = await loop.run_in_executor(self.executor, parse_many, raws, max_attachment, trust, cut)
         return self._noted(parse_batch(fetched, max_attachment, results))
 
     def _noted(self, incoming: list[Incoming]) -> list[Incoming]:
