@@ -87,10 +87,18 @@ class Placement:
     claimed: TicketRow | None = None
 
 
+def _is_customers(parsed: ParsedMessage) -> bool:
+    """A message that counts as the customer's own, and so may reopen a ticket: anything but an
+    auto-reply or a bounce (bulk mail included). One rule for `place`'s reopen window and
+    `add_message`'s reopening, so that what may reopen is always held to the window."""
+    return parsed.auto not in ("auto_reply", "bounce")
+
+
 def place(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime, reopen_days: float) -> Placement:
     """The reopen rule, whole: a customer's message on a pending or solved ticket reopens it (see
     `add_message`), unless the ticket was solved more than `reopen_days` ago; then the ticket stays
-    solved and the message opens a new one pointing at it. Automatic mail threads onto any ticket.
+    solved and the message opens a new one pointing at it (bulk mail too). An auto-reply or a bounce
+    threads onto any ticket.
     The sender-trust rule (issue 14): a `failed` message never threads into an existing ticket, by
     header, token or subject: anyone can write a customer's address and a reference."""
     ticket, how = threads.find_ticket(index, parsed)
@@ -100,7 +108,7 @@ def place(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime, reopen_da
         return Placement(None, how, claimed=ticket)
     solved_at = ticket["solved_at"]
     if (
-        parsed.auto is None
+        _is_customers(parsed)
         and ticket["status"] == TicketStatus.SOLVED
         and solved_at is not None
         and solved_at < now - timedelta(days=reopen_days)
@@ -214,7 +222,7 @@ def add_message(
     (`delivery_failed`) is recorded but changes no status."""
     if parsed.message_id is not None:
         index.by_message_id[parsed.message_id] = ticket
-    if parsed.auto in ("auto_reply", "bounce"):
+    if not _is_customers(parsed):
         kind = EventKind.DELIVERY_FAILED if parsed.auto == "bounce" else EventKind.AUTO_REPLY
         automatic = Event(kind, ticket, now, data={"threaded_by": how})
         _record(index.writer, automatic)

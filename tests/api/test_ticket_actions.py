@@ -298,6 +298,24 @@ async def test_customer_message_after_the_window_opens_a_new_linked_ticket(desk:
     assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["status"] == "solved"
 
 
+async def test_bulk_mail_after_the_window_opens_a_new_linked_ticket_like_a_customer_message(desk: Desk) -> None:
+    # Bulk mail (Precedence: bulk) reopens a ticket as a customer's message does, so the reopen
+    # window holds for it too: a newsletter answering a ticket solved long ago does not revive it.
+    ticket_id = await _solved(desk, days_ago=desk.settings.tickets.reopen_days + 1)
+    await desk.ingest(
+        mail(
+            subject="Re: Payout missing",
+            message_id="<r4@merchant.example>",
+            in_reply_to="<r1@merchant.example>",
+            headers={"Precedence": "bulk"},
+        )
+    )
+    new_id = await desk.ticket_of("r4@merchant.example")
+    assert new_id != ticket_id
+    assert (await desk.agent.get(f"/tickets/{new_id}")).json()["previous_ticket_id"] == ticket_id
+    assert (await desk.agent.get(f"/tickets/{ticket_id}")).json()["status"] == "solved"
+
+
 async def test_auto_reply_does_not_reopen_a_solved_ticket(desk: Desk) -> None:
     ticket_id = await _solved(desk, days_ago=1)
     await desk.ingest(
