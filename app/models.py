@@ -7,6 +7,7 @@ from app.inbox.models import Attachment, Mailbox, MailboxState, Message
 from app.kb.models import Article, ArticleDay, ArticleSuggestion, KbVersion
 from app.macros.models import Macro, MacroUse
 from app.replies.models import Outbox
+from app.reports.models import TicketFact
 from app.routing.models import Area, Job, Label, ModelActivation, ModelVersion, RoutingRule
 from app.sla.models import Holiday, Schedule, SlaClock, SlaEvent, SlaPolicy
 from app.tickets.models import Customer, Participant, Ticket, TicketEvent
@@ -42,6 +43,7 @@ __all__ = [
     "SlaPolicy",
     "Ticket",
     "TicketEvent",
+    "TicketFact",
     "TicketView",
     "User",
     "WorkerHeartbeat",

@@ -18,7 +18,7 @@ from app.csat import figures as csat
 from app.errors import InvalidInput, NotFound
 from app.reports import repository
 from app.reports.models import TicketFact
-from app.reports.repository import Filters
+from app.reports.repository import Filters as Filters  # the filters' type, for the domain's callers
 from app.reports.schemas import (
     METRICS,
     DomainTrust,

@@ -37,7 +37,8 @@ class EventKind(StrEnum):
     CSAT = "csat"  # a customer's survey rating (app/csat); a bad one carries a note for the assignee
     DEFLECTED = "deflected"  # the customer said a suggested article answered the question: solved
     # Sender trust (issue 14): a `failed` message opened this ticket as a possible spoof (data.reason,
-    # data.claimed_ticket, data.held); an `unverified` message threaded into it (data.reason, data.message).
+    # data.claimed_ticket, data.claimed_by, data.held_from and the verdict's parts); an `unverified` message
+    # threaded into it (data.reason, data.message, data.from).
     SENDER_FAILED = "sender_failed"
     SENDER_UNVERIFIED = "sender_unverified"
 

@@ -24,7 +24,6 @@ from app.db import MAX_ID, SessionDep
 from app.errors import AppError, InvalidInput
 from app.kb import reports as kb_reports
 from app.reports import service as reports
-from app.reports.repository import Filters
 from app.reports.schemas import Interval
 from app.routing import training
 from app.runtime import RuntimeDep
@@ -174,7 +173,7 @@ async def _router_page(
             )
     today = runtime.clock().date()
     span = reports.window(today - timedelta(days=REPORT_DAYS - 1), today)
-    overrides = (await reports.summary(session, span, Filters())).by_area
+    overrides = (await reports.summary(session, span, reports.Filters())).by_area
     return page(
         "admin/router.html",
         status=status,
@@ -294,11 +293,11 @@ async def reports_page(request: Request, who: Admin, session: SessionDep, runtim
     except (ValueError, AppError) as exc:
         message = exc.detail if isinstance(exc, AppError) else "dates are YYYY-MM-DD"
         raise PageRefused(400, "Report not shown", message) from exc
-    summary = await reports.summary(session, span, Filters())
+    summary = await reports.summary(session, span, reports.Filters())
     deflection = await kb_reports.articles_report(session, span, area=None)
     lines = []
     for metric, title, y_max in CHARTED:
-        series = await reports.timeseries(session, span, Filters(), metric=metric, interval=Interval.DAY)
+        series = await reports.timeseries(session, span, reports.Filters(), metric=metric, interval=Interval.DAY)
         lines.append(
             charts.line(title, [(p.start.strftime("%m-%d"), _value(p.value)) for p in series.points], y_max=y_max)
         )
@@ -318,7 +317,7 @@ async def reports_csv(request: Request, who: Admin, session: SessionDep, runtime
     except (ValueError, AppError) as exc:
         message = exc.detail if isinstance(exc, AppError) else "dates are YYYY-MM-DD"
         raise PageRefused(400, "Report not shown", message) from exc
-    body = reports.summary_csv(await reports.summary(session, span, Filters()))
+    body = reports.summary_csv(await reports.summary(session, span, reports.Filters()))
     disposition = f'attachment; filename="routedesk-report-{span.start}-{span.end}.csv"'
     return Response(body, media_type="text/csv", headers={"Content-Disposition": disposition})
 
