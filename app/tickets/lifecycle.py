@@ -69,7 +69,8 @@ def actor(user: User) -> str:
 
 
 def may_open(auto: str | None) -> bool:
-    """Whether a message that threads nowhere opens a ticket: mail a person wrote and bulk mail do;
+    """Whether a message counts as the customer's: it opens a ticket when it threads nowhere, and
+    reopens one it threads into (within `place`'s window). Mail a person wrote and bulk mail do;
     auto-replies and bounces never do, since answering them is how mail loops start."""
     return auto in (None, "bulk")
 
@@ -87,13 +88,6 @@ class Placement:
     claimed: TicketRow | None = None
 
 
-def _is_customers(parsed: ParsedMessage) -> bool:
-    """A message that counts as the customer's own, and so may reopen a ticket: anything but an
-    auto-reply or a bounce (bulk mail included). One rule for `place`'s reopen window and
-    `add_message`'s reopening, so that what may reopen is always held to the window."""
-    return parsed.auto not in ("auto_reply", "bounce")
-
-
 def place(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime, reopen_days: float) -> Placement:
     """The reopen rule, whole: a customer's message on a pending or solved ticket reopens it (see
     `add_message`), unless the ticket was solved more than `reopen_days` ago; then the ticket stays
@@ -108,7 +102,7 @@ def place(index: ThreadIndex, parsed: ParsedMessage, *, now: datetime, reopen_da
         return Placement(None, how, claimed=ticket)
     solved_at = ticket["solved_at"]
     if (
-        _is_customers(parsed)
+        may_open(parsed.auto)
         and ticket["status"] == TicketStatus.SOLVED
         and solved_at is not None
         and solved_at < now - timedelta(days=reopen_days)
@@ -222,7 +216,7 @@ def add_message(
     (`delivery_failed`) is recorded but changes no status."""
     if parsed.message_id is not None:
         index.by_message_id[parsed.message_id] = ticket
-    if not _is_customers(parsed):
+    if not may_open(parsed.auto):
         kind = EventKind.DELIVERY_FAILED if parsed.auto == "bounce" else EventKind.AUTO_REPLY
         automatic = Event(kind, ticket, now, data={"threaded_by": how})
         _record(index.writer, automatic)
