@@ -505,26 +505,30 @@ async def first_inbound(session: AsyncSession, ticket_id: int) -> Message | None
     )
 
 
-async def unanswered_customer_messages(session: AsyncSession, ticket_id: int) -> Sequence[Message]:
-    """The ticket's inbound messages a person wrote (or bulk mail) since its last reply by a person:
-    what an agent acting now answers. Oldest first."""
+async def unanswered_with_verdict(
+    session: AsyncSession, ticket_id: int, verdict: str
+) -> Sequence[tuple[int, str | None, str | None]]:
+    """The ticket's inbound messages a person wrote (or bulk mail) since its last reply by a person
+    (what an agent acting now answers) whose sender-trust verdict is `verdict`: (id, from address,
+    reason), oldest first. Only those columns: every status change asks, and a message row holds its
+    raw bytes."""
     last_reply = (
         select(func.max(Message.id))
         .where(Message.ticket_id == ticket_id, Message.direction == "outbound", Message.auto.is_(None))
         .scalar_subquery()
     )
-    return (
-        await session.scalars(
-            select(Message)
-            .where(
-                Message.ticket_id == ticket_id,
-                Message.direction == "inbound",
-                or_(Message.auto.is_(None), Message.auto == "bulk"),
-                Message.id > func.coalesce(last_reply, 0),
-            )
-            .order_by(Message.id)
+    rows = await session.execute(
+        select(Message.id, Message.from_address, Message.trust_reason)
+        .where(
+            Message.ticket_id == ticket_id,
+            Message.direction == "inbound",
+            or_(Message.auto.is_(None), Message.auto == "bulk"),
+            Message.trust_verdict == verdict,
+            Message.id > func.coalesce(last_reply, 0),
         )
-    ).all()
+        .order_by(Message.id)
+    )
+    return [(row.id, row.from_address, row.trust_reason) for row in rows]
 
 
 async def has_event(session: AsyncSession, ticket_id: int, kind: EventKind) -> bool:

@@ -246,15 +246,11 @@ async def sender_warnings(session: AsyncSession, ticket: Ticket) -> list[str]:
     if ticket.possible_spoof:
         claimed = f" claiming ticket {ticket.spoof_of_ticket_id}" if ticket.spoof_of_ticket_id is not None else ""
         found.append(f"possible spoof: this ticket was opened by a message whose sender failed authentication{claimed}")
-    unverified = [
-        message
-        for message in await repository.unanswered_customer_messages(session, ticket.id)
-        if message.trust_verdict == Verdict.UNVERIFIED
-    ]
-    for message in unverified[-3:]:
+    unverified = await repository.unanswered_with_verdict(session, ticket.id, Verdict.UNVERIFIED)
+    for message_id, from_address, reason in unverified[-3:]:
         found.append(
-            f"the customer message (id {message.id}, from {message.from_address or 'no address'}) is"
-            f" unverified: {message.trust_reason or 'no reason recorded'}"
+            f"the customer message (id {message_id}, from {from_address or 'no address'}) is"
+            f" unverified: {reason or 'no reason recorded'}"
         )
     if len(unverified) > 3:
         found.append(f"and {len(unverified) - 3} earlier unanswered customer messages are unverified")
