@@ -310,6 +310,7 @@ async def test_bulk_mail_after_the_window_opens_a_new_linked_ticket_like_a_custo
             headers={"Precedence": "bulk"},
         )
     )
+    assert await desk.scalar(select(Message.auto).where(Message.message_id == "r4@merchant.example")) == "bulk"
     new_id = await desk.ticket_of("r4@merchant.example")
     assert new_id != ticket_id
     assert (await desk.agent.get(f"/tickets/{new_id}")).json()["previous_ticket_id"] == ticket_id
